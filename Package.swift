@@ -1,0 +1,42 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let release: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "RGP",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "rgp", targets: ["RGPCommand"]),
+        .library(name: "Numerics", targets: ["Numerics"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Native dependencies (Debian packages, installed by `make setup`).
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        .systemLibrary(name: "CLAPACKE", path: "Sources/CLAPACKE"),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd"),
+        .target(
+            name: "CSentencePiece",
+            path: "Sources/CSentencePiece",
+            cxxSettings: [.unsafeFlags(["-std=c++17"])],
+            linkerSettings: [.linkedLibrary("sentencepiece"), .linkedLibrary("stdc++")]
+        ),
+
+        // Float32 tensors, GEMM, and the forward/backward kernels every model shares.
+        .target(name: "Numerics", dependencies: ["CBLAS", "CLAPACKE"], swiftSettings: release),
+
+        .executableTarget(
+            name: "RGPCommand",
+            dependencies: [
+                "Numerics", "CBLAS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: release
+        ),
+
+        .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
+    ]
+)

@@ -1,0 +1,2 @@
+// Zstandard (Debian: libzstd-dev): streaming decompression of checkpoints and data files.
+#include <zstd.h>

@@ -1,0 +1,92 @@
+import CBLAS
+
+/// Row-major GEMM and batched GEMM on OpenBLAS, plus control of its thread pool.
+public enum BLAS {
+    /// Number of threads OpenBLAS uses for one call.
+    public static var threads: Int {
+        get { Int(openblas_get_num_threads()) }
+        set { openblas_set_num_threads(Int32(Swift.max(1, newValue))) }
+    }
+
+    /// OpenBLAS's build description (core type, threading), for benchmark reports.
+    public static var configuration: String { String(cString: openblas_get_config()) }
+
+    /// C = alpha · op(A) · op(B) + beta · C, row-major.
+    ///
+    /// Shapes: op(A) is m×k, op(B) is k×n, C is m×n; `lda`, `ldb`, `ldc` are the row strides of A, B, C as
+    /// stored (A is k×m when `transA`). Any dimension may be zero.
+    @inlinable
+    public static func gemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+        alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        if m == 0 || n == 0 { return }
+        if k == 0 {
+            scale(c, rows: m, columns: n, stride: ldc, by: beta)
+            return
+        }
+        cblas_sgemm(
+            CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    @usableFromInline
+    static func scale(_ c: UnsafeMutablePointer<Float>, rows: Int, columns: Int, stride: Int, by beta: Float) {
+        for r in 0..<rows {
+            let row = c + r * stride
+            if beta == 0 {
+                row.update(repeating: 0, count: columns)
+            } else {
+                for j in 0..<columns { row[j] *= beta }
+            }
+        }
+    }
+
+    /// Where the i-th matrix of a batch starts: `(i / innerCount) · outer + (i % innerCount) · inner` elements
+    /// from the base. Two levels let attention address head h of sequence b inside a [B, T, H·dₕ] activation
+    /// without transposing it to [B, H, T, dₕ].
+    public struct BatchLayout: Sendable {
+        public var outer: Int
+        public var inner: Int
+        public var innerCount: Int
+        /// Matrices `stride` elements apart.
+        public init(stride: Int) { (outer, inner, innerCount) = (stride, 0, 1) }
+        /// Matrix (b, h) at `b · outer + h · inner`, with h in 0..<innerCount.
+        public init(outer: Int, inner: Int, innerCount: Int) {
+            precondition(innerCount >= 1)
+            (self.outer, self.inner, self.innerCount) = (outer, inner, innerCount)
+        }
+        @inlinable public func offset(_ i: Int) -> Int { (i / innerCount) * outer + (i % innerCount) * inner }
+    }
+
+    /// `batch` independent GEMMs C_i = alpha · op(A_i) · op(B_i) + beta · C_i, each addressed by its layout.
+    public static func batchedGemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, batch: Int,
+        alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, layoutA: BatchLayout,
+        b: UnsafePointer<Float>, ldb: Int, layoutB: BatchLayout,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, layoutC: BatchLayout
+    ) {
+        for i in 0..<batch {
+            gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                 a: a + layoutA.offset(i), lda: lda, b: b + layoutB.offset(i), ldb: ldb,
+                 beta: beta, c: c + layoutC.offset(i), ldc: ldc)
+        }
+    }
+}
+
+extension Tensor {
+    /// C = alpha · op(A) · op(B) + beta · C for tensors viewed as matrices (leading dimensions flattened).
+    public static func matmul(
+        _ a: Tensor, _ b: Tensor, transposeA transA: Bool = false, transposeB transB: Bool = false,
+        into c: Tensor, alpha: Float = 1, beta: Float = 0
+    ) {
+        let (m, k) = transA ? (a.columns, a.rows) : (a.rows, a.columns)
+        let (kb, n) = transB ? (b.columns, b.rows) : (b.rows, b.columns)
+        precondition(k == kb, "matmul inner dimensions differ: \(a.shape) · \(b.shape)")
+        precondition(c.rows == m && c.columns == n, "matmul output \(c.shape), expected [\(m), \(n)]")
+        BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                  a: a.data, lda: a.columns, b: b.data, ldb: b.columns, beta: beta, c: c.data, ldc: n)
+    }
+}

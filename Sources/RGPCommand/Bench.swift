@@ -1,0 +1,146 @@
+import ArgumentParser
+import CBLAS
+import Numerics
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure kernel throughput (GFLOP/s, as ratios to direct OpenBLAS).",
+        subcommands: [GemmBench.self]
+    )
+}
+
+/// Times `body` `repetitions` times after one warm-up call and returns the median in seconds.
+func medianSeconds(repetitions: Int, _ body: () -> Void) -> Double {
+    body()
+    let clock = ContinuousClock()
+    var samples: [Double] = []
+    for _ in 0..<repetitions {
+        let elapsed = clock.measure(body)
+        samples.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+    }
+    samples.sort()
+    return samples[samples.count / 2]
+}
+
+func filledTensor(_ shape: [Int], seed: UInt64) -> Tensor {
+    var generator = Xoshiro256(seed: seed)
+    let tensor = Tensor(zeros: shape)
+    for i in 0..<tensor.count { tensor.data[i] = generator.nextUnitFloat() - 0.5 }
+    return tensor
+}
+
+struct GemmBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gemm",
+        abstract: "Our GEMM wrapper against OpenBLAS called directly, on BERT's shapes (FLOPs = 2·m·n·k)."
+    )
+
+    @Option(help: "OpenBLAS threads.") var threads: Int = 2
+    @Option(help: "Timed repetitions per measurement (the median is reported).") var repetitions: Int = 9
+    @Option(help: "Tokens for the dense products.") var tokens: Int = 4096
+    @Option(help: "Sequences for the attention products.") var sequences: Int = 32
+    @Option(help: "Heads for the attention products.") var heads: Int = 12
+    @Option(help: "Sequence length for the attention products.") var length: Int = 128
+
+    func run() throws {
+        BLAS.threads = threads
+        print("OpenBLAS: \(BLAS.configuration), threads \(BLAS.threads)")
+        print(pad("shape", 46) + pad("wrapper GFLOP/s", 17) + pad("direct GFLOP/s", 16) + "wrapper/direct")
+        var ratios: [Double] = []
+
+        for (k, n) in [(384, 1536), (768, 3072)] {
+            let m = tokens
+            let a = filledTensor([m, k], seed: 1), b = filledTensor([k, n], seed: 2), c = Tensor(zeros: [m, n])
+            let flops = 2.0 * Double(m) * Double(n) * Double(k)
+            // Interleave the two so drift in clock speed affects both alike.
+            var wrapper: [Double] = [], direct: [Double] = []
+            for _ in 0..<3 {
+                wrapper.append(medianSeconds(repetitions: repetitions) { Tensor.matmul(a, b, into: c) })
+                direct.append(medianSeconds(repetitions: repetitions) {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
+                                1, a.data, Int32(k), b.data, Int32(n), 0, c.data, Int32(n))
+                })
+            }
+            ratios.append(report("(\(m)×\(k))·(\(k)×\(n))", flops, wrapper.min()!, direct.min()!))
+        }
+
+        for headDim in [32, 64] {
+            let t = length, batch = sequences * heads
+            // Contiguous [batch, T, dₕ] operands for the like-for-like comparison.
+            let q = filledTensor([batch, t, headDim], seed: 3), kT = filledTensor([batch, t, headDim], seed: 4)
+            let scores = Tensor(zeros: [batch, t, t]), out = Tensor(zeros: [batch, t, headDim])
+            let flops = 2.0 * Double(batch) * Double(t) * Double(t) * Double(headDim)
+            let strideQ = BLAS.BatchLayout(stride: t * headDim), strideS = BLAS.BatchLayout(stride: t * t)
+
+            var wrapper: [Double] = [], direct: [Double] = []
+            for _ in 0..<3 {
+                wrapper.append(medianSeconds(repetitions: repetitions) {
+                    BLAS.batchedGemm(transA: false, transB: true, m: t, n: t, k: headDim, batch: batch,
+                                     a: q.data, lda: headDim, layoutA: strideQ, b: kT.data, ldb: headDim, layoutB: strideQ,
+                                     c: scores.data, ldc: t, layoutC: strideS)
+                })
+                direct.append(medianSeconds(repetitions: repetitions) {
+                    for i in 0..<batch {
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(t), Int32(headDim), 1,
+                                    q.data + i * t * headDim, Int32(headDim), kT.data + i * t * headDim, Int32(headDim),
+                                    0, scores.data + i * t * t, Int32(t))
+                    }
+                })
+            }
+            ratios.append(report("\(batch)× (\(t)×\(headDim))·(\(headDim)×\(t))", flops, wrapper.min()!, direct.min()!))
+
+            wrapper = []; direct = []
+            for _ in 0..<3 {
+                wrapper.append(medianSeconds(repetitions: repetitions) {
+                    BLAS.batchedGemm(transA: false, transB: false, m: t, n: headDim, k: t, batch: batch,
+                                     a: scores.data, lda: t, layoutA: strideS, b: kT.data, ldb: headDim, layoutB: strideQ,
+                                     c: out.data, ldc: headDim, layoutC: strideQ)
+                })
+                direct.append(medianSeconds(repetitions: repetitions) {
+                    for i in 0..<batch {
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(t), Int32(headDim), Int32(t), 1,
+                                    scores.data + i * t * t, Int32(t), kT.data + i * t * headDim, Int32(headDim),
+                                    0, out.data + i * t * headDim, Int32(headDim))
+                    }
+                })
+            }
+            ratios.append(report("\(batch)× (\(t)×\(t))·(\(t)×\(headDim))", flops, wrapper.min()!, direct.min()!))
+
+            // The layout attention really uses: head h of sequence b inside a [B, T, H·dₕ] activation.
+            let width = heads * headDim
+            let strided = BLAS.BatchLayout(outer: t * width, inner: headDim, innerCount: heads)
+            let qs = filledTensor([sequences, t, width], seed: 5), ks = filledTensor([sequences, t, width], seed: 6)
+            let seconds = medianSeconds(repetitions: repetitions) {
+                BLAS.batchedGemm(transA: false, transB: true, m: t, n: t, k: headDim, batch: batch,
+                                 a: qs.data, lda: width, layoutA: strided, b: ks.data, ldb: width, layoutB: strided,
+                                 c: scores.data, ldc: t, layoutC: strideS)
+            }
+            print(pad("  same, Q·Kᵀ read in place from [B,T,H·dₕ]", 46) + pad(format(flops / seconds / 1e9), 17))
+        }
+        let worst = ratios.min() ?? 0
+        print("worst wrapper/direct ratio: \(format(worst, digits: 3))")
+    }
+
+    private func report(_ label: String, _ flops: Double, _ wrapper: Double, _ direct: Double) -> Double {
+        let ratio = direct / wrapper
+        print(pad(label, 46) + pad(format(flops / wrapper / 1e9), 17) + pad(format(flops / direct / 1e9), 16)
+              + format(ratio, digits: 3))
+        return ratio
+    }
+}
+
+func pad(_ text: String, _ width: Int) -> String {
+    text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+}
+
+func format(_ value: Double, digits: Int = 1) -> String {
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let rounded = (value * scale).rounded() / scale
+    var text = "\(rounded)"
+    if let dot = text.firstIndex(of: ".") {
+        let decimals = text.distance(from: dot, to: text.endIndex) - 1
+        if decimals < digits { text += String(repeating: "0", count: digits - decimals) }
+    }
+    return text
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct RGP: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rgp",
+        abstract: "Differentially private fine-tuning of BERT-family models by reparametrized gradient perturbation.",
+        subcommands: [Bench.self]
+    )
+}

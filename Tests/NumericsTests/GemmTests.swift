@@ -1,0 +1,101 @@
+import Numerics
+import Testing
+
+/// Naive triple loop in Float64, indexing the stored (row-major) operands directly.
+func referenceGemm(
+    transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double, a: [Float], lda: Int,
+    b: [Float], ldb: Int, beta: Double, c: [Float], ldc: Int
+) -> [Double] {
+    var result = c.doubles
+    for i in 0..<m {
+        for j in 0..<n {
+            var sum = 0.0
+            for p in 0..<k {
+                let aip = transA ? a[p * lda + i] : a[i * lda + p]
+                let bpj = transB ? b[j * ldb + p] : b[p * ldb + j]
+                sum += Double(aip) * Double(bpj)
+            }
+            result[i * ldc + j] = alpha * sum + beta * Double(c[i * ldc + j])
+        }
+    }
+    return result
+}
+
+@Suite("GEMM")
+struct GemmTests {
+    @Test("every transpose combination on odd shapes, with padded leading dimensions",
+          arguments: [(false, false), (false, true), (true, false), (true, true)])
+    func transposes(transA: Bool, transB: Bool) {
+        for (m, n, k) in [(1, 1, 1), (3, 5, 7), (17, 13, 29), (64, 1, 33), (1, 31, 2)] {
+            let lda = (transA ? m : k) + 3, ldb = (transB ? k : n) + 2, ldc = n + 1
+            let a = randomValues((transA ? k : m) * lda, seed: 1)
+            let b = randomValues((transB ? n : k) * ldb, seed: 2)
+            let c0 = randomValues(m * ldc, seed: 3)
+            var c = c0
+            a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    c.withUnsafeMutableBufferPointer { cp in
+                        BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.75,
+                                  a: ap.baseAddress!, lda: lda, b: bp.baseAddress!, ldb: ldb,
+                                  beta: -0.5, c: cp.baseAddress!, ldc: ldc)
+                    }
+                }
+            }
+            let expected = referenceGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.75, a: a, lda: lda,
+                                         b: b, ldb: ldb, beta: -0.5, c: c0, ldc: ldc)
+            #expect(maxAbsDifference(c, expected) < 1e-5, "m \(m) n \(n) k \(k)")
+        }
+    }
+
+    @Test("k = 0 scales C by beta")
+    func emptyInner() {
+        let c = Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6])
+        let a = Tensor(zeros: [2, 0]), b = Tensor(zeros: [0, 3])
+        Tensor.matmul(a, b, into: c, beta: 2)
+        #expect(c.array == [2, 4, 6, 8, 10, 12])
+    }
+
+    @Test("Tensor.matmul flattens leading dimensions")
+    func tensorMatmul() {
+        let a = Tensor(shape: [2, 3, 4], values: randomValues(24, seed: 4))
+        let w = Tensor(shape: [5, 4], values: randomValues(20, seed: 5))
+        let y = Tensor(zeros: [2, 3, 5])
+        Tensor.matmul(a, w, transposeB: true, into: y)
+        let expected = referenceGemm(transA: false, transB: true, m: 6, n: 5, k: 4, alpha: 1, a: a.array, lda: 4,
+                                     b: w.array, ldb: 4, beta: 0, c: y.array, ldc: 5)
+        #expect(maxAbsDifference(y.array, expected) < 1e-5)
+    }
+
+    @Test("batched GEMM over heads read in place from [B, T, H·dₕ]",
+          arguments: [(false, true), (true, false)])  // the shape-compatible pairs for T×dₕ blocks
+    func batchedStrided(transA: Bool, transB: Bool) {
+        let sequences = 3, heads = 4, t = 5, dh = 3, width = heads * dh
+        let q = randomValues(sequences * t * width, seed: 6), k = randomValues(sequences * t * width, seed: 7)
+        let inPlace = BLAS.BatchLayout(outer: t * width, inner: dh, innerCount: heads)
+        // Square per-head blocks (T×dₕ read as stored); op shapes follow from the transposes.
+        let m = transA ? dh : t, kk = transA ? t : dh, n = transB ? t : dh
+        var c = [Float](repeating: 0, count: sequences * heads * m * n)
+        let layoutC = BLAS.BatchLayout(stride: m * n)
+        q.withUnsafeBufferPointer { qp in
+            k.withUnsafeBufferPointer { kp in
+                c.withUnsafeMutableBufferPointer { cp in
+                    BLAS.batchedGemm(transA: transA, transB: transB, m: m, n: n, k: kk, batch: sequences * heads,
+                                     alpha: 0.5, a: qp.baseAddress!, lda: width, layoutA: inPlace,
+                                     b: kp.baseAddress!, ldb: width, layoutB: inPlace,
+                                     c: cp.baseAddress!, ldc: n, layoutC: layoutC)
+                }
+            }
+        }
+        for s in 0..<sequences {
+            for h in 0..<heads {
+                let offset = s * t * width + h * dh
+                let expected = referenceGemm(
+                    transA: transA, transB: transB, m: m, n: n, k: kk, alpha: 0.5,
+                    a: Array(q[offset...]), lda: width, b: Array(k[offset...]), ldb: width, beta: 0,
+                    c: [Float](repeating: 0, count: m * n), ldc: n)
+                let got = Array(c[((s * heads + h) * m * n)..<((s * heads + h + 1) * m * n)])
+                #expect(maxAbsDifference(got, expected) < 1e-5, "sequence \(s) head \(h)")
+            }
+        }
+    }
+}

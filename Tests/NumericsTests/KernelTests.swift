@@ -1,0 +1,221 @@
+import Foundation
+import Numerics
+import Testing
+
+// Float64 references, written independently of the kernels.
+func referenceSoftmax(_ x: [Double], rows: Int, columns: Int, mask: [Double]?, rowsPerMask: Int) -> [Double] {
+    var y = [Double](repeating: 0, count: x.count)
+    for r in 0..<rows {
+        let valid = (0..<columns).filter { mask == nil || mask![(r / rowsPerMask) * columns + $0] != 0 }
+        guard let top = valid.map({ x[r * columns + $0] }).max() else { continue }
+        let sum = valid.reduce(0.0) { $0 + exp(x[r * columns + $1] - top) }
+        for j in valid { y[r * columns + j] = exp(x[r * columns + j] - top) / sum }
+    }
+    return y
+}
+
+func referenceLayerNorm(_ x: [Double], gamma: [Double], beta: [Double], rows: Int, columns: Int, eps: Double) -> [Double] {
+    var y = x
+    for r in 0..<rows {
+        let row = x[(r * columns)..<((r + 1) * columns)]
+        let mean = row.reduce(0, +) / Double(columns)
+        let variance = row.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(columns)
+        for j in 0..<columns { y[r * columns + j] = (x[r * columns + j] - mean) / sqrt(variance + eps) * gamma[j] + beta[j] }
+    }
+    return y
+}
+
+func referenceGELU(_ x: [Double]) -> [Double] { x.map { 0.5 * $0 * (1 + erf($0 / 2.0.squareRoot())) } }
+
+@Suite("softmax")
+struct SoftmaxTests {
+    let rows = 6, columns = 7, rowsPerMask = 3
+    // Group 0 masks two columns; group 1 masks every column (a fully padded sequence).
+    let mask: [Float] = [1, 0, 1, 1, 0, 1, 1] + [Float](repeating: 0, count: 7)
+
+    @Test("forward matches the reference with partial and full masks")
+    func forward() {
+        let x = randomValues(rows * columns, seed: 10, scale: 4)
+        var y = [Float](repeating: .nan, count: x.count)
+        Softmax.forward(x, into: &y, rows: rows, columns: columns, keyMask: mask, rowsPerMask: rowsPerMask)
+        let expected = referenceSoftmax(x.doubles, rows: rows, columns: columns, mask: mask.doubles, rowsPerMask: rowsPerMask)
+        #expect(maxAbsDifference(y, expected) < 1e-6)
+        #expect(y[0..<21].allSatisfy { !$0.isNaN })
+        #expect(y[21...].allSatisfy { $0 == 0 }, "fully masked rows are zero, not NaN")
+        #expect(abs(y[0..<7].reduce(0, +) - 1) < 1e-6)
+        #expect(y[1] == 0 && y[4] == 0, "masked columns get no probability")
+    }
+
+    @Test("large logits do not overflow")
+    func stability() {
+        let x: [Float] = [1000, 1001, 999]
+        var y = [Float](repeating: 0, count: 3)
+        Softmax.forward(x, into: &y, rows: 1, columns: 3)
+        let expected = referenceSoftmax([0, 1, -1], rows: 1, columns: 3, mask: nil, rowsPerMask: 1)
+        #expect(maxAbsDifference(y, expected) < 1e-6)
+    }
+
+    @Test("backward matches finite differences, masked and fully masked rows included")
+    func backward() {
+        let x = randomValues(rows * columns, seed: 11, scale: 2)
+        let w = randomValues(rows * columns, seed: 12)
+        var y = [Float](repeating: 0, count: x.count), dx = y
+        Softmax.forward(x, into: &y, rows: rows, columns: columns, keyMask: mask, rowsPerMask: rowsPerMask)
+        Softmax.backward(output: y, outputGradient: w, into: &dx, rows: rows, columns: columns)
+        let numeric = numericalGradient(of: {
+            referenceSoftmax($0, rows: rows, columns: columns, mask: mask.doubles, rowsPerMask: rowsPerMask)
+        }, at: x.doubles, weights: w.doubles)
+        #expect(relativeError(dx, numeric) < 1e-5)
+        #expect(dx[21...].allSatisfy { $0 == 0 })
+    }
+}
+
+@Suite("layer norm")
+struct LayerNormTests {
+    let rows = 4, columns = 9, eps: Float = 1e-12
+
+    @Test("forward and backward (input, γ, β) against Float64 finite differences")
+    func gradients() {
+        let x = randomValues(rows * columns, seed: 20, scale: 3), gamma = randomValues(columns, seed: 21)
+        let beta = randomValues(columns, seed: 22), w = randomValues(rows * columns, seed: 23)
+        var y = [Float](repeating: 0, count: x.count), mean = [Float](repeating: 0, count: rows), rstd = mean
+        LayerNorm.forward(x, gamma: gamma, beta: beta, into: &y, mean: &mean, rstd: &rstd,
+                          rows: rows, columns: columns, eps: eps)
+        let reference = referenceLayerNorm(x.doubles, gamma: gamma.doubles, beta: beta.doubles, rows: rows,
+                                           columns: columns, eps: Double(eps))
+        #expect(maxAbsDifference(y, reference) < 1e-5)
+
+        var dx = [Float](repeating: 0, count: x.count)
+        var dgamma = [Float](repeating: 0, count: columns), dbeta = dgamma
+        LayerNorm.backward(outputGradient: w, input: x, gamma: gamma, mean: mean, rstd: rstd, inputGradient: &dx,
+                           gammaGradient: &dgamma, betaGradient: &dbeta, rows: rows, columns: columns)
+        let numericX = numericalGradient(of: {
+            referenceLayerNorm($0, gamma: gamma.doubles, beta: beta.doubles, rows: rows, columns: columns, eps: Double(eps))
+        }, at: x.doubles, weights: w.doubles)
+        let numericGamma = numericalGradient(of: {
+            referenceLayerNorm(x.doubles, gamma: $0, beta: beta.doubles, rows: rows, columns: columns, eps: Double(eps))
+        }, at: gamma.doubles, weights: w.doubles)
+        let numericBeta = numericalGradient(of: {
+            referenceLayerNorm(x.doubles, gamma: gamma.doubles, beta: $0, rows: rows, columns: columns, eps: Double(eps))
+        }, at: beta.doubles, weights: w.doubles)
+        #expect(relativeError(dx, numericX) < 1e-4)
+        #expect(relativeError(dgamma, numericGamma) < 1e-4)
+        #expect(relativeError(dbeta, numericBeta) < 1e-4)
+
+        // Accumulating mode adds onto what is there (residual connections rely on it).
+        var accumulated = [Float](repeating: 1, count: x.count)
+        LayerNorm.backward(outputGradient: w, input: x, gamma: gamma, mean: mean, rstd: rstd,
+                           inputGradient: &accumulated, accumulateInput: true, rows: rows, columns: columns)
+        #expect(relativeError(accumulated, numericX.map { $0 + 1 }) < 1e-4)
+    }
+}
+
+@Suite("activations")
+struct ActivationTests {
+    @Test("GELU (erf form) forward and backward")
+    func gelu() {
+        let x = randomValues(50, seed: 30, scale: 5), w = randomValues(50, seed: 31)
+        var y = [Float](repeating: 0, count: 50), dx = y
+        GELU.forward(x, into: &y, count: 50)
+        #expect(maxAbsDifference(y, referenceGELU(x.doubles)) < 1e-6)
+        GELU.backward(input: x, outputGradient: w, into: &dx, count: 50)
+        let numeric = numericalGradient(of: referenceGELU, at: x.doubles, weights: w.doubles)
+        #expect(relativeError(dx, numeric) < 1e-5)
+    }
+
+    @Test("tanh backward from the saved output")
+    func tanhGradient() {
+        let x = randomValues(40, seed: 32, scale: 3), w = randomValues(40, seed: 33)
+        var y = [Float](repeating: 0, count: 40), dx = y
+        Tanh.forward(x, into: &y, count: 40)
+        Tanh.backward(output: y, outputGradient: w, into: &dx, count: 40)
+        let numeric = numericalGradient(of: { $0.map(tanh) }, at: x.doubles, weights: w.doubles)
+        #expect(relativeError(dx, numeric) < 1e-5)
+    }
+
+    @Test("seeded dropout is deterministic, keeps 1 − p, rescales, and routes gradients through its mask")
+    func dropout() {
+        let count = 200_000, p: Float = 0.1
+        let x = [Float](repeating: 2, count: count)
+        var y1 = x, mask1 = x, y2 = x, mask2 = x
+        var g1 = Xoshiro256(seed: 7), g2 = Xoshiro256(seed: 7)
+        Dropout.forward(x, into: &y1, mask: &mask1, count: count, probability: p, generator: &g1)
+        Dropout.forward(x, into: &y2, mask: &mask2, count: count, probability: p, generator: &g2)
+        #expect(y1 == y2 && mask1 == mask2)
+        let kept = Double(mask1.filter { $0 != 0 }.count) / Double(count)
+        // Binomial standard deviation √(p(1−p)/n) ≈ 6.7e-4; allow 5 of them.
+        #expect(abs(kept - 0.9) < 5 * (0.09 / Double(count)).squareRoot())
+        #expect(y1.allSatisfy { $0 == 0 || abs($0 - 2 / 0.9) < 1e-6 })
+        var dx = [Float](repeating: 0, count: count)
+        Dropout.backward(outputGradient: x, mask: mask1, into: &dx, count: count)
+        #expect(dx == y1)
+        var g3 = Xoshiro256(seed: 8), y3 = x, mask3 = x
+        Dropout.forward(x, into: &y3, mask: &mask3, count: count, probability: p, generator: &g3)
+        #expect(mask3 != mask1, "another seed gives another mask")
+        var none = x
+        Dropout.forward(x, into: &none, mask: &mask3, count: count, probability: 0, generator: &g3)
+        #expect(none == x)
+    }
+}
+
+@Suite("cross-entropy and linear")
+struct LossTests {
+    func referenceLosses(_ z: [Double], labels: [Int32], classes: Int) -> [Double] {
+        labels.indices.map { r in
+            let row = Array(z[(r * classes)..<((r + 1) * classes)])
+            return log(row.reduce(0) { $0 + exp($1) }) - row[Int(labels[r])]
+        }
+    }
+
+    @Test("loss and gradient match the reference and finite differences")
+    func crossEntropy() {
+        let rows = 5, classes = 3
+        let z = randomValues(rows * classes, seed: 40, scale: 3)
+        let labels: [Int32] = [0, 2, 1, 1, 0]
+        var probabilities = [Float](repeating: 0, count: z.count), losses = [Float](repeating: 0, count: rows)
+        let total = CrossEntropy.forward(logits: z, labels: labels, rows: rows, classes: classes,
+                                         probabilities: &probabilities, losses: &losses)
+        let expected = referenceLosses(z.doubles, labels: labels, classes: classes)
+        #expect(maxAbsDifference(losses, expected) < 1e-5)
+        #expect(abs(Double(total) - expected.reduce(0, +)) < 1e-5)
+        var dz = [Float](repeating: 0, count: z.count)
+        CrossEntropy.backward(probabilities: probabilities, labels: labels, rows: rows, classes: classes,
+                              scale: 1 / Float(rows), into: &dz)
+        let numeric = numericalGradient(of: { [referenceLosses($0, labels: labels, classes: classes).reduce(0, +) / Double(rows)] },
+                                        at: z.doubles, weights: [1])
+        #expect(relativeError(dz, numeric) < 1e-5)
+    }
+
+    @Test("huge logits give a finite loss")
+    func crossEntropyStability() {
+        var p = [Float](repeating: 0, count: 2)
+        let loss = CrossEntropy.forward(logits: [500, -500], labels: [1], rows: 1, classes: 2, probabilities: &p)
+        #expect(abs(loss - 1000) < 1e-2)
+    }
+
+    @Test("linear layer: dx, dW, db against finite differences")
+    func linear() {
+        let n = 4, inputs = 6, outputs = 5
+        let x = randomValues(n * inputs, seed: 50), weight = randomValues(outputs * inputs, seed: 51)
+        let bias = randomValues(outputs, seed: 52), w = randomValues(n * outputs, seed: 53)
+        func reference(_ x: [Double], _ weight: [Double], _ bias: [Double]) -> [Double] {
+            (0..<(n * outputs)).map { idx in
+                let (r, o) = (idx / outputs, idx % outputs)
+                return bias[o] + (0..<inputs).reduce(0.0) { $0 + x[r * inputs + $1] * weight[o * inputs + $1] }
+            }
+        }
+        var y = [Float](repeating: 0, count: n * outputs)
+        Linear.forward(x, weight: weight, bias: bias, into: &y, rows: n, inputs: inputs, outputs: outputs)
+        #expect(maxAbsDifference(y, reference(x.doubles, weight.doubles, bias.doubles)) < 1e-5)
+        var dx = [Float](repeating: 0, count: x.count), dw = [Float](repeating: 0, count: weight.count)
+        var db = [Float](repeating: 0, count: outputs)
+        Linear.backward(outputGradient: w, input: x, weight: weight, inputGradient: &dx, weightGradient: &dw,
+                        biasGradient: &db, rows: n, inputs: inputs, outputs: outputs)
+        #expect(relativeError(dx, numericalGradient(of: { reference($0, weight.doubles, bias.doubles) },
+                                                    at: x.doubles, weights: w.doubles)) < 1e-5)
+        #expect(relativeError(dw, numericalGradient(of: { reference(x.doubles, $0, bias.doubles) },
+                                                    at: weight.doubles, weights: w.doubles)) < 1e-5)
+        #expect(relativeError(db, numericalGradient(of: { reference(x.doubles, weight.doubles, $0) },
+                                                    at: bias.doubles, weights: w.doubles)) < 1e-5)
+    }
+}
