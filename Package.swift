@@ -12,6 +12,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.0.0"),
     ],
     targets: [
         // Native dependencies (Debian packages, installed by `make setup`).
@@ -25,18 +26,30 @@ let package = Package(
             linkerSettings: [.linkedLibrary("sentencepiece"), .linkedLibrary("stdc++")]
         ),
 
+        // Whole-file reads with zstd decompression, atomic writes.
+        .target(name: "Storage", dependencies: ["CZstd"]),
+        // Text to token ids: WordPiece and SentencePiece, pair encoding with truncation.
+        .target(name: "Tokenizers", dependencies: ["CSentencePiece"], swiftSettings: release),
+        // GLUE tasks: TSV loading by header name, label maps, metrics.
+        .target(name: "GLUE", dependencies: ["Storage"], swiftSettings: release),
+
         // Float32 tensors, GEMM, and the forward/backward kernels every model shares.
         .target(name: "Numerics", dependencies: ["CBLAS", "CLAPACKE"], swiftSettings: release),
 
         .executableTarget(
             name: "RGPCommand",
             dependencies: [
-                "Numerics", "CBLAS",
+                "Numerics", "CBLAS", "Tokenizers", "GLUE", "Storage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: release
         ),
 
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
+        .testTarget(
+            name: "TokenizersTests",
+            dependencies: ["Tokenizers", "GLUE", .product(name: "Crypto", package: "swift-crypto")],
+            resources: [.copy("Fixtures")]),
+        .testTarget(name: "GLUETests", dependencies: ["GLUE", "Storage"]),
     ]
 )

@@ -1,11 +1,14 @@
 import ArgumentParser
 import CBLAS
+import Foundation
+import GLUE
+import Tokenizers
 import Numerics
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernel throughput (GFLOP/s, as ratios to direct OpenBLAS).",
-        subcommands: [GemmBench.self]
+        subcommands: [GemmBench.self, TokenizeBench.self]
     )
 }
 
@@ -143,4 +146,39 @@ func format(_ value: Double, digits: Int = 1) -> String {
         if decimals < digits { text += String(repeating: "0", count: digits - decimals) }
     }
     return text
+}
+
+struct TokenizeBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenize",
+        abstract: "Tokens per second tokenizing SST-2 train, for each tokenizer given."
+    )
+
+    @Option(help: "GLUE root holding SST-2/train.tsv (default: $RGP_GLUE_DIR).")
+    var data: String?
+    @Option(name: .customLong("model"), help: "Tokenizer folders (repeatable): a checkpoint, a vocab.txt folder or a .model folder.")
+    var models: [String] = ["models/all-MiniLM-L6-v2"]
+
+    func run() throws {
+        let root = try glueRoot(data)
+        let split = try GLUELoader.load(.sst2, path: GLUELoader.path(root: root, task: .sst2, file: "train.tsv"))
+        for model in models {
+            let tokenizer = try loadTokenizer(directory: model)
+            var tokens = 0
+            let clock = ContinuousClock()
+            let elapsed = clock.measure {
+                for example in split.examples { tokens += tokenizer.tokenize(example.first).count }
+            }
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            print("\(model) (\(type(of: tokenizer))): \(split.examples.count) sentences, \(tokens) tokens in "
+                  + "\(format(seconds, digits: 2)) s: \(format(Double(tokens) / seconds / 1e6, digits: 2)) M tokens/s")
+        }
+    }
+}
+
+/// The GLUE root from a flag, else $RGP_GLUE_DIR; never a path guessed by the code.
+func glueRoot(_ flag: String?) throws -> String {
+    if let flag { return flag }
+    if let environment = ProcessInfo.processInfo.environment["RGP_GLUE_DIR"] { return environment }
+    throw ValidationError("no GLUE data folder: pass --data GLUE_ROOT or set RGP_GLUE_DIR (offline: ../shared/glue)")
 }

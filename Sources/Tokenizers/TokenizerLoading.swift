@@ -1,0 +1,57 @@
+import Foundation
+
+/// Builds the tokenizer a checkpoint folder asks for.
+///
+/// In order: `config.json` with a `tokenizer` block (`type` wordpiece|sentencepiece, `file`, `do_lower_case`,
+/// `special_tokens`); else a lone `vocab.txt` (uncased BERT WordPiece); else a lone `.model` (raw SentencePiece
+/// ids, no specials).
+public func loadTokenizer(directory: String) throws -> any Tokenizer {
+    let fileManager = FileManager.default
+    let configPath = directory + "/config.json"
+    if fileManager.fileExists(atPath: configPath) {
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath)))
+        } catch {
+            throw TokenizerError.invalidConfig(path: configPath, reason: "not valid JSON: \(error.localizedDescription)")
+        }
+        if let config = object as? [String: Any], let block = config["tokenizer"] {
+            return try tokenizer(from: block, directory: directory, configPath: configPath)
+        }
+    }
+    if fileManager.fileExists(atPath: directory + "/vocab.txt") {
+        return try WordPieceTokenizer(vocabularyFile: directory + "/vocab.txt", lowercase: true)
+    }
+    let models = ((try? fileManager.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".model") }
+    if models.count == 1 {
+        return try SentencePieceTokenizer(modelFile: directory + "/" + models[0])
+    }
+    throw TokenizerError.noTokenizer(directory: directory)
+}
+
+private func tokenizer(from block: Any, directory: String, configPath: String) throws -> any Tokenizer {
+    guard let block = block as? [String: Any] else {
+        throw TokenizerError.invalidConfig(path: configPath, reason: "`tokenizer` must be an object")
+    }
+    guard let type = block["type"] as? String, let file = block["file"] as? String else {
+        throw TokenizerError.invalidConfig(path: configPath, reason: "`tokenizer` needs string fields `type` and `file`")
+    }
+    let lowercase = block["do_lower_case"] as? Bool ?? (type == "wordpiece")
+    let specials = block["special_tokens"] as? [String: Any] ?? [:]
+    func special(_ key: String, _ fallback: String) -> String { specials[key] as? String ?? fallback }
+    switch type {
+    case "wordpiece":
+        var names = WordPieceTokenizer.SpecialTokens()
+        names.cls = special("cls_token", names.cls)
+        names.sep = special("sep_token", names.sep)
+        names.pad = special("pad_token", names.pad)
+        names.unk = special("unk_token", names.unk)
+        names.mask = special("mask_token", names.mask)
+        return try WordPieceTokenizer(vocabularyFile: directory + "/" + file, lowercase: lowercase, specialTokens: names)
+    case "sentencepiece":
+        let pair = specials.isEmpty ? nil : (special("cls_token", "[CLS]"), special("sep_token", "[SEP]"))
+        return try SentencePieceTokenizer(modelFile: directory + "/" + file, lowercase: lowercase, specialTokens: pair)
+    default:
+        throw TokenizerError.invalidConfig(path: configPath, reason: "unknown tokenizer type \"\(type)\" (expected wordpiece or sentencepiece)")
+    }
+}
