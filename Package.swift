@@ -19,6 +19,7 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         .systemLibrary(name: "CLAPACKE", path: "Sources/CLAPACKE"),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd"),
+        .systemLibrary(name: "CFFTW", path: "Sources/CFFTW"),
         .target(
             name: "CSentencePiece",
             path: "Sources/CSentencePiece",
@@ -33,13 +34,20 @@ let package = Package(
         // GLUE tasks: TSV loading by header name, label maps, metrics.
         .target(name: "GLUE", dependencies: ["Storage"], swiftSettings: release),
 
+        // Accountants (RDP, PRV), σ calibration, secure Gaussian noise, samplers, per-example clipping.
+        .target(
+            name: "Privacy",
+            dependencies: ["CFFTW", "CBLAS", "Numerics", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: release
+        ),
+
         // Float32 tensors, GEMM, and the forward/backward kernels every model shares.
         .target(name: "Numerics", dependencies: ["CBLAS", "CLAPACKE"], swiftSettings: release),
 
         .executableTarget(
             name: "RGPCommand",
             dependencies: [
-                "Numerics", "CBLAS", "Tokenizers", "GLUE", "Storage",
+                "Numerics", "CBLAS", "Tokenizers", "GLUE", "Storage", "Privacy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: release
@@ -51,5 +59,6 @@ let package = Package(
             dependencies: ["Tokenizers", "GLUE", .product(name: "Crypto", package: "swift-crypto")],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "GLUETests", dependencies: ["GLUE", "Storage"]),
+        .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "Numerics"]),
     ]
 )

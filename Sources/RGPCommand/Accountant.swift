@@ -1,0 +1,89 @@
+import ArgumentParser
+import Privacy
+
+struct AccountantCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "accountant",
+        abstract: "Privacy accounting for the Poisson-subsampled Gaussian mechanism (add/remove adjacency).",
+        subcommands: [EpsilonCommand.self, SigmaCommand.self]
+    )
+}
+
+extension AccountantKind: ExpressibleByArgument {}
+extension RDPAccountant.Conversion: ExpressibleByArgument {}
+
+struct AccountingOptions: ParsableArguments {
+    @Option(help: "Sampling rate q = B/N.") var sampleRate: Double
+    @Option(help: "Number of steps T.") var steps: Int
+    @Option(help: "δ.") var delta: Double
+    @Option(help: "rdp or prv.") var accountant: AccountantKind = .prv
+    @Option(help: "RDP → (ε, δ) conversion: tight or classic (the RGP authors').") var conversion: RDPAccountant.Conversion = .tight
+    @Option(help: "RDP orders: default (dense, 1.1–512) or authors (2.0–31.9 by 0.1).") var orders: String = "default"
+    @Option(help: "PRV: ε error half-width.") var epsilonError: Double = 0.01
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        guard sampleRate > 0 && sampleRate <= 1 else { throw ValidationError("--sample-rate must lie in (0, 1]") }
+        guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
+        guard delta > 0 && delta < 1 else { throw ValidationError("--delta must lie in (0, 1)") }
+        guard ["default", "authors"].contains(orders) else { throw ValidationError("--orders must be default or authors") }
+    }
+
+    var rdp: RDPAccountant {
+        RDPAccountant(orders: orders == "authors" ? RDPAccountant.authorsOrders : RDPAccountant.defaultOrders,
+                      conversion: conversion)
+    }
+}
+
+struct EpsilonCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "epsilon", abstract: "ε spent by (σ, q, T, δ).")
+    @Option(help: "Noise multiplier σ.") var sigma: Double
+    @OptionGroup var options: AccountingOptions
+
+    struct PRVOutput: Encodable { var epsilon, estimate, error, lower: Double; var accountant = "prv" }
+    struct RDPOutput: Encodable { var epsilon, order: Double; var accountant = "rdp"; var conversion: String }
+
+    func run() throws {
+        switch options.accountant {
+        case .rdp:
+            let result = options.rdp.epsilon(sigma: sigma, sampleRate: options.sampleRate, steps: options.steps, delta: options.delta)
+            if options.json {
+                try printJSON(RDPOutput(epsilon: result.epsilon, order: result.order, conversion: options.conversion.rawValue))
+            } else {
+                print("ε = \(result.epsilon) (RDP, \(options.conversion.rawValue) conversion, order \(result.order))")
+            }
+        case .prv:
+            let report = PRVAccountant(epsilonError: options.epsilonError)
+                .epsilon(sigma: sigma, sampleRate: options.sampleRate, steps: options.steps, delta: options.delta)
+            if options.json {
+                try printJSON(PRVOutput(epsilon: report.upper, estimate: report.estimate,
+                                        error: options.epsilonError, lower: report.lower))
+            } else {
+                print("ε ≤ \(report.upper) (PRV upper bound; estimate \(report.estimate), lower \(report.lower))")
+            }
+        }
+    }
+}
+
+struct SigmaCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "sigma", abstract: "Smallest σ meeting (ε, δ) for q and T.")
+    @Option(help: "Target ε.") var epsilon: Double
+    @OptionGroup var options: AccountingOptions
+
+    struct Output: Encodable { var sigma, epsilon: Double; var accountant: String }
+
+    func run() throws {
+        guard epsilon > 0 else { throw ValidationError("--epsilon must be positive") }
+        var accounting = PrivacyAccounting(kind: options.accountant, conversion: options.conversion,
+                                           prvEpsilonError: options.epsilonError)
+        accounting.rdpOrders = options.rdp.orders
+        let sigma = accounting.sigma(targetEpsilon: epsilon, sampleRate: options.sampleRate, steps: options.steps,
+                                     delta: options.delta)
+        let achieved = accounting.epsilon(sigma: sigma, sampleRate: options.sampleRate, steps: options.steps, delta: options.delta)
+        if options.json {
+            try printJSON(Output(sigma: sigma, epsilon: achieved, accountant: options.accountant.rawValue))
+        } else {
+            print("σ = \(sigma) gives ε = \(achieved) ≤ \(epsilon) (\(accounting.description))")
+        }
+    }
+}

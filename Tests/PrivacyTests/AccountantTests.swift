@@ -1,0 +1,79 @@
+import Foundation
+import Privacy
+import Testing
+
+func relative(_ a: Double, _ b: Double) -> Double { abs(a - b) / abs(b) }
+
+@Suite("accountants against published vectors")
+struct AccountantVectorTests {
+    @Test("RDP: Opacus's σ 1.5, q 0.04, T 2250, δ 1e-5 gives ε ≈ 7.3291 (within 0.5%)")
+    func rdpOpacus() {
+        let eps = RDPAccountant().epsilon(sigma: 1.5, sampleRate: 0.04, steps: 2250, delta: 1e-5).epsilon
+        #expect(relative(eps, 7.3291) < 0.005, "ε = \(eps)")
+    }
+
+    @Test("PRV: the same setting gives ε ≈ 6.7774 (within 1%), with an interval around the estimate")
+    func prvOpacus() {
+        let report = PRVAccountant().epsilon(sigma: 1.5, sampleRate: 0.04, steps: 2250, delta: 1e-5)
+        #expect(relative(report.upper, 6.7774) < 0.01, "\(report)")
+        #expect(report.lower <= report.estimate && report.estimate <= report.upper)
+        #expect(report.upper - report.lower < 0.05)
+    }
+
+    @Test("classic RDP with the authors' orders reproduces σ 1.1015 for SST-2 (N 67,349, B 2000, T 1650, ε 8)")
+    func classicAuthorsSigma() {
+        var accounting = PrivacyAccounting(kind: .rdp, conversion: .classic)
+        accounting.rdpOrders = RDPAccountant.authorsOrders
+        let sigma = accounting.sigma(targetEpsilon: 8, sampleRate: 2000.0 / 67_349, steps: 1650, delta: 1e-5)
+        #expect(relative(sigma, 1.1015) < 0.005, "σ = \(sigma)")
+    }
+
+    @Test("PRV calibration for q 0.0297, T 990, ε 8 gives σ within 1% of 0.875")
+    func prvSigma() {
+        let sigma = PrivacyAccounting(kind: .prv).sigma(targetEpsilon: 8, sampleRate: 0.0297, steps: 990, delta: 1e-5)
+        #expect(relative(sigma, 0.875) < 0.01, "σ = \(sigma)")
+    }
+
+    @Test("edge cases: q = 1 is the plain Gaussian; no steps spend nothing")
+    func edges() {
+        // Full-batch Gaussian: RDP(α) = α/(2σ²) exactly.
+        let curve = RDPAccountant(orders: [2, 8]).rdp(sigma: 2, sampleRate: 1, steps: 3)
+        let expected: [Double] = [0.75, 3]  // 3 steps · α/(2·4)
+        #expect(curve == expected)
+        #expect(PrivacyAccounting(kind: .prv).epsilon(sigma: 1, sampleRate: 0.1, steps: 0, delta: 1e-5) == 0)
+        // Small σ and large T must not overflow to NaN.
+        let eps = RDPAccountant().epsilon(sigma: 0.3, sampleRate: 0.5, steps: 100_000, delta: 1e-5).epsilon
+        #expect(eps.isFinite && eps > 100)
+    }
+}
+
+@Suite("accountant properties")
+struct AccountantPropertyTests {
+    @Test("ε decreases in σ and increases in q and T", arguments: [AccountantKind.rdp, .prv])
+    func monotone(kind: AccountantKind) {
+        let accounting = PrivacyAccounting(kind: kind)
+        func eps(_ sigma: Double, _ q: Double, _ t: Int) -> Double {
+            accounting.epsilon(sigma: sigma, sampleRate: q, steps: t, delta: 1e-5)
+        }
+        #expect(eps(0.8, 0.02, 300) > eps(1.0, 0.02, 300))
+        #expect(eps(1.0, 0.02, 300) > eps(1.3, 0.02, 300))
+        #expect(eps(1.0, 0.03, 300) > eps(1.0, 0.02, 300))
+        #expect(eps(1.0, 0.02, 600) > eps(1.0, 0.02, 300))
+    }
+
+    @Test("PRV never claims more than RDP would allow by much, and tracks it below")
+    func prvBelowRDP() {
+        let rdp = PrivacyAccounting(kind: .rdp).epsilon(sigma: 1.0, sampleRate: 0.01, steps: 1000, delta: 1e-5)
+        let prv = PrivacyAccounting(kind: .prv).epsilon(sigma: 1.0, sampleRate: 0.01, steps: 1000, delta: 1e-5)
+        #expect(prv < rdp)
+        #expect(prv > 0.7 * rdp)
+    }
+
+    @Test("calibration round-trips: ε(σ*) ≤ target, and 0.1% less noise overshoots", arguments: [AccountantKind.rdp, .prv])
+    func roundTrip(kind: AccountantKind) {
+        let accounting = PrivacyAccounting(kind: kind)
+        let sigma = accounting.sigma(targetEpsilon: 3, sampleRate: 0.01, steps: 500, delta: 1e-5)
+        #expect(accounting.epsilon(sigma: sigma, sampleRate: 0.01, steps: 500, delta: 1e-5) <= 3)
+        #expect(accounting.epsilon(sigma: sigma * 0.999, sampleRate: 0.01, steps: 500, delta: 1e-5) > 3)
+    }
+}

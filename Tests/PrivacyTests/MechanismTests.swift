@@ -1,0 +1,120 @@
+import Foundation
+import Numerics
+import Privacy
+import Testing
+
+@Suite("secure noise, mechanism, clipping, samplers")
+struct MechanismTests {
+    @Test("the generator's Gaussians have mean 0 and variance 1 within statistical bounds")
+    func gaussianMoments() {
+        var generator = PrivacyRandom(testingSeed: 1)
+        let n = 400_000
+        var sum = 0.0, squares = 0.0
+        for _ in 0..<n {
+            let x = generator.nextGaussian()
+            sum += x
+            squares += x * x
+        }
+        let mean = sum / Double(n), variance = squares / Double(n) - mean * mean
+        // Standard errors: 1/√n for the mean, √(2/n) for the variance; allow 5 of them.
+        #expect(abs(mean) < 5 / Double(n).squareRoot())
+        #expect(abs(variance - 1) < 5 * (2 / Double(n)).squareRoot())
+    }
+
+    @Test("seeded generators repeat; secure ones are keyed by the OS and never repeat or claim to be seeded")
+    func seeding() {
+        var a = PrivacyRandom(testingSeed: 7), b = PrivacyRandom(testingSeed: 7), c = PrivacyRandom(testingSeed: 8)
+        let sa = (0..<4).map { _ in a.next() }, sb = (0..<4).map { _ in b.next() }, sc = (0..<4).map { _ in c.next() }
+        #expect(sa == sb && sa != sc && a.isSeeded)
+        var s1 = PrivacyRandom(), s2 = PrivacyRandom()
+        #expect(!s1.isSeeded && !s2.isSeeded)
+        #expect((0..<4).map { _ in s1.next() } != (0..<4).map { _ in s2.next() })
+        // Keystream blocks are refilled without repeating (block boundary at 8192 words).
+        var long = PrivacyRandom(testingSeed: 9)
+        let first = (0..<8192).map { _ in long.next() }, second = (0..<8192).map { _ in long.next() }
+        #expect(first != second)
+    }
+
+    @Test("with zero gradients the noised mean has per-coordinate std σC/B (χ² test, significance 1e-6)")
+    func mechanismScale() {
+        let count = 200_000, sigma = 1.3, clip = 0.5, batch = 250.0
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        defer { buffer.deallocate() }
+        buffer.initialize(repeating: 0, count: count)
+        var generator = PrivacyRandom(testingSeed: 3)
+        GaussianMechanism.privatize(sum: buffer, count: count, sigma: sigma, clip: clip, expectedBatchSize: batch, generator: &generator)
+        let expectedVariance = pow(sigma * clip / batch, 2)
+        let statistic = (0..<count).reduce(0.0) { $0 + Double(buffer[$1]) * Double(buffer[$1]) } / expectedVariance
+        // χ²(n) ≈ N(n, 2n) for large n; |z| < 4.89 is two-sided significance 1e-6.
+        let z = (statistic - Double(count)) / (2 * Double(count)).squareRoot()
+        #expect(abs(z) < 4.89, "z = \(z)")
+        let mean = (0..<count).reduce(0.0) { $0 + Double(buffer[$1]) } / Double(count)
+        #expect(abs(mean) < 4.89 * (expectedVariance / Double(count)).squareRoot())
+    }
+
+    @Test("clipping: norm ≤ C unchanged, above C scaled to exactly C, jointly over groups with their scales")
+    func clipping() {
+        // Three examples, two groups (sizes 3 and 2); the second group scaled by 1/10.
+        var a: [Float] = [0.1, 0.2, 0.2,  3, 4, 0,  0, 0, 0]
+        var b: [Float] = [0, 0,  0, 0,  0, 0]
+        let clip = 1.0
+        a.withUnsafeMutableBufferPointer { ap in
+            b.withUnsafeMutableBufferPointer { bp in
+                let groups = [PerExampleGroup(gradients: ap.baseAddress!, size: 3),
+                              PerExampleGroup(gradients: bp.baseAddress!, size: 2, scale: 0.1)]
+                let norms = Clipping.jointNorms(groups, batch: 3)
+                #expect(abs(norms[0] - 0.3) < 1e-6 && abs(norms[1] - 5) < 1e-6 && norms[2] == 0)
+                let factors = Clipping.factors(norms: norms, clip: clip)
+                #expect(factors[0] == 1 && factors[2] == 1)
+                var sum = [Float](repeating: 0, count: 3)
+                Clipping.clippedSum(groups[0], factors: factors, into: &sum)
+                // Example 0 unchanged, example 1 scaled to norm exactly 1: (0.6, 0.8, 0).
+                #expect(abs(sum[0] - 0.7) < 1e-6 && abs(sum[1] - 1.0) < 1e-6 && abs(sum[2] - 0.2) < 1e-6)
+                let clippedNorm = Double(factors[1]) * norms[1]
+                #expect(abs(clippedNorm - clip) < 1e-6)
+            }
+        }
+        // The group scale enters the joint norm: g = (0; 10, 0) with scale 0.1 has norm 1.
+        var c: [Float] = [0], d: [Float] = [10, 0]
+        c.withUnsafeMutableBufferPointer { cp in
+            d.withUnsafeMutableBufferPointer { dp in
+                let norms = Clipping.jointNorms([PerExampleGroup(gradients: cp.baseAddress!, size: 1),
+                                                 PerExampleGroup(gradients: dp.baseAddress!, size: 2, scale: 0.1)], batch: 1)
+                #expect(abs(norms[0] - 1) < 1e-6)
+            }
+        }
+    }
+
+    @Test("Poisson inclusion frequencies match q; batch sizes vary around qN")
+    func poisson() {
+        let sampler = PoissonSampler(population: 1000, rate: 0.05)
+        var generator = PrivacyRandom(testingSeed: 4)
+        var counts = [Int](repeating: 0, count: 1000)
+        let rounds = 4000
+        var sizes: Set<Int> = []
+        for _ in 0..<rounds {
+            let batch = sampler.sample(using: &generator)
+            #expect(batch == batch.sorted() && Set(batch).count == batch.count)
+            sizes.insert(batch.count)
+            for i in batch { counts[i] += 1 }
+        }
+        let total = Double(counts.reduce(0, +))
+        #expect(abs(total / Double(rounds * 1000) - 0.05) < 5 * (0.05 * 0.95 / Double(rounds * 1000)).squareRoot())
+        // Each example: Binomial(4000, 0.05), sd ≈ 13.8; allow 5.5 sd (over 1000 examples).
+        #expect(counts.allSatisfy { abs(Double($0) - 200) < 5.5 * 13.8 })
+        #expect(counts[0] > 0 && counts[999] > 0, "both ends of the index range are reachable")
+        #expect(sizes.count > 10)
+        #expect(sampler.expectedBatchSize == 50)
+    }
+
+    @Test("the shuffled sampler covers every example exactly once per epoch")
+    func shuffled() {
+        var sampler = ShuffledSampler(population: 103, batchSize: 10)
+        var generator = PrivacyRandom(testingSeed: 5)
+        for _ in 0..<2 {
+            var seen: [Int] = []
+            for _ in 0..<11 { seen += sampler.next(using: &generator) }
+            #expect(seen.sorted() == Array(0..<103))
+        }
+    }
+}
