@@ -44,10 +44,13 @@ let package = Package(
         // Float32 tensors, GEMM, and the forward/backward kernels every model shares.
         .target(name: "Numerics", dependencies: ["CBLAS", "CLAPACKE"], swiftSettings: release),
 
+        // BERT: config, parameters, checkpoint reading, encoder forward/backward, classification head.
+        .target(name: "Transformer", dependencies: ["Numerics", "Storage"], swiftSettings: release),
+
         .executableTarget(
             name: "RGPCommand",
             dependencies: [
-                "Numerics", "CBLAS", "Tokenizers", "GLUE", "Storage", "Privacy",
+                "Numerics", "CBLAS", "Tokenizers", "GLUE", "Storage", "Privacy", "Transformer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: release
@@ -60,5 +63,10 @@ let package = Package(
             resources: [.copy("Fixtures")]),
         .testTarget(name: "GLUETests", dependencies: ["GLUE", "Storage"]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "Numerics"]),
+        .testTarget(
+            name: "TransformerTests",
+            dependencies: ["Transformer", "Numerics", "Storage", "Tokenizers"],
+            resources: [.copy("Fixtures")]
+        ),
     ]
 )

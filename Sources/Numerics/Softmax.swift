@@ -5,14 +5,15 @@ public enum Softmax {
     /// `keyMask` (optional) holds one row of `columns` flags per group of `rowsPerMask` consecutive rows
     /// (attention: scores [B, H, T, T], mask [B, T], rowsPerMask = H·T); a flag of 0 excludes that column.
     /// A row whose every column is masked yields zeros rather than NaN, and so does its gradient.
+    /// `firstRow` is the index of row 0 within the masked whole (for callers that split rows across threads).
     /// `y` may alias `x`.
     public static func forward(
         _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Int, columns: Int,
-        keyMask: UnsafePointer<Float>? = nil, rowsPerMask: Int = 1
+        keyMask: UnsafePointer<Float>? = nil, rowsPerMask: Int = 1, firstRow: Int = 0
     ) {
         for r in 0..<rows {
             let xr = x + r * columns, yr = y + r * columns
-            let mask = keyMask.map { $0 + (r / rowsPerMask) * columns }
+            let mask = keyMask.map { $0 + ((firstRow + r) / rowsPerMask) * columns }
             var maximum = -Float.infinity
             if let mask {
                 for j in 0..<columns where mask[j] != 0 { maximum = Swift.max(maximum, xr[j]) }

@@ -4,11 +4,12 @@ import Foundation
 import GLUE
 import Tokenizers
 import Numerics
+import Transformer
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernel throughput (GFLOP/s, as ratios to direct OpenBLAS).",
-        subcommands: [GemmBench.self, TokenizeBench.self]
+        subcommands: [GemmBench.self, TokenizeBench.self, ForwardBench.self]
     )
 }
 
@@ -181,4 +182,63 @@ func glueRoot(_ flag: String?) throws -> String {
     if let flag { return flag }
     if let environment = ProcessInfo.processInfo.environment["RGP_GLUE_DIR"] { return environment }
     throw ValidationError("no GLUE data folder: pass --data GLUE_ROOT or set RGP_GLUE_DIR (offline: ../shared/glue)")
+}
+
+/// Measured sgemm peak: OpenBLAS on (4096×768)·(768×3072), the largest BERT-base product.
+func measureGemmPeak(repetitions: Int = 5) -> Double {
+    let a = filledTensor([4096, 768], seed: 1), b = filledTensor([768, 3072], seed: 2), c = Tensor(zeros: [4096, 3072])
+    let seconds = medianSeconds(repetitions: repetitions) { Tensor.matmul(a, b, into: c) }
+    return 2.0 * 4096 * 768 * 3072 / seconds / 1e9
+}
+
+/// Random parameters of a given shape (benchmarks need no checkpoint).
+func randomParameters(_ config: BertConfig, classes: Int = 2) -> BertParameters {
+    let parameters = BertParameters(config: config, classes: classes)
+    var generator = Xoshiro256(seed: 42)
+    for name in parameters.names {
+        let t = parameters[name]
+        let isNormWeight = name.hasSuffix("LayerNorm.weight")
+        for i in 0..<t.count { t.data[i] = isNormWeight ? 1 : 0.02 * Float(generator.nextGaussian()) }
+    }
+    return parameters
+}
+
+/// FLOPs (2·m·n·k per product) of one forward pass.
+func forwardFlops(_ c: BertConfig, batch: Int, length: Int, classes: Int = 2) -> Double {
+    let n = Double(batch * length), h = Double(c.hiddenSize), i = Double(c.intermediateSize)
+    let dense = 2 * n * (4 * h * h + 2 * h * i)
+    let attention = 2 * 2 * Double(batch * c.numAttentionHeads) * Double(length * length) * Double(c.headDimension)
+    let head = 2 * Double(batch) * h * (h + Double(classes))
+    return Double(c.numHiddenLayers) * (dense + attention) + head
+}
+
+struct ForwardBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forward",
+        abstract: "Encoder forward throughput on MiniLM and BERT-base shapes, against the sgemm peak measured in the same run."
+    )
+
+    @Option(help: "OpenBLAS threads (and elementwise workers).") var threads: Int = 2
+    @Option(help: "Sequences per batch.") var batch: Int = 32
+    @Option(help: "Tokens per sequence.") var length: Int = 128
+    @Option(help: "Timed repetitions (median reported).") var repetitions: Int = 5
+
+    func run() throws {
+        BLAS.threads = threads
+        Parallel.workers = threads
+        let peak = measureGemmPeak()
+        print("sgemm peak (4096×768)·(768×3072): \(format(peak)) GFLOP/s, threads \(threads)")
+        for (name, config) in [("MiniLM-L6-H384", BertConfig.miniLM), ("BERT-base", BertConfig.bertBase)] {
+            let model = BertModel(parameters: randomParameters(config))
+            var generator = Xoshiro256(seed: 7)
+            let sequences = (0..<batch).map { _ in (0..<length).map { _ in Int32(generator.next() % 30000) + 100 } }
+            let input = Batch(sequences: sequences, tokenTypes: sequences.map { $0.map { _ in 0 } }, padId: 0)
+            let seconds = medianSeconds(repetitions: repetitions) { model.forward(input) }
+            let flops = forwardFlops(config, batch: batch, length: length)
+            let achieved = flops / seconds / 1e9
+            print("\(name) forward \(batch)×\(length): \(format(seconds * 1000)) ms, "
+                  + "\(format(Double(batch * length) / seconds, digits: 0)) tokens/s, \(format(achieved)) GFLOP/s = "
+                  + "\(format(achieved / peak, digits: 3)) of peak")
+        }
+    }
 }

@@ -5,6 +5,6 @@ struct RGP: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rgp",
         abstract: "Differentially private fine-tuning of BERT-family models by reparametrized gradient perturbation.",
-        subcommands: [Tokenize.self, DataCommand.self, AccountantCommand.self, Bench.self]
+        subcommands: [Tokenize.self, Encode.self, DataCommand.self, AccountantCommand.self, Bench.self]
     )
 }

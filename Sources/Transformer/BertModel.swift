@@ -1,0 +1,383 @@
+import Numerics
+
+/// BERT encoder with pooler and classification head: forward and full backward, written by hand on the
+/// numerics kernels, over buffers preallocated per batch shape.
+///
+/// Shapes: N = B·T token positions, H hidden, I intermediate, A heads of dₕ = H/A, C classes.
+/// Post-LN layers as in BERT: h₁ = LN(x + Drop(Attn(x)·Woᵀ)), out = LN(h₁ + Drop(GELU(h₁·W₁ᵀ)·W₂ᵀ)).
+public final class BertModel: @unchecked Sendable {
+    public let config: BertConfig
+    public let parameters: BertParameters
+    /// Dropout on (training) or off (evaluation).
+    public var training = false
+    /// Source of dropout masks (seeded, so runs are reproducible).
+    public var dropoutGenerator = Xoshiro256(seed: 0)
+
+    public private(set) var workspace: Workspace?
+
+    public init(parameters: BertParameters) {
+        self.config = parameters.config
+        self.parameters = parameters
+    }
+
+    /// Receives each encoder matrix's layer input x (N×in) and output gradient δ (N×out) during backward, instead of
+    /// the default dW += δᵀ·x (RGP computes per-example carrier gradients from them).
+    public typealias WeightGradientHook = (_ site: LinearSite, _ layer: Int, _ input: UnsafePointer<Float>,
+                                           _ outputGradient: UnsafePointer<Float>, _ rows: Int) -> Void
+
+    // MARK: Forward
+
+    /// Runs the encoder, pooler and head; returns the logits [B, C] (a workspace buffer, valid until the next call).
+    @discardableResult
+    public func forward(_ batch: Batch) -> Tensor {
+        let ws = prepareWorkspace(batch)
+        let c = config, h = c.hiddenSize, n = batch.tokens, t = batch.length
+        let p = parameters
+
+        // Embeddings: word + position + token type, LayerNorm, dropout.  [N, H]
+        let word = p["embeddings.word_embeddings.weight"].data, position = p["embeddings.position_embeddings.weight"].data
+        let type = p["embeddings.token_type_embeddings.weight"].data
+        for i in 0..<n {
+            let row = ws.embeddingSum.data + i * h
+            let w = word + Int(batch.inputIds[i]) * h, pos = position + (i % t) * h, ty = type + Int(batch.tokenTypeIds[i]) * h
+            for j in 0..<h { row[j] = w[j] + pos[j] + ty[j] }
+        }
+        LayerNorm.forward(ws.embeddingSum.data, gamma: p["embeddings.LayerNorm.weight"].data, beta: p["embeddings.LayerNorm.bias"].data,
+                          into: ws.embeddingOutput.data, mean: ws.embeddingMean.data, rstd: ws.embeddingRstd.data,
+                          rows: n, columns: h, eps: c.layerNormEps)
+        dropout(ws.embeddingOutput, mask: ws.embeddingDropMask, p: c.hiddenDropoutProb)
+
+        var input = ws.embeddingOutput
+        for l in 0..<c.numHiddenLayers {
+            layerForward(l, input: input, ws: ws, batch: batch)
+            input = ws.layers[l].output
+        }
+
+        // Pooler on [CLS] (position 0), dropout, head.  [B, H] → [B, C]
+        let b = batch.size
+        for s in 0..<b { (ws.cls.data + s * h).update(from: input.data + s * t * h, count: h) }
+        Linear.forward(ws.cls.data, weight: p["pooler.dense.weight"].data, bias: p["pooler.dense.bias"].data,
+                       into: ws.pooled.data, rows: b, inputs: h, outputs: h)
+        Tanh.forward(ws.pooled.data, into: ws.pooled.data, count: b * h)
+        ws.headInput.copy(from: ws.pooled)
+        dropout(ws.headInput, mask: ws.headDropMask, p: c.hiddenDropoutProb)
+        Linear.forward(ws.headInput.data, weight: p["classifier.weight"].data, bias: p["classifier.bias"].data,
+                       into: ws.logits.data, rows: b, inputs: h, outputs: parameters.classes)
+        return ws.logits
+    }
+
+    private func layerForward(_ l: Int, input x: Tensor, ws: Workspace, batch: Batch) {
+        let c = config, h = c.hiddenSize, inner = c.intermediateSize, n = batch.tokens
+        let a = ws.layers[l], p = parameters
+        func weight(_ s: LinearSite) -> UnsafeMutablePointer<Float> { p[s.name(layer: l) + ".weight"].data }
+        func bias(_ s: LinearSite) -> UnsafeMutablePointer<Float> { p[s.name(layer: l) + ".bias"].data }
+
+        // Q, K, V projections.  [N, H] each
+        Linear.forward(x.data, weight: weight(.query), bias: bias(.query), into: a.query.data, rows: n, inputs: h, outputs: h)
+        Linear.forward(x.data, weight: weight(.key), bias: bias(.key), into: a.key.data, rows: n, inputs: h, outputs: h)
+        Linear.forward(x.data, weight: weight(.value), bias: bias(.value), into: a.value.data, rows: n, inputs: h, outputs: h)
+
+        attentionForward(a, batch: batch, ws: ws)
+
+        // Output projection, dropout, residual, LayerNorm.  [N, H]
+        Linear.forward(a.context.data, weight: weight(.attentionOutput), bias: bias(.attentionOutput),
+                       into: a.preNorm1.data, rows: n, inputs: h, outputs: h)
+        dropout(a.preNorm1, mask: a.attentionDropMask, p: c.hiddenDropoutProb)
+        Elementwise.add(a.preNorm1.data, x.data, into: a.preNorm1.data, count: n * h)
+        let prefix = "encoder.layer.\(l)."
+        LayerNorm.forward(a.preNorm1.data, gamma: p[prefix + "attention.output.LayerNorm.weight"].data,
+                          beta: p[prefix + "attention.output.LayerNorm.bias"].data, into: a.hidden1.data,
+                          mean: a.mean1.data, rstd: a.rstd1.data, rows: n, columns: h, eps: c.layerNormEps)
+
+        // Feed-forward: GELU(h₁·W₁ᵀ + b₁)·W₂ᵀ + b₂, dropout, residual, LayerNorm.  [N, I] → [N, H]
+        Linear.forward(a.hidden1.data, weight: weight(.intermediate), bias: bias(.intermediate),
+                       into: a.intermediate.data, rows: n, inputs: h, outputs: inner)
+        parallelRows(n) { start, count in
+            GELU.forward(a.intermediate.data + start * inner, into: a.activated.data + start * inner, count: count * inner)
+        }
+        Linear.forward(a.activated.data, weight: weight(.output), bias: bias(.output), into: a.preNorm2.data,
+                       rows: n, inputs: inner, outputs: h)
+        dropout(a.preNorm2, mask: a.outputDropMask, p: c.hiddenDropoutProb)
+        Elementwise.add(a.preNorm2.data, a.hidden1.data, into: a.preNorm2.data, count: n * h)
+        LayerNorm.forward(a.preNorm2.data, gamma: p[prefix + "output.LayerNorm.weight"].data,
+                          beta: p[prefix + "output.LayerNorm.bias"].data, into: a.output.data,
+                          mean: a.mean2.data, rstd: a.rstd2.data, rows: n, columns: h, eps: c.layerNormEps)
+    }
+
+    /// softmax(Q·Kᵀ/√dₕ + mask)·V per sequence and head, reading heads in place from [B, T, A·dₕ].
+    private func attentionForward(_ a: Workspace.Layer, batch: Batch, ws: Workspace) {
+        let c = config, t = batch.length, heads = c.numAttentionHeads, dh = c.headDimension, h = c.hiddenSize
+        let batchCount = batch.size * heads
+        let perHead = BLAS.BatchLayout(outer: t * h, inner: dh, innerCount: heads)
+        let perScore = BLAS.BatchLayout(stride: t * t)
+        let scale = 1 / Float(dh).squareRoot()
+        // Scores [B, A, T, T] = Q·Kᵀ/√dₕ
+        BLAS.batchedGemm(transA: false, transB: true, m: t, n: t, k: dh, batch: batchCount, alpha: scale,
+                         a: a.query.data, lda: h, layoutA: perHead, b: a.key.data, ldb: h, layoutB: perHead,
+                         c: a.probabilities.data, ldc: t, layoutC: perScore)
+        ws.attentionMask.withUnsafeBufferPointer { mask in
+            parallelRows(batchCount * t) { start, count in
+                Softmax.forward(a.probabilities.data + start * t, into: a.probabilities.data + start * t, rows: count,
+                                columns: t, keyMask: mask.baseAddress!,
+                                rowsPerMask: heads * t, firstRow: start)
+            }
+        }
+        var mixing = a.probabilities
+        if let dropped = a.droppedProbabilities, training && c.attentionProbsDropoutProb > 0 {
+            Dropout.forward(a.probabilities.data, into: dropped.data, mask: a.probabilityDropMask!.data,
+                            count: batchCount * t * t, probability: c.attentionProbsDropoutProb, generator: &dropoutGenerator)
+            mixing = dropped
+        }
+        // Context [B, T, A·dₕ] = P·V
+        BLAS.batchedGemm(transA: false, transB: false, m: t, n: dh, k: t, batch: batchCount,
+                         a: mixing.data, lda: t, layoutA: perScore, b: a.value.data, ldb: h, layoutB: perHead,
+                         c: a.context.data, ldc: h, layoutC: perHead)
+    }
+
+    private func dropout(_ x: Tensor, mask: Tensor, p: Float) {
+        guard training && p > 0 else { return }
+        Dropout.forward(x.data, into: x.data, mask: mask.data, count: x.count, probability: p, generator: &dropoutGenerator)
+    }
+
+    // MARK: Backward
+
+    /// Backpropagates `dlogits` [B, C] from the last forward. Adds parameter gradients into `gradients` for the
+    /// tensors it holds (allocate it with the groups you need); encoder weight gradients go to `weightHook`
+    /// instead when one is given. Input gradients are always computed through every layer that some requested
+    /// parameter lies below.
+    public func backward(dlogits: UnsafePointer<Float>, gradients g: BertParameters, weightHook: WeightGradientHook? = nil) {
+        guard let ws = workspace else { preconditionFailure("backward before forward") }
+        let c = config, h = c.hiddenSize, b = ws.batchSize, t = ws.length, n = b * t, p = parameters
+        let needsEncoder = !g.tensors.keys.allSatisfy { $0.hasPrefix("classifier.") || $0.hasPrefix("pooler.") } || weightHook != nil
+
+        // Head: dHeadInput = dlogits·Wc; dWc += dlogitsᵀ·headInput; dbc += Σ dlogits.
+        Linear.backward(outputGradient: dlogits, input: ws.headInput.data, weight: p["classifier.weight"].data,
+                        inputGradient: ws.gradHead.data, weightGradient: g.optional("classifier.weight")?.data,
+                        biasGradient: g.optional("classifier.bias")?.data, rows: b, inputs: h, outputs: p.classes)
+        let poolerWanted = g.optional("pooler.dense.weight") != nil
+        guard poolerWanted || needsEncoder else { return }
+        dropoutBackward(ws.gradHead, mask: ws.headDropMask, p: c.hiddenDropoutProb)
+        Tanh.backward(output: ws.pooled.data, outputGradient: ws.gradHead.data, into: ws.gradHead.data, count: b * h)
+        Linear.backward(outputGradient: ws.gradHead.data, input: ws.cls.data, weight: p["pooler.dense.weight"].data,
+                        inputGradient: ws.gradCLS.data, weightGradient: g.optional("pooler.dense.weight")?.data,
+                        biasGradient: g.optional("pooler.dense.bias")?.data, rows: b, inputs: h, outputs: h)
+        guard needsEncoder else { return }
+
+        // Only [CLS] rows of the last layer receive gradient.  [N, H]
+        var gradOutput = ws.gradA, gradInput = ws.gradB
+        gradOutput.zero()
+        for s in 0..<b { (gradOutput.data + s * t * h).update(from: ws.gradCLS.data + s * h, count: h) }
+
+        for l in stride(from: c.numHiddenLayers - 1, through: 0, by: -1) {
+            let input = l == 0 ? ws.embeddingOutput : ws.layers[l - 1].output
+            layerBackward(l, input: input, gradOutput: gradOutput, gradInput: gradInput, ws: ws, gradients: g, hook: weightHook)
+            swap(&gradOutput, &gradInput)
+        }
+
+        // Embeddings: dropout, LayerNorm, then scatter into the tables.
+        let wantsEmbeddingNorm = g.optional("embeddings.LayerNorm.weight") != nil
+        let wantsTables = g.optional("embeddings.word_embeddings.weight") != nil
+        guard wantsEmbeddingNorm || wantsTables else { return }
+        dropoutBackward(gradOutput, mask: ws.embeddingDropMask, p: c.hiddenDropoutProb)
+        LayerNorm.backward(outputGradient: gradOutput.data, input: ws.embeddingSum.data, gamma: p["embeddings.LayerNorm.weight"].data,
+                           mean: ws.embeddingMean.data, rstd: ws.embeddingRstd.data, inputGradient: gradInput.data,
+                           gammaGradient: g.optional("embeddings.LayerNorm.weight")?.data,
+                           betaGradient: g.optional("embeddings.LayerNorm.bias")?.data, rows: n, columns: h)
+        if wantsTables {
+            let word = g["embeddings.word_embeddings.weight"].data, position = g["embeddings.position_embeddings.weight"].data
+            let type = g["embeddings.token_type_embeddings.weight"].data
+            for i in 0..<n {
+                let row = gradInput.data + i * h
+                Elementwise.axpy(1, row, into: word + Int(ws.inputIds[i]) * h, count: h)
+                Elementwise.axpy(1, row, into: position + (i % t) * h, count: h)
+                Elementwise.axpy(1, row, into: type + Int(ws.tokenTypeIds[i]) * h, count: h)
+            }
+        }
+    }
+
+    private func layerBackward(_ l: Int, input x: Tensor, gradOutput: Tensor, gradInput: Tensor, ws: Workspace,
+                               gradients g: BertParameters, hook: WeightGradientHook?) {
+        let c = config, h = c.hiddenSize, inner = c.intermediateSize, n = ws.batchSize * ws.length
+        let a = ws.layers[l], p = parameters, prefix = "encoder.layer.\(l)."
+        func weight(_ s: LinearSite) -> UnsafeMutablePointer<Float> { p[s.name(layer: l) + ".weight"].data }
+        func linearBackward(_ s: LinearSite, input: Tensor, outputGradient: Tensor, inputGradient: Tensor, accumulate: Bool,
+                            inputs: Int, outputs: Int) {
+            let name = s.name(layer: l)
+            Linear.backward(outputGradient: outputGradient.data, input: input.data, weight: weight(s),
+                            inputGradient: inputGradient.data, accumulateInput: accumulate,
+                            weightGradient: hook == nil ? g.optional(name + ".weight")?.data : nil,
+                            biasGradient: g.optional(name + ".bias")?.data, rows: n, inputs: inputs, outputs: outputs)
+            hook?(s, l, input.data, outputGradient.data, n)
+        }
+
+        // out = LN₂(pre₂), pre₂ = h₁ + Drop(FFN).  gradPre → dh₁ (residual) and dFFN.
+        let gradPre = ws.gradPre, gradHidden1 = ws.gradHidden1
+        LayerNorm.backward(outputGradient: gradOutput.data, input: a.preNorm2.data, gamma: p[prefix + "output.LayerNorm.weight"].data,
+                           mean: a.mean2.data, rstd: a.rstd2.data, inputGradient: gradPre.data,
+                           gammaGradient: g.optional(prefix + "output.LayerNorm.weight")?.data,
+                           betaGradient: g.optional(prefix + "output.LayerNorm.bias")?.data, rows: n, columns: h)
+        gradHidden1.copy(from: gradPre)
+        dropoutBackward(gradPre, mask: a.outputDropMask, p: c.hiddenDropoutProb)
+        // FFN out: dActivated = dFFN·W₂.  [N, I]
+        linearBackward(.output, input: a.activated, outputGradient: gradPre, inputGradient: ws.gradIntermediate,
+                       accumulate: false, inputs: inner, outputs: h)
+        parallelRows(n) { start, count in
+            GELU.backward(input: a.intermediate.data + start * inner, outputGradient: ws.gradIntermediate.data + start * inner,
+                          into: ws.gradIntermediate.data + start * inner, count: count * inner)
+        }
+        // FFN in: dh₁ += dInter·W₁.
+        linearBackward(.intermediate, input: a.hidden1, outputGradient: ws.gradIntermediate, inputGradient: gradHidden1,
+                       accumulate: true, inputs: h, outputs: inner)
+
+        // h₁ = LN₁(pre₁), pre₁ = x + Drop(Attn·Woᵀ).  gradPre → dx (residual) and dAttnOut.
+        LayerNorm.backward(outputGradient: gradHidden1.data, input: a.preNorm1.data,
+                           gamma: p[prefix + "attention.output.LayerNorm.weight"].data, mean: a.mean1.data, rstd: a.rstd1.data,
+                           inputGradient: gradPre.data, gammaGradient: g.optional(prefix + "attention.output.LayerNorm.weight")?.data,
+                           betaGradient: g.optional(prefix + "attention.output.LayerNorm.bias")?.data, rows: n, columns: h)
+        gradInput.copy(from: gradPre)
+        dropoutBackward(gradPre, mask: a.attentionDropMask, p: c.hiddenDropoutProb)
+        linearBackward(.attentionOutput, input: a.context, outputGradient: gradPre, inputGradient: ws.gradContext,
+                       accumulate: false, inputs: h, outputs: h)
+
+        attentionBackward(a, ws: ws)
+
+        // Q, K, V: dx += dQ·Wq + dK·Wk + dV·Wv.
+        linearBackward(.query, input: x, outputGradient: ws.gradQuery, inputGradient: gradInput, accumulate: true, inputs: h, outputs: h)
+        linearBackward(.key, input: x, outputGradient: ws.gradKey, inputGradient: gradInput, accumulate: true, inputs: h, outputs: h)
+        linearBackward(.value, input: x, outputGradient: ws.gradValue, inputGradient: gradInput, accumulate: true, inputs: h, outputs: h)
+    }
+
+    private func attentionBackward(_ a: Workspace.Layer, ws: Workspace) {
+        let c = config, t = ws.length, heads = c.numAttentionHeads, dh = c.headDimension, h = c.hiddenSize
+        let batchCount = ws.batchSize * heads
+        let perHead = BLAS.BatchLayout(outer: t * h, inner: dh, innerCount: heads)
+        let perScore = BLAS.BatchLayout(stride: t * t)
+        let scale = 1 / Float(dh).squareRoot()
+        let dropped = training && c.attentionProbsDropoutProb > 0 ? a.droppedProbabilities : nil
+        let mixing = dropped ?? a.probabilities
+        // dP = dC·Vᵀ ; dV = Pᵀ·dC
+        BLAS.batchedGemm(transA: false, transB: true, m: t, n: t, k: dh, batch: batchCount,
+                         a: ws.gradContext.data, lda: h, layoutA: perHead, b: a.value.data, ldb: h, layoutB: perHead,
+                         c: ws.gradProbabilities.data, ldc: t, layoutC: perScore)
+        BLAS.batchedGemm(transA: true, transB: false, m: t, n: dh, k: t, batch: batchCount,
+                         a: mixing.data, lda: t, layoutA: perScore, b: ws.gradContext.data, ldb: h, layoutB: perHead,
+                         c: ws.gradValue.data, ldc: h, layoutC: perHead)
+        if dropped != nil {
+            Dropout.backward(outputGradient: ws.gradProbabilities.data, mask: a.probabilityDropMask!.data,
+                             into: ws.gradProbabilities.data, count: batchCount * t * t)
+        }
+        parallelRows(batchCount * t) { start, count in
+            Softmax.backward(output: a.probabilities.data + start * t, outputGradient: ws.gradProbabilities.data + start * t,
+                             into: ws.gradProbabilities.data + start * t, rows: count, columns: t)
+        }
+        // dQ = dS·K/√dₕ ; dK = dSᵀ·Q/√dₕ
+        BLAS.batchedGemm(transA: false, transB: false, m: t, n: dh, k: t, batch: batchCount, alpha: scale,
+                         a: ws.gradProbabilities.data, lda: t, layoutA: perScore, b: a.key.data, ldb: h, layoutB: perHead,
+                         c: ws.gradQuery.data, ldc: h, layoutC: perHead)
+        BLAS.batchedGemm(transA: true, transB: false, m: t, n: dh, k: t, batch: batchCount, alpha: scale,
+                         a: ws.gradProbabilities.data, lda: t, layoutA: perScore, b: a.query.data, ldb: h, layoutB: perHead,
+                         c: ws.gradKey.data, ldc: h, layoutC: perHead)
+    }
+
+    private func dropoutBackward(_ gradient: Tensor, mask: Tensor, p: Float) {
+        guard training && p > 0 else { return }
+        Dropout.backward(outputGradient: gradient.data, mask: mask.data, into: gradient.data, count: gradient.count)
+    }
+
+    // MARK: Workspace
+
+    private func prepareWorkspace(_ batch: Batch) -> Workspace {
+        if let ws = workspace, ws.batchSize == batch.size, ws.length == batch.length {
+            ws.load(batch)
+            return ws
+        }
+        workspace = nil  // release the old buffers before allocating new ones
+        let ws = Workspace(config: config, classes: parameters.classes, batchSize: batch.size, length: batch.length,
+                           attentionDropout: config.attentionProbsDropoutProb > 0)
+        ws.load(batch)
+        workspace = ws
+        return ws
+    }
+
+    private func parallelRows(_ rows: Int, _ body: (Int, Int) -> Void) { Parallel.rows(rows, body) }
+
+    /// Every activation of one forward pass and the scratch space of backward, for one (B, T).
+    public final class Workspace: @unchecked Sendable {
+        public final class Layer {
+            let query, key, value, context, preNorm1, hidden1, preNorm2, output: Tensor
+            let intermediate, activated: Tensor
+            let probabilities: Tensor
+            let droppedProbabilities, probabilityDropMask: Tensor?
+            let attentionDropMask, outputDropMask: Tensor
+            let mean1, rstd1, mean2, rstd2: Tensor
+
+            init(n: Int, h: Int, inner: Int, scores: Int, attentionDropout: Bool) {
+                (query, key, value, context) = (Tensor(zeros: [n, h]), Tensor(zeros: [n, h]), Tensor(zeros: [n, h]), Tensor(zeros: [n, h]))
+                (preNorm1, hidden1, preNorm2, output) = (Tensor(zeros: [n, h]), Tensor(zeros: [n, h]), Tensor(zeros: [n, h]), Tensor(zeros: [n, h]))
+                (intermediate, activated) = (Tensor(zeros: [n, inner]), Tensor(zeros: [n, inner]))
+                probabilities = Tensor(zeros: [scores])
+                droppedProbabilities = attentionDropout ? Tensor(zeros: [scores]) : nil
+                probabilityDropMask = attentionDropout ? Tensor(zeros: [scores]) : nil
+                (attentionDropMask, outputDropMask) = (Tensor(zeros: [n, h]), Tensor(zeros: [n, h]))
+                (mean1, rstd1, mean2, rstd2) = (Tensor(zeros: [n]), Tensor(zeros: [n]), Tensor(zeros: [n]), Tensor(zeros: [n]))
+            }
+
+            /// Layer output [N, H] (last layer: the final hidden states).
+            public var hiddenStates: Tensor { output }
+        }
+
+        public let batchSize: Int
+        public let length: Int
+        var inputIds: [Int32] = []
+        var tokenTypeIds: [Int32] = []
+        var attentionMask: [Float] = []
+        let embeddingSum, embeddingOutput, embeddingDropMask, embeddingMean, embeddingRstd: Tensor
+        public let layers: [Layer]
+        /// [CLS] rows of the last layer, pooler output, head input (after dropout), logits.
+        public let cls, pooled, headInput, headDropMask, logits: Tensor
+        let gradHead, gradCLS, gradA, gradB, gradPre, gradHidden1, gradIntermediate, gradContext: Tensor
+        let gradQuery, gradKey, gradValue, gradProbabilities: Tensor
+
+        init(config c: BertConfig, classes: Int, batchSize b: Int, length t: Int, attentionDropout: Bool) {
+            batchSize = b
+            length = t
+            let n = b * t, h = c.hiddenSize, scores = b * c.numAttentionHeads * t * t
+            (embeddingSum, embeddingOutput, embeddingDropMask) = (Tensor(zeros: [n, h]), Tensor(zeros: [n, h]), Tensor(zeros: [n, h]))
+            (embeddingMean, embeddingRstd) = (Tensor(zeros: [n]), Tensor(zeros: [n]))
+            layers = (0..<c.numHiddenLayers).map { _ in
+                Layer(n: n, h: h, inner: c.intermediateSize, scores: scores, attentionDropout: attentionDropout)
+            }
+            (cls, pooled, headInput, headDropMask) = (Tensor(zeros: [b, h]), Tensor(zeros: [b, h]), Tensor(zeros: [b, h]), Tensor(zeros: [b, h]))
+            logits = Tensor(zeros: [b, classes])
+            (gradHead, gradCLS) = (Tensor(zeros: [b, h]), Tensor(zeros: [b, h]))
+            (gradA, gradB, gradPre, gradHidden1) = (Tensor(zeros: [n, h]), Tensor(zeros: [n, h]), Tensor(zeros: [n, h]), Tensor(zeros: [n, h]))
+            gradIntermediate = Tensor(zeros: [n, c.intermediateSize])
+            (gradContext, gradQuery, gradKey, gradValue) = (Tensor(zeros: [n, h]), Tensor(zeros: [n, h]), Tensor(zeros: [n, h]), Tensor(zeros: [n, h]))
+            gradProbabilities = Tensor(zeros: [scores])
+        }
+
+        func load(_ batch: Batch) {
+            inputIds = batch.inputIds
+            tokenTypeIds = batch.tokenTypeIds
+            attentionMask = batch.attentionMask
+        }
+
+        /// Final hidden states [N, H].
+        public var lastHiddenStates: Tensor { layers.last?.output ?? embeddingOutput }
+
+        /// Attention-masked mean of the final hidden states per sequence, [B, H].
+        public func maskedMean() -> [[Float]] {
+            let h = lastHiddenStates.columns
+            return (0..<batchSize).map { s in
+                var sum = [Float](repeating: 0, count: h)
+                var count: Float = 0
+                for i in 0..<length where attentionMask[s * length + i] != 0 {
+                    let row = lastHiddenStates.data + (s * length + i) * h
+                    for j in 0..<h { sum[j] += row[j] }
+                    count += 1
+                }
+                return sum.map { $0 / Swift.max(count, 1) }
+            }
+        }
+    }
+}

@@ -1,0 +1,232 @@
+import Foundation
+import Numerics
+import Storage
+import Testing
+import Tokenizers
+@testable import Transformer
+
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+let miniLMDirectory = repositoryRoot.appendingPathComponent("models/all-MiniLM-L6-v2").path
+
+func fixturePath(_ name: String) throws -> String {
+    guard let url = Bundle.module.url(forResource: "Fixtures/" + name, withExtension: nil) else {
+        throw CheckpointError.unreadable(path: name, reason: "fixture missing from the test bundle")
+    }
+    return url.path
+}
+
+/// max |a − b| / max |b|: error relative to the reference tensor's scale.
+func scaledError(_ a: [Float], _ b: [Float]) -> Float {
+    let scale = max(b.map(abs).max() ?? 0, 1e-12)
+    return zip(a, b).map { abs($0 - $1) }.max().map { $0 / scale } ?? 0
+}
+
+func maxAbs(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1) }.max() ?? 0 }
+
+/// The tiny model's fixed batch from the step fixture.
+func tinyBatch(_ step: SafeTensorsFile) throws -> (Batch, [Int32]) {
+    let ids = try step.ints("input_ids"), types = try step.ints("token_type_ids"), mask = try step.floats("attention_mask")
+    let shape = step.entries["input_ids"]!.shape
+    let (b, t) = (shape[0], shape[1])
+    var sequences: [[Int32]] = [], segments: [[Int32]] = []
+    for s in 0..<b {
+        let n = (0..<t).filter { mask[s * t + $0] != 0 }.count
+        sequences.append(Array(ids[(s * t)..<(s * t + n)]))
+        segments.append(Array(types[(s * t)..<(s * t + n)]))
+    }
+    return (Batch(sequences: sequences, tokenTypes: segments, padId: 0, length: t), try step.ints("labels"))
+}
+
+@Suite("tiny BERT against PyTorch: logits, loss and every parameter gradient")
+struct TinyBertTests {
+    @Test("an unconverted Hugging Face folder loads, and one step matches the PyTorch dump")
+    func step() throws {
+        let checkpoint = try Checkpoint.load(directory: try fixturePath("tiny"), classes: 3)
+        #expect(checkpoint.classifierLoaded)
+        let step = try SafeTensorsFile(path: try fixturePath("tiny-step.safetensors"))
+        let (batch, labels) = try tinyBatch(step)
+        let model = BertModel(parameters: checkpoint.parameters)
+        model.training = true  // dropout probabilities are 0 in this config
+        let logits = model.forward(batch)
+        #expect(maxAbs(logits.array, try step.floats("logits")) <= 1e-5)
+
+        var probabilities = [Float](repeating: 0, count: logits.count), dlogits = probabilities
+        let loss = CrossEntropy.forward(logits: logits.data, labels: labels, rows: batch.size, classes: 3,
+                                        probabilities: &probabilities) / Float(batch.size)
+        #expect(abs(loss - (try step.floats("loss"))[0]) <= 1e-5)
+        CrossEntropy.backward(probabilities: probabilities, labels: labels, rows: batch.size, classes: 3,
+                              scale: 1 / Float(batch.size), into: &dlogits)
+
+        let gradients = BertParameters(config: checkpoint.config, classes: 3)
+        model.backward(dlogits: dlogits, gradients: gradients)
+        var checked = 0
+        for name in gradients.names {
+            let expected = try step.floats("grad." + name), got = gradients[name].array
+            if name.hasSuffix("attention.self.key.bias") {
+                // Softmax ignores a per-row constant, so this gradient is exactly zero; both sides hold rounding noise.
+                #expect(expected.allSatisfy { abs($0) < 1e-6 } && got.allSatisfy { abs($0) < 1e-6 }, "\(name)")
+            } else {
+                let error = scaledError(got, expected)
+                #expect(error <= 1e-4, "\(name): scaled error \(error)")
+            }
+            checked += 1
+        }
+        #expect(checked == BertParameters.layout(config: checkpoint.config, classes: 3).count)
+    }
+
+    @Test("a weight hook sees each matrix's input and output gradient; δᵀ·x equals the full weight gradient")
+    func weightHook() throws {
+        let checkpoint = try Checkpoint.load(directory: try fixturePath("tiny"), classes: 3)
+        let step = try SafeTensorsFile(path: try fixturePath("tiny-step.safetensors"))
+        let (batch, labels) = try tinyBatch(step)
+        let model = BertModel(parameters: checkpoint.parameters)
+        let logits = model.forward(batch)
+        var probabilities = [Float](repeating: 0, count: logits.count), dlogits = probabilities
+        CrossEntropy.forward(logits: logits.data, labels: labels, rows: batch.size, classes: 3, probabilities: &probabilities)
+        CrossEntropy.backward(probabilities: probabilities, labels: labels, rows: batch.size, classes: 3,
+                              scale: 1 / Float(batch.size), into: &dlogits)
+        let config = checkpoint.config
+        let hooked = BertParameters(config: config, classes: 3, groups: .encoderWeights)
+        var calls = 0
+        model.backward(dlogits: dlogits, gradients: BertParameters(config: config, classes: 3, groups: [])) { site, layer, x, delta, rows in
+            let w = hooked[site.name(layer: layer) + ".weight"]
+            BLAS.gemm(transA: true, transB: false, m: w.shape[0], n: w.shape[1], k: rows, a: delta, lda: w.shape[0],
+                      b: x, ldb: w.shape[1], beta: 1, c: w.data, ldc: w.shape[1])
+            calls += 1
+        }
+        #expect(calls == 6 * config.numHiddenLayers)
+        for name in hooked.names {
+            #expect(scaledError(hooked[name].array, try step.floats("grad." + name)) <= 1e-4, "\(name)")
+        }
+    }
+
+    @Test("F16 and BF16 checkpoints load to the values PyTorch gets, and give its logits", arguments: ["f16", "bf16"])
+    func halfPrecision(tag: String) throws {
+        let file = try SafeTensorsFile(path: try fixturePath("tiny-\(tag).safetensors"))
+        let config = try BertConfig.load(path: try fixturePath("tiny/config.json"))
+        let checkpoint = try Checkpoint.load(file: file, config: config, classes: 3)
+        for name in checkpoint.parameters.names {
+            #expect(checkpoint.parameters[name].array == (try file.floats("expected." + name)), "\(name)")
+        }
+        let step = try SafeTensorsFile(path: try fixturePath("tiny-step.safetensors"))
+        let (batch, _) = try tinyBatch(step)
+        let logits = BertModel(parameters: checkpoint.parameters).forward(batch)
+        #expect(maxAbs(logits.array, try file.floats("expected_logits")) <= 1e-5)
+    }
+}
+
+@Suite("checkpoint errors")
+struct CheckpointErrorTests {
+    func tinyBytes() throws -> [UInt8] { try Files.read(try fixturePath("tiny/model.safetensors")) }
+    func config() throws -> BertConfig { try BertConfig.load(path: try fixturePath("tiny/config.json")) }
+
+    func loadError(_ bytes: [UInt8], path: String = "test.safetensors") throws -> CheckpointError? {
+        do {
+            let file = try SafeTensorsFile(bytes: bytes, path: path)
+            _ = try Checkpoint.load(file: file, config: try config(), classes: 3)
+            return nil
+        } catch let error as CheckpointError {
+            return error
+        }
+    }
+
+    /// The tiny checkpoint re-serialised with one tensor changed or dropped.
+    func rewritten(_ change: (inout [(name: String, shape: [Int], values: [Float])]) -> Void) throws -> [UInt8] {
+        let file = try SafeTensorsFile(bytes: try tinyBytes(), path: "tiny")
+        var tensors = try file.entries.keys.sorted().map { (name: $0, shape: file.entries[$0]!.shape, values: try file.floats($0)) }
+        change(&tensors)
+        var buffers = tensors.map { ContiguousArray($0.values) }
+        let pointers = buffers.indices.map { i in buffers[i].withUnsafeBufferPointer { $0 } }
+        defer { _ = buffers }
+        return safeTensorsBytes(zip(tensors, pointers).map { ($0.0.name, $0.0.shape, $0.1) })
+    }
+
+    @Test("truncated, corrupted, wrong-shape and missing-tensor files each give their error")
+    func errors() throws {
+        let bytes = try tinyBytes()
+        let truncated = try loadError(Array(bytes.dropLast(100)))
+        #expect(truncated?.description.contains("truncated") == true, "\(String(describing: truncated))")
+        var corrupted = bytes
+        for i in 8..<40 { corrupted[i] = 0x7B }
+        #expect(try loadError(corrupted) == .malformed(path: "test.safetensors", reason: "header is not valid JSON"))
+        #expect(try loadError([1, 2, 3]) == .malformed(path: "test.safetensors", reason: "shorter than its 8-byte header length"))
+
+        let wrongShape = try rewritten { tensors in
+            let i = tensors.firstIndex { $0.name == "bert.pooler.dense.bias" }!
+            tensors[i].shape = [16, 2]
+        }
+        #expect(try loadError(wrongShape) == .wrongShape(path: "test.safetensors", name: "pooler.dense.bias", expected: [32], found: [16, 2]))
+        let missing = try rewritten { $0.removeAll { $0.name == "bert.encoder.layer.1.output.dense.weight" } }
+        #expect(try loadError(missing) == .missingTensor(path: "test.safetensors", name: "encoder.layer.1.output.dense.weight"))
+    }
+
+    @Test("a truncated zstd checkpoint is an error, not a crash; a missing head is initialised and reported")
+    func zstdAndHead() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ckpt-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: try fixturePath("tiny/config.json"), toPath: directory.path + "/config.json")
+        let headless = try rewritten { $0.removeAll { $0.name.hasPrefix("classifier.") } }
+        let compressed = Files.compressZstd(headless)
+        FileManager.default.createFile(atPath: directory.path + "/model.safetensors.zst", contents: Data(compressed))
+        let checkpoint = try Checkpoint.load(directory: directory.path, classes: 3, classifierSeed: 5)
+        #expect(!checkpoint.classifierLoaded)
+        #expect(checkpoint.parameters["classifier.weight"].array.contains { $0 != 0 })
+        FileManager.default.createFile(atPath: directory.path + "/model.safetensors.zst", contents: Data(compressed.dropLast(50)))
+        #expect(throws: CheckpointError.self) { try Checkpoint.load(directory: directory.path, classes: 3) }
+    }
+}
+
+struct MiniLMFixture: Decodable {
+    struct Case: Decodable {
+        var a: String, b: String?, input_ids: [Int32], cls: [Float], pooled: [Float], mean: [Float]
+    }
+    var max_length: Int
+    var cases: [Case]
+}
+
+@Suite("all-MiniLM-L6-v2 against PyTorch")
+struct MiniLMTests {
+    func load() throws -> (BertModel, any Tokenizer, MiniLMFixture) {
+        guard FileManager.default.fileExists(atPath: miniLMDirectory + "/manifest.json") else {
+            Issue.record("\(miniLMDirectory) is missing: run `make model` first")
+            throw CheckpointError.unreadable(path: miniLMDirectory, reason: "not converted")
+        }
+        let checkpoint = try Checkpoint.load(directory: miniLMDirectory, classes: 2)
+        let tokenizer = try loadTokenizer(directory: miniLMDirectory)
+        let fixture = try JSONDecoder().decode(MiniLMFixture.self, from: Data(contentsOf: URL(fileURLWithPath: try fixturePath("minilm.json"))))
+        return (BertModel(parameters: checkpoint.parameters), tokenizer, fixture)
+    }
+
+    @Test("[CLS], pooler output and masked mean match to 1e-4, one input at a time")
+    func vectors() throws {
+        let (model, tokenizer, fixture) = try load()
+        #expect(fixture.cases.count >= 10)
+        for item in fixture.cases {
+            let encoding = tokenizer.encode(item.a, pair: item.b, maxLength: fixture.max_length)
+            #expect(encoding.inputIds == item.input_ids)
+            model.forward(Batch(sequences: [encoding.inputIds], tokenTypes: [encoding.tokenTypeIds], padId: tokenizer.padId))
+            let ws = try #require(model.workspace)
+            #expect(maxAbs(ws.cls.array, item.cls) <= 1e-4, "\(item.a.prefix(30))")
+            #expect(maxAbs(ws.pooled.array, item.pooled) <= 1e-4, "\(item.a.prefix(30))")
+            #expect(maxAbs(ws.maskedMean()[0], item.mean) <= 1e-4, "\(item.a.prefix(30))")
+        }
+    }
+
+    @Test("a padded batch gives the same per-example results as one example at a time (≤ 1e-5)")
+    func paddingInvariance() throws {
+        let (model, tokenizer, fixture) = try load()
+        let encodings = fixture.cases.map { tokenizer.encode($0.a, pair: $0.b, maxLength: fixture.max_length) }
+        model.forward(Batch(sequences: encodings.map(\.inputIds), tokenTypes: encodings.map(\.tokenTypeIds), padId: tokenizer.padId))
+        let ws = try #require(model.workspace)
+        let h = model.config.hiddenSize
+        let batchedPooled = ws.pooled.array, batchedCLS = ws.cls.array, batchedMean = ws.maskedMean()
+        for (i, encoding) in encodings.enumerated() {
+            model.forward(Batch(sequences: [encoding.inputIds], tokenTypes: [encoding.tokenTypeIds], padId: tokenizer.padId))
+            let single = try #require(model.workspace)
+            #expect(maxAbs(Array(batchedCLS[(i * h)..<((i + 1) * h)]), single.cls.array) <= 1e-5)
+            #expect(maxAbs(Array(batchedPooled[(i * h)..<((i + 1) * h)]), single.pooled.array) <= 1e-5)
+            #expect(maxAbs(batchedMean[i], single.maskedMean()[0]) <= 1e-5)
+        }
+    }
+}
