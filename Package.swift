@@ -7,7 +7,11 @@ let package = Package(
     name: "RGP",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "rgp", targets: ["RGPCommand"]),
+        .executable(name: "rgp", targets: ["rgp"]),
+        .executable(name: "rgp-sst2", targets: ["rgp-sst2"]),
+        .executable(name: "rgp-qnli", targets: ["rgp-qnli"]),
+        .executable(name: "rgp-qqp", targets: ["rgp-qqp"]),
+        .executable(name: "rgp-mnli", targets: ["rgp-mnli"]),
         .library(name: "Numerics", targets: ["Numerics"]),
     ],
     dependencies: [
@@ -47,14 +51,30 @@ let package = Package(
         // BERT: config, parameters, checkpoint reading, encoder forward/backward, classification head.
         .target(name: "Transformer", dependencies: ["Numerics", "Storage"], swiftSettings: release),
 
-        .executableTarget(
-            name: "RGPCommand",
+        // RGP: gradient carriers by power iteration, per-example carrier gradients, reconstruction.
+        .target(name: "RGP", dependencies: ["Numerics", "Transformer", "CLAPACKE"], swiftSettings: release),
+
+        // Methods (full, low-rank, DP-SGD, RGP, DP head), trainer loop, checkpoint/resume, run records.
+        .target(
+            name: "Training",
+            dependencies: ["Numerics", "Transformer", "Tokenizers", "GLUE", "Privacy", "RGP", "Storage"],
+            swiftSettings: release
+        ),
+
+        // The command-line interface (swift-argument-parser); the executables below are thin entry points.
+        .target(
+            name: "Commands",
             dependencies: [
-                "Numerics", "CBLAS", "Tokenizers", "GLUE", "Storage", "Privacy", "Transformer",
+                "Numerics", "CBLAS", "Tokenizers", "GLUE", "Storage", "Privacy", "Transformer", "RGP", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: release
         ),
+        .executableTarget(name: "rgp", dependencies: ["Commands"], path: "Sources/rgp"),
+        .executableTarget(name: "rgp-sst2", dependencies: ["Commands"], path: "Sources/rgp-sst2"),
+        .executableTarget(name: "rgp-qnli", dependencies: ["Commands"], path: "Sources/rgp-qnli"),
+        .executableTarget(name: "rgp-qqp", dependencies: ["Commands"], path: "Sources/rgp-qqp"),
+        .executableTarget(name: "rgp-mnli", dependencies: ["Commands"], path: "Sources/rgp-mnli"),
 
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
         .testTarget(

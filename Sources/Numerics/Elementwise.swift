@@ -31,3 +31,36 @@ public enum Elementwise {
         return total
     }
 }
+
+/// Per-example outer-product sums, the shape of per-example weight gradients without a GEMM call per example.
+public enum Segmented {
+    /// For each of `segments` consecutive blocks of `length` rows:
+    /// out_i[k, j] = Σ_{t ∈ block i} a[t, k] · b[t, j], with a [rows, r] (row stride `lda`) and b [rows, d] (`ldb`).
+    /// out_i is [r, d] row-major at `out + i·outStride`, or [d, r] when `transposed`. Written when `accumulate`
+    /// is false, added otherwise.
+    public static func outerProductSums(
+        a: UnsafePointer<Float>, lda: Int, r: Int, b: UnsafePointer<Float>, ldb: Int, d: Int,
+        segments: Int, length: Int, out: UnsafeMutablePointer<Float>, outStride: Int,
+        transposed: Bool = false, accumulate: Bool = false
+    ) {
+        Parallel.rows(segments, minimumRows: 8) { start, count in
+            for i in start..<(start + count) {
+                let o = out + i * outStride
+                if !accumulate { o.update(repeating: 0, count: r * d) }
+                for t in (i * length)..<((i + 1) * length) {
+                    let at = a + t * lda, bt = b + t * ldb
+                    for k in 0..<r {
+                        let s = at[k]
+                        if s == 0 { continue }
+                        if transposed {
+                            for j in 0..<d { o[j * r + k] += s * bt[j] }
+                        } else {
+                            let row = o + k * d
+                            for j in 0..<d { row[j] += s * bt[j] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

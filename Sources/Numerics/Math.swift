@@ -11,3 +11,4 @@ import Darwin
 @inlinable @inline(__always) func _erff(_ x: Float) -> Float { erff(x) }
 @inlinable @inline(__always) func _tanhf(_ x: Float) -> Float { tanhf(x) }
 @inlinable @inline(__always) func _logf(_ x: Float) -> Float { logf(x) }
+@inlinable @inline(__always) public func _exp(_ x: Double) -> Double { exp(x) }

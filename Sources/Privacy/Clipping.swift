@@ -35,16 +35,18 @@ public enum Clipping {
         norms.map { $0 > clip ? Float(clip / $0) : 1 }
     }
 
-    /// sum = Σ_i factor_i · scale · g_i for one group (a GEMV over the batch), written into `sum` (size floats).
-    public static func clippedSum(_ group: PerExampleGroup, factors: [Float], into sum: UnsafeMutablePointer<Float>) {
+    /// sum = Σ_i factor_i · scale · g_i for one group (a GEMV over the batch), written into `sum` (size floats), or
+    /// added to it when `accumulate`.
+    public static func clippedSum(_ group: PerExampleGroup, factors: [Float], into sum: UnsafeMutablePointer<Float>,
+                                  accumulate: Bool = false) {
         let batch = factors.count
         if batch == 0 {
-            sum.update(repeating: 0, count: group.size)
+            if !accumulate { sum.update(repeating: 0, count: group.size) }
             return
         }
         factors.withUnsafeBufferPointer { f in
             cblas_sgemv(CblasRowMajor, CblasTrans, Int32(batch), Int32(group.size), group.scale,
-                        group.gradients, Int32(group.size), f.baseAddress, 1, 0, sum, 1)
+                        group.gradients, Int32(group.size), f.baseAddress, 1, accumulate ? 1 : 0, sum, 1)
         }
     }
 }

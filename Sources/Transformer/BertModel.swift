@@ -14,6 +14,7 @@ public final class BertModel: @unchecked Sendable {
     public var dropoutGenerator = Xoshiro256(seed: 0)
 
     public private(set) var workspace: Workspace?
+    private let pool = BufferPool()
 
     public init(parameters: BertParameters) {
         self.config = parameters.config
@@ -291,9 +292,9 @@ public final class BertModel: @unchecked Sendable {
             ws.load(batch)
             return ws
         }
-        workspace = nil  // release the old buffers before allocating new ones
+        // Views into pooled buffers that only grow: micro-batches of varying shape reuse the same memory.
         let ws = Workspace(config: config, classes: parameters.classes, batchSize: batch.size, length: batch.length,
-                           attentionDropout: config.attentionProbsDropoutProb > 0)
+                           attentionDropout: config.attentionProbsDropoutProb > 0, pool: pool)
         ws.load(batch)
         workspace = ws
         return ws
@@ -311,15 +312,16 @@ public final class BertModel: @unchecked Sendable {
             let attentionDropMask, outputDropMask: Tensor
             let mean1, rstd1, mean2, rstd2: Tensor
 
-            init(n: Int, h: Int, inner: Int, scores: Int, attentionDropout: Bool) {
-                (query, key, value, context) = (Tensor(zeros: [n, h]), Tensor(zeros: [n, h]), Tensor(zeros: [n, h]), Tensor(zeros: [n, h]))
-                (preNorm1, hidden1, preNorm2, output) = (Tensor(zeros: [n, h]), Tensor(zeros: [n, h]), Tensor(zeros: [n, h]), Tensor(zeros: [n, h]))
-                (intermediate, activated) = (Tensor(zeros: [n, inner]), Tensor(zeros: [n, inner]))
-                probabilities = Tensor(zeros: [scores])
-                droppedProbabilities = attentionDropout ? Tensor(zeros: [scores]) : nil
-                probabilityDropMask = attentionDropout ? Tensor(zeros: [scores]) : nil
-                (attentionDropMask, outputDropMask) = (Tensor(zeros: [n, h]), Tensor(zeros: [n, h]))
-                (mean1, rstd1, mean2, rstd2) = (Tensor(zeros: [n]), Tensor(zeros: [n]), Tensor(zeros: [n]), Tensor(zeros: [n]))
+            init(_ l: Int, n: Int, h: Int, inner: Int, scores: Int, attentionDropout: Bool, pool: BufferPool) {
+                func buffer(_ name: String, _ shape: [Int]) -> Tensor { pool.view("layer\(l).\(name)", shape) }
+                (query, key, value, context) = (buffer("q", [n, h]), buffer("k", [n, h]), buffer("v", [n, h]), buffer("ctx", [n, h]))
+                (preNorm1, hidden1, preNorm2, output) = (buffer("pre1", [n, h]), buffer("h1", [n, h]), buffer("pre2", [n, h]), buffer("out", [n, h]))
+                (intermediate, activated) = (buffer("inter", [n, inner]), buffer("act", [n, inner]))
+                probabilities = buffer("probs", [scores])
+                droppedProbabilities = attentionDropout ? buffer("dprobs", [scores]) : nil
+                probabilityDropMask = attentionDropout ? buffer("pmask", [scores]) : nil
+                (attentionDropMask, outputDropMask) = (buffer("amask", [n, h]), buffer("omask", [n, h]))
+                (mean1, rstd1, mean2, rstd2) = (buffer("m1", [n]), buffer("r1", [n]), buffer("m2", [n]), buffer("r2", [n]))
             }
 
             /// Layer output [N, H] (last layer: the final hidden states).
@@ -338,22 +340,23 @@ public final class BertModel: @unchecked Sendable {
         let gradHead, gradCLS, gradA, gradB, gradPre, gradHidden1, gradIntermediate, gradContext: Tensor
         let gradQuery, gradKey, gradValue, gradProbabilities: Tensor
 
-        init(config c: BertConfig, classes: Int, batchSize b: Int, length t: Int, attentionDropout: Bool) {
+        init(config c: BertConfig, classes: Int, batchSize b: Int, length t: Int, attentionDropout: Bool, pool: BufferPool) {
             batchSize = b
             length = t
             let n = b * t, h = c.hiddenSize, scores = b * c.numAttentionHeads * t * t
-            (embeddingSum, embeddingOutput, embeddingDropMask) = (Tensor(zeros: [n, h]), Tensor(zeros: [n, h]), Tensor(zeros: [n, h]))
-            (embeddingMean, embeddingRstd) = (Tensor(zeros: [n]), Tensor(zeros: [n]))
-            layers = (0..<c.numHiddenLayers).map { _ in
-                Layer(n: n, h: h, inner: c.intermediateSize, scores: scores, attentionDropout: attentionDropout)
+            func buffer(_ name: String, _ shape: [Int]) -> Tensor { pool.view(name, shape) }
+            (embeddingSum, embeddingOutput, embeddingDropMask) = (buffer("esum", [n, h]), buffer("eout", [n, h]), buffer("emask", [n, h]))
+            (embeddingMean, embeddingRstd) = (buffer("emean", [n]), buffer("erstd", [n]))
+            layers = (0..<c.numHiddenLayers).map { l in
+                Layer(l, n: n, h: h, inner: c.intermediateSize, scores: scores, attentionDropout: attentionDropout, pool: pool)
             }
-            (cls, pooled, headInput, headDropMask) = (Tensor(zeros: [b, h]), Tensor(zeros: [b, h]), Tensor(zeros: [b, h]), Tensor(zeros: [b, h]))
-            logits = Tensor(zeros: [b, classes])
-            (gradHead, gradCLS) = (Tensor(zeros: [b, h]), Tensor(zeros: [b, h]))
-            (gradA, gradB, gradPre, gradHidden1) = (Tensor(zeros: [n, h]), Tensor(zeros: [n, h]), Tensor(zeros: [n, h]), Tensor(zeros: [n, h]))
-            gradIntermediate = Tensor(zeros: [n, c.intermediateSize])
-            (gradContext, gradQuery, gradKey, gradValue) = (Tensor(zeros: [n, h]), Tensor(zeros: [n, h]), Tensor(zeros: [n, h]), Tensor(zeros: [n, h]))
-            gradProbabilities = Tensor(zeros: [scores])
+            (cls, pooled, headInput, headDropMask) = (buffer("cls", [b, h]), buffer("pooled", [b, h]), buffer("head", [b, h]), buffer("hmask", [b, h]))
+            logits = buffer("logits", [b, classes])
+            (gradHead, gradCLS) = (buffer("ghead", [b, h]), buffer("gcls", [b, h]))
+            (gradA, gradB, gradPre, gradHidden1) = (buffer("ga", [n, h]), buffer("gb", [n, h]), buffer("gpre", [n, h]), buffer("gh1", [n, h]))
+            gradIntermediate = buffer("ginter", [n, c.intermediateSize])
+            (gradContext, gradQuery, gradKey, gradValue) = (buffer("gctx", [n, h]), buffer("gq", [n, h]), buffer("gk", [n, h]), buffer("gv", [n, h]))
+            gradProbabilities = buffer("gprobs", [scores])
         }
 
         func load(_ batch: Batch) {
@@ -379,5 +382,19 @@ public final class BertModel: @unchecked Sendable {
                 return sum.map { $0 / Swift.max(count, 1) }
             }
         }
+    }
+}
+
+/// Named buffers that grow to the largest size asked for and hand out exactly-shaped views, so that batches of
+/// varying shape reuse memory instead of allocating per call.
+final class BufferPool: @unchecked Sendable {
+    private var storage: [String: Tensor] = [:]
+
+    func view(_ name: String, _ shape: [Int]) -> Tensor {
+        let count = shape.reduce(1, *)
+        if let existing = storage[name], existing.count >= count { return existing.view(shape: shape) }
+        let grown = Tensor(zeros: [Swift.max(count, (storage[name]?.count ?? 0) * 2)])
+        storage[name] = grown
+        return grown.view(shape: shape)
     }
 }

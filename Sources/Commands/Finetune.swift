@@ -1,0 +1,119 @@
+import ArgumentParser
+import Foundation
+import GLUE
+import Numerics
+import Privacy
+import RGP
+import Tokenizers
+import Training
+
+extension TrainingMethod: ExpressibleByArgument {}
+extension SplitChoice: ExpressibleByArgument {}
+extension CarrierSource: ExpressibleByArgument {}
+extension Reconstruction: ExpressibleByArgument {}
+extension SamplingKind: ExpressibleByArgument {}
+
+/// Options of `rgp finetune`; unset ones take the task's defaults (the RGP authors' latest settings).
+struct FinetuneOptions: ParsableArguments {
+    @Option(help: "Checkpoint folder.") var model: String = "models/all-MiniLM-L6-v2"
+    @Option(help: "GLUE root holding SST-2/, QNLI/, … (default: $RGP_GLUE_DIR).") var data: String?
+    @Option(help: "full, lowrank, dpsgd, rgp or dphead.") var method: TrainingMethod = .rgp
+    @Option(help: "Target ε (private methods; default 8).") var epsilon: Double?
+    @Option(help: "δ.") var delta: Double = 1e-5
+    @Option(help: "Per-example clip C (default 1).") var clip: Double?
+    @Option(help: "Expected logical batch size B (default: the task's).") var batchSize: Int?
+    @Option(help: "Epochs (default 30).") var epochs: Double?
+    @Option(help: "Peak learning rate, decayed linearly to 0 (default 3e-4).") var lr: Double?
+    @Option(help: "Maximum tokens per example.") var maxLength: Int = 128
+    @Option(help: "Carrier rank r.") var rank: Int = 1
+    @Option(help: "weight (authors' code) or history (the paper: W_t − W_0).") var carrierSource: CarrierSource = .weight
+    @Option(help: "Power-iteration rounds.") var powerIterations: Int = 1
+    @Option(help: "projection or reference (the authors' + sign).") var reconstruction: Reconstruction = .projection
+    @Flag(help: "One carrier pair for Q, K, V stacked (as the authors' code).") var fusedQKV = false
+    @Option(help: "Scale of the head's per-example gradients in the joint clip.") var headScale: Double = 0.1
+    @Option(help: "rdp or prv.") var accountant: AccountantKind = .prv
+    @Option(help: "poisson (default for private methods) or shuffled.") var sampling: SamplingKind?
+    @Option(help: "Train on the first N examples only.") var maxTrain: Int?
+    @Option(help: "Seed (dropout, carriers, head initialisation).") var seed: UInt64 = 0
+    @Flag(help: "Seeded, NOT secure noise and sampling (tests only; marked in the record).") var seededNoise = false
+    @Option(help: "official, or standin (offline stand-ins for missing train sets).") var split: SplitChoice = .official
+    @Option(help: "Folder of the stand-in split index files.") var splitsDirectory: String = "experiments/splits"
+    @Option(help: "Padded token positions per micro-batch.") var microBatchTokens: Int = 4096
+    @Option(help: "OpenBLAS threads and elementwise workers.") var threads: Int = 2
+    @Option(help: "Run directory (resumes when it holds the same configuration).") var out: String?
+
+    func configuration(task: GLUETask) throws -> TrainingConfiguration {
+        var c = TrainingConfiguration.authorsDefaults(task: task, method: method, model: model)
+        if let epsilon { c.epsilon = method.isPrivate ? epsilon : nil }
+        c.delta = delta
+        if let clip { c.clip = clip }
+        if let batchSize { c.batchSize = batchSize }
+        if let epochs { c.epochs = epochs }
+        if let lr { c.learningRate = lr }
+        c.maxLength = maxLength
+        c.rank = rank
+        c.carrierSource = carrierSource
+        c.powerIterations = powerIterations
+        c.reconstruction = reconstruction
+        c.fusedQKV = fusedQKV
+        c.headScale = headScale
+        c.accountant = accountant
+        if let sampling { c.sampling = sampling }
+        c.maxTrain = maxTrain
+        c.seed = seed
+        c.seededNoise = seededNoise
+        c.split = split
+        c.microBatchTokens = microBatchTokens
+        guard c.epsilon.map({ $0 > 0 }) ?? true, c.clip > 0, c.epochs > 0, c.learningRate > 0, c.rank >= 1 else {
+            throw ValidationError("--epsilon, --clip, --epochs, --lr and --rank must be positive")
+        }
+        return c
+    }
+
+    func run(task: GLUETask) throws {
+        BLAS.threads = threads
+        Parallel.workers = threads
+        let c = try configuration(task: task)
+        let root = try glueRoot(data)
+        let tokenizer = try loadTokenizer(directory: model)
+        let taskData = try TaskData.load(task: task, root: root, split: split, tokenizer: tokenizer, maxLength: maxLength,
+                                         maxTrain: maxTrain, splitsDirectory: splitsDirectory)
+        let directory = out ?? "runs/\(task.rawValue)-\(method.rawValue)" + (c.epsilon.map { "-eps\($0)" } ?? "") + "-seed\(seed)"
+        let trainer = try Trainer(configuration: c, runDirectory: directory, data: taskData, tokenizer: tokenizer)
+        let result = try trainer.run()
+        print("\(directory)/result.json: accuracy \(result.accuracy)"
+              + (result.epsilon_spent.map { ", ε spent \($0) (target \(c.epsilon ?? 0))" } ?? "")
+              + ", σ \(result.sigma.map { "\($0)" } ?? "-"), \(result.steps) steps, \(result.examples_seen) examples")
+    }
+}
+
+struct Finetune: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fine-tune a checkpoint on a GLUE task (RGP, its baselines, or DP head-only); resumable."
+    )
+    @Option(help: "sst2, qnli, qqp or mnli.") var task: GLUETask
+    @OptionGroup var options: FinetuneOptions
+
+    func run() throws {
+        do { try options.run(task: task) } catch let error as TrainingError { throw ValidationError(error.description) }
+    }
+}
+
+/// `rgp-<task>`: `rgp finetune` for one task.
+public struct TaskFinetune: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        abstract: "Fine-tune on one GLUE task with its defaults from the RGP authors' latest settings (see rgp finetune)."
+    )
+    @OptionGroup var options: FinetuneOptions
+    nonisolated(unsafe) static var task: GLUETask = .sst2
+    public init() {}
+
+    public static func main(task: GLUETask) {
+        Self.task = task
+        Self.main()
+    }
+
+    public func run() throws {
+        do { try options.run(task: Self.task) } catch let error as TrainingError { throw ValidationError(error.description) }
+    }
+}

@@ -1,0 +1,276 @@
+import Foundation
+import Numerics
+import Privacy
+import Storage
+import Transformer
+
+/// `result.json`, schema 1 (DESIGN.md contract).
+public struct RunResult: Codable, Sendable {
+    public var schema = 1
+    public var task: String
+    public var method: String
+    public var model: String
+    public var seed: UInt64
+    /// Final-epoch dev accuracy in [0, 1] (MNLI: matched).
+    public var accuracy: Double
+    public var accuracy_matched: Double?
+    public var accuracy_mismatched: Double?
+    public var f1: Double?
+    /// Best dev accuracy over epochs and its epoch: selected on dev, so optimistic.
+    public var best_accuracy: Double
+    public var best_epoch: Int
+    public var best_accuracy_note = "selected on the dev set (optimistic)"
+    public var epsilon: Double?
+    public var epsilon_spent: Double?
+    public var delta: Double?
+    public var sigma: Double?
+    public var sample_rate: Double
+    public var steps: Int
+    public var examples_seen: Int
+    public var accountant: String?
+    public var accountant_assumptions: String?
+    public var sampling: String
+    public var sampling_note: String?
+    public var rank: Int?
+    public var carrier_source: String?
+    public var power_iterations: Int?
+    public var reconstruction: String?
+    public var fused_qkv: Bool?
+    public var head_scale: Double?
+    public var clip: Double?
+    public var batch_size: Int
+    public var epochs: Double
+    public var lr: Double
+    public var max_length: Int
+    public var seeded_noise: Bool
+    public var wall_seconds: Double
+    public var git_commit: String
+    public var train_data: String
+    public var train_examples: Int
+    public var split: String
+    /// Fraction of per-example gradients that the clip scaled down (over the whole run).
+    public var clipped_fraction: Double?
+    /// ‖W_T − W₀‖_F per reparametrized matrix (RGP / low-rank), by canonical name.
+    public var update_norms: [String: Double]?
+    public var epochs_log: [EpochRecord]
+    public var finished: Bool
+}
+
+struct SavedState: Codable {
+    var step: Int
+    var examplesSeen: Int
+    var adamStep: Int
+    var sigma: Double
+    var epochs: [EpochRecord]
+    var epochLosses: [Double]
+    var shuffled: ShuffledSampler?
+    var wallSeconds: Double
+    var clippedCount: Int
+    var normCount: Int
+}
+
+extension Trainer {
+    var statePath: String { runDirectory + "/state" }
+
+    /// A finished run's result, if this directory holds one with the same configuration.
+    func existingResult() throws -> RunResult? {
+        try checkConfiguration()
+        let path = runDirectory + "/result.json"
+        guard let data = FileManager.default.contents(atPath: path),
+              let result = try? JSONDecoder().decode(RunResult.self, from: data), result.finished else { return nil }
+        progress("[\(tag)] \(runDirectory) is already finished (accuracy \(format(result.accuracy, 4)))")
+        return result
+    }
+
+    func checkConfiguration() throws {
+        let path = runDirectory + "/run.json"
+        guard let data = FileManager.default.contents(atPath: path) else { return }
+        guard let saved = try? JSONDecoder().decode(TrainingConfiguration.self, from: data) else {
+            throw TrainingError("\(path): unreadable run configuration")
+        }
+        if saved != configuration {
+            let mirrorA = Mirror(reflecting: saved), mirrorB = Mirror(reflecting: configuration)
+            let differing = zip(mirrorA.children, mirrorB.children).filter { "\($0.value)" != "\($1.value)" }.compactMap(\.0.label)
+            throw TrainingError("\(runDirectory) holds a run with a different configuration (\(differing.joined(separator: ", "))); use another --out")
+        }
+    }
+
+    func prepareRunDirectory() throws {
+        try checkConfiguration()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try Files.writeAtomically(try encoder.encode(configuration), to: runDirectory + "/run.json")
+    }
+
+    /// Restores the last checkpoint, if any; true when resumed.
+    func restoreState() throws -> Bool {
+        var directory = statePath
+        if !FileManager.default.fileExists(atPath: directory + "/state.json") {
+            directory = statePath + ".old"  // a crash between the two renames of saveState
+            if !FileManager.default.fileExists(atPath: directory + "/state.json") { return false }
+        }
+        guard let data = FileManager.default.contents(atPath: directory + "/state.json") else { return false }
+        let state = try JSONDecoder().decode(SavedState.self, from: data)
+        let file = try SafeTensorsFile(path: directory + "/tensors.safetensors")
+        var first: [String: Tensor] = [:], second: [String: Tensor] = [:]
+        for name in trainableNames {
+            let parameter = model.parameters[name]
+            let values = try file.floats(name)
+            guard values.count == parameter.count else { throw TrainingError("\(file.path): \(name) has the wrong size") }
+            values.withUnsafeBufferPointer { parameter.data.update(from: $0.baseAddress!, count: values.count) }
+            if file.entries["adam.m." + name] != nil {
+                first[name] = Tensor(shape: parameter.shape, values: try file.floats("adam.m." + name))
+                second[name] = Tensor(shape: parameter.shape, values: try file.floats("adam.v." + name))
+            }
+        }
+        adam.restore(step: state.adamStep, first: first, second: second)
+        step = state.step
+        examplesSeen = state.examplesSeen
+        sigma = state.sigma
+        epochs = state.epochs
+        epochLosses = state.epochLosses
+        shuffled = state.shuffled
+        wallSecondsBefore = state.wallSeconds
+        clippedCount = state.clippedCount
+        normCount = state.normCount
+        return true
+    }
+
+    /// Writes parameters, optimizer and counters into state.tmp, then swaps it in: a crash leaves the old state or
+    /// the new one, never a mix, and a resumed run never repeats (or skips) a step whose ε it counted.
+    func saveState() throws {
+        let temporary = statePath + ".tmp", old = statePath + ".old"
+        let fm = FileManager.default
+        try? fm.removeItem(atPath: temporary)
+        try fm.createDirectory(atPath: temporary, withIntermediateDirectories: true)
+        var entries: [(String, [Int], UnsafeBufferPointer<Float>)] = []
+        for name in trainableNames {
+            let p = model.parameters[name]
+            entries.append((name, p.shape, UnsafeBufferPointer(start: p.data, count: p.count)))
+            if let m = adam.firstMoments[name], let v = adam.secondMoments[name] {
+                entries.append(("adam.m." + name, m.shape, UnsafeBufferPointer(start: m.data, count: m.count)))
+                entries.append(("adam.v." + name, v.shape, UnsafeBufferPointer(start: v.data, count: v.count)))
+            }
+        }
+        try Files.writeAtomically(Data(safeTensorsBytes(entries.map { ($0.0, $0.1, $0.2) })), to: temporary + "/tensors.safetensors")
+        let state = SavedState(step: step, examplesSeen: examplesSeen, adamStep: adam.step, sigma: sigma, epochs: epochs,
+                               epochLosses: epochLosses, shuffled: shuffled, wallSeconds: wallSecondsBefore,
+                               clippedCount: clippedCount, normCount: normCount)
+        try Files.writeAtomically(try JSONEncoder().encode(state), to: temporary + "/state.json")
+        try? fm.removeItem(atPath: old)
+        if fm.fileExists(atPath: statePath) { try fm.moveItem(atPath: statePath, toPath: old) }
+        try fm.moveItem(atPath: temporary, toPath: statePath)
+        try? fm.removeItem(atPath: old)
+    }
+
+    func appendMetrics(_ record: EpochRecord) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var line = try encoder.encode(record)
+        line.append(0x0A)
+        let path = runDirectory + "/metrics.jsonl"
+        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: line)
+        try handle.close()
+    }
+
+    func makeResult(wallSeconds: Double, finished: Bool) -> RunResult {
+        let c = configuration, last = epochs.last?.evaluation
+        let best = epochs.enumerated().max { $0.element.evaluation.accuracy < $1.element.evaluation.accuracy }
+        let isPrivate = c.method.isPrivate
+        var updateNorms: [String: Double]?
+        if c.method.usesCarriers || c.method == .full {
+            var norms: [String: Double] = [:]
+            for l in 0..<model.config.numHiddenLayers {
+                for site in LinearSite.allCases {
+                    let name = site.name(layer: l) + ".weight"
+                    let now = model.parameters[name], start = initial[name]
+                    var total = 0.0
+                    for i in 0..<now.count { let d = Double(now.data[i] - start.data[i]); total += d * d }
+                    norms[name] = total.squareRoot()
+                }
+            }
+            updateNorms = norms
+        }
+        return RunResult(
+            task: c.task.rawValue, method: c.method.rawValue, model: c.model, seed: c.seed,
+            accuracy: last?.accuracy ?? 0,
+            accuracy_matched: c.task == .mnli ? last?.accuracy : nil,
+            accuracy_mismatched: last?.accuracyMismatched, f1: last?.f1,
+            best_accuracy: best?.element.evaluation.accuracy ?? 0, best_epoch: (best?.offset ?? -1) + 1,
+            epsilon: isPrivate ? c.epsilon : nil,
+            epsilon_spent: isPrivate ? accounting.epsilon(sigma: sigma, sampleRate: sampleRate, steps: step, delta: c.delta) : nil,
+            delta: isPrivate ? c.delta : nil, sigma: isPrivate ? sigma : nil, sample_rate: sampleRate, steps: step,
+            examples_seen: examplesSeen,
+            accountant: isPrivate ? c.accountant.rawValue : nil,
+            accountant_assumptions: isPrivate ? accounting.description : nil,
+            sampling: c.sampling.rawValue,
+            sampling_note: isPrivate && c.sampling == .shuffled
+                ? "shuffled fixed-size batches: the reported ε assumes Poisson sampling and is not a proven bound" : nil,
+            rank: c.method.usesCarriers ? c.rank : nil,
+            carrier_source: c.method.usesCarriers ? c.carrierSource.rawValue : nil,
+            power_iterations: c.method.usesCarriers ? c.powerIterations : nil,
+            reconstruction: c.method.usesCarriers ? c.reconstruction.rawValue : nil,
+            fused_qkv: c.method.usesCarriers ? c.fusedQKV : nil,
+            head_scale: c.method == .rgp || c.method == .lowrank ? c.headScale : (c.method == .dphead ? 1 : nil),
+            clip: isPrivate ? c.clip : nil, batch_size: c.batchSize, epochs: c.epochs, lr: c.learningRate,
+            max_length: c.maxLength, seeded_noise: c.seededNoise, wall_seconds: wallSeconds, git_commit: gitCommit(),
+            train_data: data.trainDescription, train_examples: data.train.count, split: c.split.rawValue,
+            clipped_fraction: isPrivate && normCount > 0 ? Double(clippedCount) / Double(normCount) : nil,
+            update_norms: updateNorms, epochs_log: epochs, finished: finished)
+    }
+
+    func partialResult() throws -> RunResult {
+        makeResult(wallSeconds: wallSecondsBefore, finished: false)
+    }
+
+    func finish(wallSeconds: Double) throws -> RunResult {
+        let result = makeResult(wallSeconds: wallSeconds, finished: true)
+        if let epsilon = configuration.epsilon, let spent = result.epsilon_spent, spent > epsilon + 1e-9, configuration.sigmaOverride == nil {
+            throw TrainingError("ε spent \(spent) exceeds the target \(epsilon): refusing to write the result")
+        }
+        try exportModel()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try Files.writeAtomically(try encoder.encode(result), to: runDirectory + "/result.json")
+        progress("[\(tag)] done: dev accuracy \(format(result.accuracy, 4))"
+                 + (result.epsilon_spent.map { ", ε spent \(format($0, 3)) ≤ \(format(configuration.epsilon ?? 0, 2))" } ?? "")
+                 + ", \(result.steps) steps, \(result.examples_seen) examples, \(format(wallSeconds, 0)) s")
+        return result
+    }
+
+    /// The fine-tuned checkpoint for `rgp evaluate`: RUN_DIR/model/ with config.json, tokenizer file, weights.
+    func exportModel() throws {
+        let fm = FileManager.default
+        let directory = runDirectory + "/model", temporary = runDirectory + "/model.tmp"
+        try? fm.removeItem(atPath: temporary)
+        try fm.createDirectory(atPath: temporary, withIntermediateDirectories: true)
+        for name in (try? fm.contentsOfDirectory(atPath: configuration.model)) ?? []
+        where name == "config.json" || name == "vocab.txt" || name.hasSuffix(".model") {
+            try fm.copyItem(atPath: configuration.model + "/" + name, toPath: temporary + "/" + name)
+        }
+        let p = model.parameters
+        let bytes = safeTensorsBytes(p.names.map { name in
+            (name, p[name].shape, UnsafeBufferPointer(start: p[name].data, count: p[name].count))
+        })
+        try Files.writeAtomically(Data(bytes), to: temporary + "/model.safetensors")
+        try? fm.removeItem(atPath: directory)
+        try fm.moveItem(atPath: temporary, toPath: directory)
+    }
+}
+
+/// The commit of the working tree the binary runs in (empty when not in a git checkout).
+func gitCommit() -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["git", "rev-parse", "HEAD"]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    do { try process.run() } catch { return "" }
+    process.waitUntilExit()
+    return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        .trimmingCharacters(in: .whitespacesAndNewlines)
+}

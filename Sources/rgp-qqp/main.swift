@@ -1,0 +1,4 @@
+import Commands
+
+// `rgp finetune --task qqp` with the task's defaults from the RGP authors' latest settings.
+TaskFinetune.main(task: .qqp)
