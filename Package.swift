@@ -83,6 +83,7 @@ let package = Package(
             resources: [.copy("Fixtures")]),
         .testTarget(name: "GLUETests", dependencies: ["GLUE", "Storage"]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "Numerics"]),
+        .testTarget(name: "RGPTests", dependencies: ["RGP", "Training", "Transformer", "Numerics", "Privacy", "Tokenizers", "GLUE"]),
         .testTarget(
             name: "TransformerTests",
             dependencies: ["Transformer", "Numerics", "Storage", "Tokenizers"],

@@ -20,6 +20,7 @@ struct FinetuneOptions: ParsableArguments {
     @Option(help: "full, lowrank, dpsgd, rgp or dphead.") var method: TrainingMethod = .rgp
     @Option(help: "Target ε (private methods; default 8).") var epsilon: Double?
     @Option(help: "δ.") var delta: Double = 1e-5
+    @Option(help: "Fix the noise multiplier σ instead of calibrating it from ε (ε is then what σ spends).") var sigma: Double?
     @Option(help: "Per-example clip C (default 1).") var clip: Double?
     @Option(help: "Expected logical batch size B (default: the task's).") var batchSize: Int?
     @Option(help: "Epochs (default 30).") var epochs: Double?
@@ -46,6 +47,7 @@ struct FinetuneOptions: ParsableArguments {
         var c = TrainingConfiguration.authorsDefaults(task: task, method: method, model: model)
         if let epsilon { c.epsilon = method.isPrivate ? epsilon : nil }
         c.delta = delta
+        c.sigmaOverride = sigma
         if let clip { c.clip = clip }
         if let batchSize { c.batchSize = batchSize }
         if let epochs { c.epochs = epochs }

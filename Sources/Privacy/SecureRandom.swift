@@ -76,6 +76,10 @@ public enum GaussianMechanism {
     ) {
         let std = sigma * clip / 2.0.squareRoot()
         let inverseBatch = 1 / expectedBatchSize
+        if std == 0 {
+            for i in 0..<count { sum[i] = Float(Double(sum[i]) * inverseBatch) }
+            return
+        }
         for i in 0..<count {
             let noise = std * (generator.nextGaussian() + generator.nextGaussian())
             sum[i] = Float((Double(sum[i]) + noise) * inverseBatch)

@@ -201,7 +201,7 @@ extension Trainer {
             accuracy_mismatched: last?.accuracyMismatched, f1: last?.f1,
             best_accuracy: best?.element.evaluation.accuracy ?? 0, best_epoch: (best?.offset ?? -1) + 1,
             epsilon: isPrivate ? c.epsilon : nil,
-            epsilon_spent: isPrivate ? accounting.epsilon(sigma: sigma, sampleRate: sampleRate, steps: step, delta: c.delta) : nil,
+            epsilon_spent: isPrivate && sigma > 0 ? accounting.epsilon(sigma: sigma, sampleRate: sampleRate, steps: step, delta: c.delta) : nil,
             delta: isPrivate ? c.delta : nil, sigma: isPrivate ? sigma : nil, sample_rate: sampleRate, steps: step,
             examples_seen: examplesSeen,
             accountant: isPrivate ? c.accountant.rawValue : nil,

@@ -119,8 +119,10 @@ public final class Trainer {
     var features: Tensor?  // dphead: frozen pooled features of the training set
     /// Called with each progress line.
     public var progress: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
-    /// Save a resumable checkpoint every this many steps (and at every epoch end).
-    public var checkpointEvery = 10
+    /// Save a resumable checkpoint every this many steps, if set (tests), else every `checkpointSeconds` of wall time;
+    /// always at every epoch end.
+    public var checkpointEvery: Int?
+    public var checkpointSeconds = 300.0
     /// Stop after this many steps of this invocation (tests simulate a killed run with it).
     public var stopAfterSteps: Int?
     public let accounting: PrivacyAccounting
@@ -191,7 +193,7 @@ public final class Trainer {
                  + (configuration.method.isPrivate ? ", σ \(format(sigma, 4)) for ε \(configuration.epsilon.map { format($0, 2) } ?? "-"), δ \(configuration.delta) (\(accounting.description))" : ""))
         let clock = ContinuousClock(), started = clock.now
         var stepsThisInvocation = 0
-        var windowStart = clock.now, windowExamples = 0
+        var windowStart = clock.now, windowExamples = 0, lastSave = clock.now
         while step < totalSteps {
             if let stop = stopAfterSteps, stepsThisInvocation >= stop { return try partialResult() }
             let indices = sampleIndices()
@@ -203,7 +205,7 @@ public final class Trainer {
             epochLosses.append(loss)
             let elapsed = seconds(clock.now - windowStart)
             let rate = Double(windowExamples) / Swift.max(elapsed, 1e-9)
-            if configuration.method.isPrivate && (step % Swift.max(1, totalSteps / 20) == 0 || step == totalSteps) {
+            if configuration.method.isPrivate && sigma > 0 && (step % Swift.max(1, totalSteps / 20) == 0 || step == totalSteps) {
                 lastEpsilon = accounting.epsilon(sigma: sigma, sampleRate: sampleRate, steps: step, delta: configuration.delta)
             }
             let endOfEpoch = step % stepsPerEpoch == 0 || step == totalSteps
@@ -221,7 +223,9 @@ public final class Trainer {
                      + "\(format(rate, 0)) ex/s | ETA \(duration(remaining)) | loss \(format(loss, 4)) (private data, not DP)"
                      + (configuration.method.isPrivate ? " | ε \(lastEpsilon.map { format($0, 3) } ?? "…")/\(format(configuration.epsilon ?? 0, 2))" : "")
                      + (epochs.last.map { " | dev acc \(format($0.evaluation.accuracy, 4))" } ?? ""))
-            if endOfEpoch || step % checkpointEvery == 0 {
+            let due = checkpointEvery.map { step % $0 == 0 } ?? (seconds(clock.now - lastSave) >= checkpointSeconds)
+            if endOfEpoch || due {
+                lastSave = clock.now
                 wallSecondsBefore += seconds(clock.now - started)
                 try saveState()
                 wallSecondsBefore -= seconds(clock.now - started)
@@ -360,7 +364,9 @@ public final class Trainer {
                 }
             }
         } else {
-            for (sum, count) in sums { Elementwise.scale(sum, by: Float(1 / expectedBatchSize), count: count) }
+            // The mechanism's arithmetic without noise, so σ = 0 gives bit-identical updates.
+            let inverse = 1 / expectedBatchSize
+            for (sum, count) in sums { for i in 0..<count { sum[i] = Float(Double(sum[i]) * inverse) } }
         }
     }
 
@@ -453,8 +459,33 @@ public final class Trainer {
         return Double(loss) / Double(b)
     }
 
+    lazy var dpsgdGradients = BertParameters(config: model.config, classes: classes,
+                                             groups: [.encoderWeights, .encoderBiases, .layerNorms, .pooler, .classifier])
+
+    /// DP-SGD with ghost clipping: a first backward for per-example norms, a second with each example's loss
+    /// weighted by its clip factor, which yields Σ_i c_i·g_i exactly.
     func dpsgdStep(_ indices: [Int]) -> Double {
-        preconditionFailure("dpsgd is not implemented yet")
+        dpsgdGradients.zero()
+        model.training = true
+        model.dropoutGenerator = Xoshiro256(seed: derivedSeed(2))
+        var lossSum = 0.0
+        for micro in microBatches(indices, of: data.train, tokenBudget: configuration.microBatchTokens) {
+            let (loss, dlogits) = forwardLoss(micro, scale: 1)
+            lossSum += loss
+            let norms = perExampleGradientSquares(model: model, dlogits: dlogits, classes: classes).map { $0.squareRoot() }
+            let factors = Clipping.factors(norms: norms, clip: clip)
+            clippedCount += norms.filter { $0 > clip }.count
+            normCount += norms.count
+            var scaled = dlogits
+            for i in 0..<factors.count { for k in 0..<classes { scaled[i * classes + k] *= factors[i] } }
+            model.backward(dlogits: scaled, gradients: dpsgdGradients)
+        }
+        finalize(dpsgdGradients.names.map { (dpsgdGradients[$0].data, dpsgdGradients[$0].count) })
+        adam.beginStep()
+        for name in dpsgdGradients.names {
+            adam.update(name, parameter: model.parameters[name], gradient: dpsgdGradients[name].data, learningRate: learningRate)
+        }
+        return lossSum / Double(Swift.max(1, indices.count))
     }
 
     // MARK: Evaluation

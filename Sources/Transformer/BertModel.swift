@@ -26,6 +26,11 @@ public final class BertModel: @unchecked Sendable {
     public typealias WeightGradientHook = (_ site: LinearSite, _ layer: Int, _ input: UnsafePointer<Float>,
                                            _ outputGradient: UnsafePointer<Float>, _ rows: Int) -> Void
 
+    /// Receives each LayerNorm's (canonical name prefix, output gradient dy [N, H], input x [N, H], mean and rstd [N])
+    /// during backward (DP-SGD computes per-example γ/β gradients from them).
+    public typealias NormGradientHook = (_ name: String, _ outputGradient: UnsafePointer<Float>, _ input: UnsafePointer<Float>,
+                                         _ mean: UnsafePointer<Float>, _ rstd: UnsafePointer<Float>) -> Void
+
     // MARK: Forward
 
     /// Runs the encoder, pooler and head; returns the logits [B, C] (a workspace buffer, valid until the next call).
@@ -146,10 +151,12 @@ public final class BertModel: @unchecked Sendable {
     /// tensors it holds (allocate it with the groups you need); encoder weight gradients go to `weightHook`
     /// instead when one is given. Input gradients are always computed through every layer that some requested
     /// parameter lies below.
-    public func backward(dlogits: UnsafePointer<Float>, gradients g: BertParameters, weightHook: WeightGradientHook? = nil) {
+    public func backward(dlogits: UnsafePointer<Float>, gradients g: BertParameters, weightHook: WeightGradientHook? = nil,
+                         normHook: NormGradientHook? = nil) {
         guard let ws = workspace else { preconditionFailure("backward before forward") }
         let c = config, h = c.hiddenSize, b = ws.batchSize, t = ws.length, n = b * t, p = parameters
-        let needsEncoder = !g.tensors.keys.allSatisfy { $0.hasPrefix("classifier.") || $0.hasPrefix("pooler.") } || weightHook != nil
+        let needsEncoder = !g.tensors.keys.allSatisfy { $0.hasPrefix("classifier.") || $0.hasPrefix("pooler.") }
+            || weightHook != nil || normHook != nil
 
         // Head: dHeadInput = dlogits·Wc; dWc += dlogitsᵀ·headInput; dbc += Σ dlogits.
         Linear.backward(outputGradient: dlogits, input: ws.headInput.data, weight: p["classifier.weight"].data,
@@ -171,15 +178,17 @@ public final class BertModel: @unchecked Sendable {
 
         for l in stride(from: c.numHiddenLayers - 1, through: 0, by: -1) {
             let input = l == 0 ? ws.embeddingOutput : ws.layers[l - 1].output
-            layerBackward(l, input: input, gradOutput: gradOutput, gradInput: gradInput, ws: ws, gradients: g, hook: weightHook)
+            layerBackward(l, input: input, gradOutput: gradOutput, gradInput: gradInput, ws: ws, gradients: g, hook: weightHook,
+                          normHook: normHook)
             swap(&gradOutput, &gradInput)
         }
 
         // Embeddings: dropout, LayerNorm, then scatter into the tables.
         let wantsEmbeddingNorm = g.optional("embeddings.LayerNorm.weight") != nil
         let wantsTables = g.optional("embeddings.word_embeddings.weight") != nil
-        guard wantsEmbeddingNorm || wantsTables else { return }
+        guard wantsEmbeddingNorm || wantsTables || normHook != nil else { return }
         dropoutBackward(gradOutput, mask: ws.embeddingDropMask, p: c.hiddenDropoutProb)
+        normHook?("embeddings.LayerNorm", gradOutput.data, ws.embeddingSum.data, ws.embeddingMean.data, ws.embeddingRstd.data)
         LayerNorm.backward(outputGradient: gradOutput.data, input: ws.embeddingSum.data, gamma: p["embeddings.LayerNorm.weight"].data,
                            mean: ws.embeddingMean.data, rstd: ws.embeddingRstd.data, inputGradient: gradInput.data,
                            gammaGradient: g.optional("embeddings.LayerNorm.weight")?.data,
@@ -197,7 +206,7 @@ public final class BertModel: @unchecked Sendable {
     }
 
     private func layerBackward(_ l: Int, input x: Tensor, gradOutput: Tensor, gradInput: Tensor, ws: Workspace,
-                               gradients g: BertParameters, hook: WeightGradientHook?) {
+                               gradients g: BertParameters, hook: WeightGradientHook?, normHook: NormGradientHook?) {
         let c = config, h = c.hiddenSize, inner = c.intermediateSize, n = ws.batchSize * ws.length
         let a = ws.layers[l], p = parameters, prefix = "encoder.layer.\(l)."
         func weight(_ s: LinearSite) -> UnsafeMutablePointer<Float> { p[s.name(layer: l) + ".weight"].data }
@@ -213,6 +222,7 @@ public final class BertModel: @unchecked Sendable {
 
         // out = LN₂(pre₂), pre₂ = h₁ + Drop(FFN).  gradPre → dh₁ (residual) and dFFN.
         let gradPre = ws.gradPre, gradHidden1 = ws.gradHidden1
+        normHook?(prefix + "output.LayerNorm", gradOutput.data, a.preNorm2.data, a.mean2.data, a.rstd2.data)
         LayerNorm.backward(outputGradient: gradOutput.data, input: a.preNorm2.data, gamma: p[prefix + "output.LayerNorm.weight"].data,
                            mean: a.mean2.data, rstd: a.rstd2.data, inputGradient: gradPre.data,
                            gammaGradient: g.optional(prefix + "output.LayerNorm.weight")?.data,
@@ -231,6 +241,7 @@ public final class BertModel: @unchecked Sendable {
                        accumulate: true, inputs: h, outputs: inner)
 
         // h₁ = LN₁(pre₁), pre₁ = x + Drop(Attn·Woᵀ).  gradPre → dx (residual) and dAttnOut.
+        normHook?(prefix + "attention.output.LayerNorm", gradHidden1.data, a.preNorm1.data, a.mean1.data, a.rstd1.data)
         LayerNorm.backward(outputGradient: gradHidden1.data, input: a.preNorm1.data,
                            gamma: p[prefix + "attention.output.LayerNorm.weight"].data, mean: a.mean1.data, rstd: a.rstd1.data,
                            inputGradient: gradPre.data, gammaGradient: g.optional(prefix + "attention.output.LayerNorm.weight")?.data,
@@ -364,6 +375,9 @@ public final class BertModel: @unchecked Sendable {
             tokenTypeIds = batch.tokenTypeIds
             attentionMask = batch.attentionMask
         }
+
+        /// After backward: the gradient of the pooler's pre-activation [B, H].
+        public var poolerGradient: Tensor { gradHead }
 
         /// Final hidden states [N, H].
         public var lastHiddenStates: Tensor { layers.last?.output ?? embeddingOutput }

@@ -62,6 +62,12 @@ public struct Checkpoint {
                 throw CheckpointError.missingTensor(path: file.path, name: entry.name)
             }
             let shape = file.entries[name]!.shape
+            if entry.group == .classifier && shape != entry.shape {
+                // A head for another number of classes: start a fresh one (as for a pretrained encoder).
+                classifierLoaded = false
+                extra.append(name)
+                continue
+            }
             guard shape == entry.shape else {
                 throw CheckpointError.wrongShape(path: file.path, name: entry.name, expected: entry.shape, found: shape)
             }

@@ -1,0 +1,154 @@
+import Foundation
+import GLUE
+import Numerics
+import Privacy
+import Testing
+import Tokenizers
+import Training
+import Transformer
+
+/// A learnable synthetic SST-2 folder in the tiny vocabulary: label 1 iff the sentence contains w7.
+func syntheticGLUE() throws -> String {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("glue-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: root + "/SST-2", withIntermediateDirectories: true)
+    var generator = Xoshiro256(seed: 11)
+    func rows(_ count: Int) -> String {
+        var text = "sentence\tlabel\n"
+        for i in 0..<count {
+            let positive = i % 2 == 0
+            var words = (0..<(3 + Int(generator.next() % 5))).map { _ in "w\(10 + Int(generator.next() % 60))" }
+            if positive { words.insert("w7", at: Int(generator.next() % UInt64(words.count))) }
+            text += words.joined(separator: " ") + " \t\(positive ? 1 : 0)\n"
+        }
+        return text
+    }
+    try rows(64).write(toFile: root + "/SST-2/train.tsv", atomically: true, encoding: .utf8)
+    try rows(32).write(toFile: root + "/SST-2/dev.tsv", atomically: true, encoding: .utf8)
+    return root
+}
+
+func runDirectory() -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("run-\(UUID().uuidString)").path
+}
+
+func configuration(_ method: TrainingMethod) -> TrainingConfiguration {
+    var c = TrainingConfiguration(task: .sst2, method: method, model: tinyDirectory, batchSize: 16, epochs: 2, learningRate: 3e-3)
+    c.seededNoise = true
+    c.seed = 5
+    c.sampling = .poisson
+    c.accountant = .rdp
+    if method.isPrivate {
+        c.epsilon = 8
+        c.clip = 0.5
+    }
+    return c
+}
+
+func trainer(_ c: TrainingConfiguration, root: String, directory: String = runDirectory()) throws -> Trainer {
+    let tokenizer = try loadTokenizer(directory: tinyDirectory)
+    let data = try TaskData.load(task: .sst2, root: root, split: .official, tokenizer: tokenizer, maxLength: 32,
+                                 maxTrain: nil, splitsDirectory: "")
+    let t = try Trainer(configuration: c, runDirectory: directory, data: data, tokenizer: tokenizer)
+    t.progress = { _ in }
+    return t
+}
+
+func parameterArrays(_ t: Trainer) -> [String: [Float]] {
+    Dictionary(uniqueKeysWithValues: t.model.parameters.names.map { ($0, t.model.parameters[$0].array) })
+}
+
+@Suite("trainer", .serialized)
+struct TrainerTests {
+    @Test("a tiny end-to-end run lowers the training loss (full fine-tuning)")
+    func lossDecreases() throws {
+        var c = configuration(.full)
+        c.epochs = 6
+        c.sampling = .shuffled
+        let result = try trainer(c, root: try syntheticGLUE()).run()
+        let losses = result.epochs_log.map(\.trainLossNotPrivate)
+        #expect(losses.count == 6)
+        #expect(losses.last! < 0.8 * losses.first!, "\(losses)")
+    }
+
+    @Test("RGP with σ = 0 and C = ∞ gives exactly the low-rank update")
+    func rgpWithoutNoiseIsLowRank() throws {
+        let root = try syntheticGLUE()
+        var private_ = configuration(.rgp)
+        private_.sigmaOverride = 0
+        private_.clip = 1e30
+        let a = try trainer(private_, root: root)
+        try a.run()
+        let b = try trainer(configuration(.lowrank), root: root)
+        try b.run()
+        #expect(parameterArrays(a) == parameterArrays(b))
+        #expect(a.step == b.step && a.step > 0)
+    }
+
+    @Test("a private RGP run leaves every non-trainable parameter bit-identical and records its ε correctly")
+    func frozenAndEpsilon() throws {
+        let directory = runDirectory()
+        let t = try trainer(configuration(.rgp), root: try syntheticGLUE(), directory: directory)
+        let result = try t.run()
+        var changed = 0
+        for name in t.model.parameters.names {
+            let trainable = name.hasPrefix("classifier.") || (name.hasSuffix(".weight") && !name.contains("LayerNorm")
+                && !name.hasPrefix("embeddings.") && !name.hasPrefix("pooler."))
+            if trainable {
+                if t.model.parameters[name].array != t.initial[name].array { changed += 1 }
+            } else {
+                #expect(t.model.parameters[name].array == t.initial[name].array, "\(name) changed")
+            }
+        }
+        #expect(changed == 2 * 6 + 2)
+        let recomputed = RDPAccountant().epsilon(sigma: try #require(result.sigma), sampleRate: result.sample_rate,
+                                                 steps: result.steps, delta: try #require(result.delta)).epsilon
+        #expect(try #require(result.epsilon_spent) == recomputed)
+        #expect(recomputed <= 8)
+        #expect(result.seeded_noise)
+        let stored = try JSONDecoder().decode(RunResult.self, from: Data(contentsOf: URL(fileURLWithPath: directory + "/result.json")))
+        #expect(stored.epsilon_spent == result.epsilon_spent && stored.schema == 1)
+        #expect(FileManager.default.fileExists(atPath: directory + "/model/model.safetensors"))
+    }
+
+    @Test("a run killed mid-way and resumed ends with the same parameters and ε as an uninterrupted one")
+    func resume() throws {
+        let root = try syntheticGLUE()
+        let uninterrupted = try trainer(configuration(.rgp), root: root)
+        let expected = try uninterrupted.run()
+
+        let directory = runDirectory()
+        let first = try trainer(configuration(.rgp), root: root, directory: directory)
+        first.checkpointEvery = 1
+        first.stopAfterSteps = 3
+        let partial = try first.run()
+        #expect(!partial.finished && first.step == 3)
+        let second = try trainer(configuration(.rgp), root: root, directory: directory)
+        nonisolated(unsafe) var lines: [String] = []
+        second.progress = { lines.append($0) }
+        let resumed = try second.run()
+        // It continued from the checkpoint: no step before 4 ran again.
+        #expect(lines.contains { $0.contains("resumed at step 3/") })
+        #expect(lines.filter { $0.contains("] step ") }.count == expected.steps - 3)
+        #expect(resumed.finished && resumed.steps == expected.steps)
+        #expect(parameterArrays(second) == parameterArrays(uninterrupted))
+        #expect(resumed.epsilon_spent == expected.epsilon_spent)
+
+        var other = configuration(.rgp)
+        other.learningRate = 1e-2
+        #expect(throws: TrainingError.self) { try trainer(other, root: root, directory: directory).run() }
+    }
+}
+
+@Suite("DP-SGD trainer", .serialized)
+struct DPSGDTrainerTests {
+    @Test("a DP-SGD run trains everything but the embedding tables, within its ε")
+    func embeddingsFrozen() throws {
+        let t = try trainer(configuration(.dpsgd), root: try syntheticGLUE())
+        let result = try t.run()
+        for name in t.model.parameters.names {
+            let same = t.model.parameters[name].array == t.initial[name].array
+            #expect(same == (name.hasPrefix("embeddings.") && !name.contains("LayerNorm")), "\(name)")
+        }
+        #expect(try #require(result.epsilon_spent) <= 8)
+    }
+}
