@@ -25,10 +25,14 @@ test:
 
 bench: release
 	.build/release/rgp bench gemm
+	.build/release/rgp bench forward
+	.build/release/rgp bench step
 
 reproduce-glue: setup release
-	@echo "reproduce-glue: the fine-tuning grid is not built yet (issue: make reproduce-glue)."
-	@echo "reproduce-glue: running what exists: the kernel benchmark."
+	@echo "reproduce-glue: the grid runner and its tables are not built yet; PROFILE=$(PROFILE) is not available."
+	@echo "reproduce-glue: what exists: one SST-2 fine-tuning run per method can be started with, e.g.,"
+	@echo "  RGP_GLUE_DIR=../shared/glue .build/release/rgp-sst2 --method rgp --epsilon 8 --epochs 3 --batch-size 1000 --clip 0.1 --lr 3e-3"
+	@echo "reproduce-glue: running the kernel benchmark now."
 	.build/release/rgp bench gemm
 
 clean:

@@ -4,12 +4,13 @@ import Foundation
 import GLUE
 import Tokenizers
 import Numerics
+import Training
 import Transformer
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernel throughput (GFLOP/s, as ratios to direct OpenBLAS).",
-        subcommands: [GemmBench.self, TokenizeBench.self, ForwardBench.self]
+        subcommands: [GemmBench.self, TokenizeBench.self, ForwardBench.self, StepBench.self]
     )
 }
 

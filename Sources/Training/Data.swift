@@ -7,6 +7,9 @@ public struct EncodedExample: Sendable {
     public var ids: [Int32]
     public var types: [Int32]
     public var label: Int
+    public init(ids: [Int32], types: [Int32], label: Int) {
+        (self.ids, self.types, self.label) = (ids, types, label)
+    }
 }
 
 /// Tokenizes every example of a split (pairs with longest_first truncation to `maxLength`).

@@ -41,6 +41,12 @@ public struct TaskData {
     public var dev: [(name: String, examples: [EncodedExample])]
     public var trainDescription: String
 
+    public init(train: [EncodedExample], dev: [(name: String, examples: [EncodedExample])], trainDescription: String) {
+        self.train = train
+        self.dev = dev
+        self.trainDescription = trainDescription
+    }
+
     /// Loads and tokenizes the task's files under `root` for the chosen split.
     public static func load(task: GLUETask, root: String, split: SplitChoice, tokenizer: any Tokenizer, maxLength: Int,
                             maxTrain: Int?, splitsDirectory: String) throws -> TaskData {
@@ -527,4 +533,21 @@ func duration(_ seconds: Double) -> String {
     guard seconds.isFinite else { return "?" }
     let s = Int(seconds.rounded())
     return s >= 3600 ? "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m" : s >= 60 ? "\(s / 60)m\(String(format: "%02d", s % 60))s" : "\(s)s"
+}
+
+extension Trainer {
+    /// Runs `count` training steps on the fixed batch `indices` (after one warm-up step) and returns the median
+    /// seconds per step; parameters change as in training. For benchmarks.
+    public func benchmarkSteps(_ count: Int, indices: [Int]) throws -> Double {
+        if configuration.method.isPrivate && sigma == 0 { sigma = configuration.sigmaOverride ?? 1 }
+        _ = try trainStep(indices)
+        let clock = ContinuousClock()
+        var samples: [Double] = []
+        for _ in 0..<count {
+            let start = clock.now
+            _ = try trainStep(indices)
+            samples.append(seconds(clock.now - start))
+        }
+        return samples.sorted()[samples.count / 2]
+    }
 }

@@ -1,0 +1,93 @@
+import ArgumentParser
+import Foundation
+import Numerics
+import Tokenizers
+import Training
+import Transformer
+
+/// FLOPs (2·m·n·k per product) one training step performs, by method.
+func stepFlops(_ method: TrainingMethod, _ c: BertConfig, batch: Int, length: Int, rank: Int = 1) -> Double {
+    let n = Double(batch * length), h = Double(c.hiddenSize), i = Double(c.intermediateSize), layers = Double(c.numHiddenLayers)
+    let dense = 2 * n * (4 * h * h + 2 * h * i) * layers          // every linear, once
+    let attention = 4 * Double(batch * c.numAttentionHeads) * Double(length * length) * Double(c.headDimension) * layers
+    let forward = dense + attention
+    let backwardData = dense + 2 * attention                       // dx of every linear; dP, dV, dQ, dK
+    let weights = dense                                            // dW of every linear
+    // Carriers per matrix (p×d): δ·L and x·Rᵀ (2N(p+d)r), per-example sums of outer products (2N(p+d)r).
+    let sites = 4 * (h + h) + (i + h) + (h + i)
+    let carriers = 4 * n * sites * Double(rank) * layers
+    // Ghost norms: two T×T Gram matrices per example and matrix (2·B·T²·(d + p)).
+    let grams = 2 * Double(batch) * Double(length * length) * sites * layers
+    switch method {
+    case .full: return forward + backwardData + weights
+    case .lowrank, .rgp: return forward + backwardData + carriers
+    case .dpsgd: return forward + 2 * backwardData + grams + weights
+    case .dphead: return forward
+    }
+}
+
+struct StepBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "step",
+        abstract: "Training-step throughput per method on MiniLM and BERT-base shapes, against the sgemm peak of the same run."
+    )
+
+    @Option(help: "OpenBLAS threads and elementwise workers.") var threads: Int = 2
+    @Option(help: "Sequences per step.") var batch: Int = 32
+    @Option(help: "Tokens per sequence.") var length: Int = 128
+    @Option(help: "Timed steps per method (median reported).") var repetitions: Int = 3
+    @Option(help: "Shapes: minilm, bert-base (repeatable).") var shape: [String] = ["minilm", "bert-base"]
+    @Option(help: "Methods (repeatable).") var method: [TrainingMethod] = [.full, .lowrank, .rgp, .dpsgd]
+
+    func run() throws {
+        BLAS.threads = threads
+        Parallel.workers = threads
+        let peak = measureGemmPeak()
+        print("sgemm peak (4096×768)·(768×3072): \(format(peak)) GFLOP/s, threads \(threads), batch \(batch)×\(length)")
+        for name in shape {
+            let config = name == "bert-base" ? BertConfig.bertBase : BertConfig.miniLM
+            let directory = try writeRandomCheckpoint(config)
+            var generator = Xoshiro256(seed: 9)
+            let examples = (0..<batch).map { i in
+                EncodedExample(ids: (0..<length).map { _ in Int32(generator.next() % 30000) + 100 },
+                               types: [Int32](repeating: 0, count: length), label: i % 2)
+            }
+            let data = TaskData(train: examples, dev: [("none", Array(examples.prefix(1)))], trainDescription: "synthetic")
+            let tokenizer = try WordPieceTokenizer(vocabularyFile: directory + "/vocab.txt")
+            for m in method {
+                var c = TrainingConfiguration(task: .sst2, method: m, model: directory, batchSize: batch, epochs: 1, learningRate: 1e-4)
+                c.sampling = .shuffled
+                c.seededNoise = true
+                c.sigmaOverride = m.isPrivate ? 1 : nil
+                c.microBatchTokens = batch * length
+                let trainer = try Trainer(configuration: c, runDirectory: NSTemporaryDirectory() + "/bench-\(getpid())",
+                                          data: data, tokenizer: tokenizer)
+                let seconds = try trainer.benchmarkSteps(repetitions, indices: Array(0..<batch))
+                let flops = stepFlops(m, config, batch: batch, length: length)
+                print("\(name) \(m.rawValue): \(format(seconds, digits: 3)) s/step, \(format(Double(batch) / seconds)) examples/s, "
+                      + "\(format(flops / seconds / 1e9)) GFLOP/s = \(format(flops / seconds / 1e9 / peak, digits: 3)) of peak, "
+                      + "peak RSS so far \(peakResidentMegabytes()) MB")
+            }
+        }
+    }
+}
+
+/// A checkpoint folder with random weights (and a minimal vocabulary) for shape-only benchmarks.
+func writeRandomCheckpoint(_ config: BertConfig) throws -> String {
+    let directory = NSTemporaryDirectory() + "/rgp-bench-\(config.hiddenSize)-\(getpid())"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let parameters = randomParameters(config)
+    let bytes = safeTensorsBytes(parameters.names.map { ($0, parameters[$0].shape, UnsafeBufferPointer(start: parameters[$0].data, count: parameters[$0].count)) })
+    FileManager.default.createFile(atPath: directory + "/model.safetensors", contents: Data(bytes))
+    let json = try JSONEncoder().encode(config)
+    FileManager.default.createFile(atPath: directory + "/config.json", contents: json)
+    let vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"].joined(separator: "\n") + "\n"
+    FileManager.default.createFile(atPath: directory + "/vocab.txt", contents: Data(vocabulary.utf8))
+    return directory
+}
+
+func peakResidentMegabytes() -> Int {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return usage.ru_maxrss / 1024
+}
