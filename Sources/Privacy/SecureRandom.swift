@@ -20,25 +20,23 @@ public struct PrivacyRandom: RandomNumberGenerator, Sendable {
     /// A generator keyed with 256 bits from the operating system (getrandom on Linux).
     public init() {
         var system = SystemRandomNumberGenerator()
-        var bytes = [UInt8](repeating: 0, count: 32)
-        for i in 0..<4 {
-            let word = system.next()
-            for b in 0..<8 { bytes[i * 8 + b] = UInt8(truncatingIfNeeded: word >> (8 * UInt64(b))) }
-        }
-        key = SymmetricKey(data: bytes)
-        isSeeded = false
+        self.init(keyFrom: &system, seeded: false)
     }
 
     /// A deterministic generator for tests; its output is the same keystream for the same seed.
     public init(testingSeed seed: UInt64) {
         var mixer = SplitMix64(seed: seed)
+        self.init(keyFrom: &mixer, seeded: true)
+    }
+
+    private init<G: RandomNumberGenerator>(keyFrom source: inout G, seeded: Bool) {
         var bytes = [UInt8](repeating: 0, count: 32)
         for i in 0..<4 {
-            let word = mixer.next()
+            let word = source.next()
             for b in 0..<8 { bytes[i * 8 + b] = UInt8(truncatingIfNeeded: word >> (8 * UInt64(b))) }
         }
         key = SymmetricKey(data: bytes)
-        isSeeded = true
+        isSeeded = seeded
     }
 
     private mutating func refill() {

@@ -295,12 +295,17 @@ public final class Trainer {
 
     lazy var fullGradients = BertParameters(config: model.config, classes: classes)
 
-    func fullStep(_ indices: [Int]) -> Double {
-        fullGradients.zero()
+    /// Training mode with this step's dropout seed, and the step's length-bucketed micro-batches.
+    func beginStep(_ indices: [Int]) -> [[Int]] {
         model.training = true
         model.dropoutGenerator = Xoshiro256(seed: derivedSeed(2))
+        return microBatches(indices, of: data.train, tokenBudget: configuration.microBatchTokens)
+    }
+
+    func fullStep(_ indices: [Int]) -> Double {
+        fullGradients.zero()
         var lossSum = 0.0
-        for micro in microBatches(indices, of: data.train, tokenBudget: configuration.microBatchTokens) {
+        for micro in beginStep(indices) {
             let (loss, dlogits) = forwardLoss(micro, scale: 1 / Float(Swift.max(1, indices.count)))
             lossSum += loss
             model.backward(dlogits: dlogits, gradients: fullGradients)
@@ -386,11 +391,9 @@ public final class Trainer {
             g.sum.zero()
         }
         headSum.zero()
-        model.training = true
-        model.dropoutGenerator = Xoshiro256(seed: derivedSeed(2))
         var lossSum = 0.0
         let headScale = Float(configuration.headScale)
-        for micro in microBatches(indices, of: data.train, tokenBudget: configuration.microBatchTokens) {
+        for micro in beginStep(indices) {
             let (loss, dlogits) = forwardLoss(micro, scale: 1)
             lossSum += loss
             let ws = model.workspace!
@@ -472,10 +475,8 @@ public final class Trainer {
     /// weighted by its clip factor, which yields Σ_i c_i·g_i exactly.
     func dpsgdStep(_ indices: [Int]) -> Double {
         dpsgdGradients.zero()
-        model.training = true
-        model.dropoutGenerator = Xoshiro256(seed: derivedSeed(2))
         var lossSum = 0.0
-        for micro in microBatches(indices, of: data.train, tokenBudget: configuration.microBatchTokens) {
+        for micro in beginStep(indices) {
             let (loss, dlogits) = forwardLoss(micro, scale: 1)
             lossSum += loss
             let norms = perExampleGradientSquares(model: model, dlogits: dlogits, classes: classes).map { $0.squareRoot() }
