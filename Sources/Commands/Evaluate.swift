@@ -23,7 +23,7 @@ struct Evaluate: ParsableCommand {
         let directory = FileManager.default.fileExists(atPath: model + "/model/config.json") ? model + "/model" : model
         let tokenizer = try loadTokenizer(directory: directory)
         let taskData = try TaskData.load(task: task, root: try glueRoot(data), split: split, tokenizer: tokenizer,
-                                         maxLength: maxLength, maxTrain: 1, splitsDirectory: splitsDirectory)
+                                         maxLength: maxLength, maxTrain: 1, splitsDirectory: splitsDirectory, devOnly: true)
         var c = TrainingConfiguration(task: task, method: .full, model: directory, batchSize: 1, epochs: 1, learningRate: 1)
         c.maxLength = maxLength
         let trainer = try Trainer(configuration: c, runDirectory: NSTemporaryDirectory() + "/rgp-evaluate-\(getpid())", data: taskData, tokenizer: tokenizer)

@@ -48,15 +48,16 @@ public struct TaskData {
     }
 
     /// Loads and tokenizes the task's files under `root` for the chosen split.
+    /// With `devOnly`, the training split is not read (evaluation); the first dev set stands in for it.
     public static func load(task: GLUETask, root: String, split: SplitChoice, tokenizer: any Tokenizer, maxLength: Int,
-                            maxTrain: Int?, splitsDirectory: String) throws -> TaskData {
+                            maxTrain: Int?, splitsDirectory: String, devOnly: Bool = false) throws -> TaskData {
         func file(_ name: String) throws -> [Example] {
             try GLUELoader.load(task, path: GLUELoader.path(root: root, task: task, file: name)).examples
         }
         var train: [Example], dev: [(String, [Example])], description: String
         switch (split, task) {
         case (.official, _), (.standin, .sst2):
-            train = try file(task.trainFile)
+            train = devOnly ? [] : try file(task.trainFile)
             dev = try task.devFiles.map { ($0, try file($0)) }
             description = "\(task.directoryName)/\(task.trainFile)"
         case (.standin, .mnli):
@@ -71,6 +72,7 @@ public struct TaskData {
             dev = [("dev.tsv[held-out 20%]", devIndices.map { all[$0] })]
             description = "\(task.directoryName)/dev.tsv[80% by \(task.rawValue)-train.txt] (stand-in: no train set offline)"
         }
+        if devOnly, let first = dev.first { train = Array(first.1.prefix(1)) }
         if let maxTrain, maxTrain < train.count {
             train = Array(train.prefix(maxTrain))
             description += ", first \(maxTrain)"
