@@ -179,7 +179,8 @@ public final class Trainer {
         sampleRate = Double(c.batchSize) / Double(n)
         expectedBatchSize = Double(c.batchSize)
         stepsPerEpoch = Swift.max(1, n / c.batchSize)
-        totalSteps = Swift.max(1, Int((c.epochs * Double(n) / Double(c.batchSize)).rounded(.down)))
+        // T = epochs·⌊N/B⌋, so epochs end on whole steps.
+        totalSteps = Swift.max(1, Int((c.epochs * Double(stepsPerEpoch)).rounded(.down)))
         accounting = PrivacyAccounting(kind: c.accountant)
         if c.sampling == .shuffled { shuffled = ShuffledSampler(population: n, batchSize: c.batchSize) }
         if !c.seededNoise { secureRandom = PrivacyRandom() }
@@ -213,10 +214,10 @@ public final class Trainer {
             epochLosses.append(loss)
             let elapsed = seconds(clock.now - windowStart)
             let rate = Double(windowExamples) / Swift.max(elapsed, 1e-9)
-            if configuration.method.isPrivate && sigma > 0 && (step % Swift.max(1, totalSteps / 20) == 0 || step == totalSteps) {
+            let endOfEpoch = step % stepsPerEpoch == 0 || step == totalSteps
+            if configuration.method.isPrivate && sigma > 0 && (step % Swift.max(1, totalSteps / 20) == 0 || endOfEpoch) {
                 lastEpsilon = accounting.epsilon(sigma: sigma, sampleRate: sampleRate, steps: step, delta: configuration.delta)
             }
-            let endOfEpoch = step % stepsPerEpoch == 0 || step == totalSteps
             if endOfEpoch {
                 let evaluation = evaluate()
                 let record = EpochRecord(epoch: epochs.count + 1, step: step, examplesSeen: examplesSeen,
