@@ -14,6 +14,12 @@ struct Bench: ParsableCommand {
     )
 }
 
+/// Uses `threads` for OpenBLAS and for the elementwise kernels alike.
+func useThreads(_ threads: Int) {
+    BLAS.threads = threads
+    Parallel.workers = threads
+}
+
 /// Times `body` `repetitions` times after one warm-up call and returns the median in seconds.
 func medianSeconds(repetitions: Int, _ body: () -> Void) -> Double {
     body()
@@ -225,8 +231,7 @@ struct ForwardBench: ParsableCommand {
     @Option(help: "Timed repetitions (median reported).") var repetitions: Int = 5
 
     func run() throws {
-        BLAS.threads = threads
-        Parallel.workers = threads
+        useThreads(threads)
         let peak = measureGemmPeak()
         print("sgemm peak (4096×768)·(768×3072): \(format(peak)) GFLOP/s, threads \(threads)")
         for (name, config) in [("MiniLM-L6-H384", BertConfig.miniLM), ("BERT-base", BertConfig.bertBase)] {

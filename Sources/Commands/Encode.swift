@@ -12,7 +12,7 @@ struct Encode: ParsableCommand {
     @Option(help: "Checkpoint folder (converted, or an unconverted Hugging Face folder).") var model: String
     @Option(help: "Second segment of a pair.") var pair: String?
     @Option(help: "Truncate to this many tokens (longest_first).") var maxLength: Int = 512
-    @Option(help: "OpenBLAS threads.") var threads: Int = 2
+    @Option(help: "OpenBLAS threads and elementwise workers.") var threads: Int = 2
     @Flag(help: "Print JSON.") var json = false
     @Argument(help: "The text.") var text: String
 
@@ -24,7 +24,7 @@ struct Encode: ParsableCommand {
     }
 
     func run() throws {
-        BLAS.threads = threads
+        useThreads(threads)
         let tokenizer = try loadTokenizer(directory: model)
         let checkpoint = try Checkpoint.load(directory: model, classes: 2)
         guard maxLength <= checkpoint.config.maxPositionEmbeddings else {

@@ -14,12 +14,11 @@ struct Evaluate: ParsableCommand {
     @Option(help: "official or standin.") var split: SplitChoice = .official
     @Option(help: "Folder of the stand-in split index files.") var splitsDirectory: String = "experiments/splits"
     @Option(help: "Maximum tokens per example.") var maxLength: Int = 128
-    @Option(help: "OpenBLAS threads.") var threads: Int = 2
+    @Option(help: "OpenBLAS threads and elementwise workers.") var threads: Int = 2
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
-        BLAS.threads = threads
-        Parallel.workers = threads
+        useThreads(threads)
         let directory = FileManager.default.fileExists(atPath: model + "/model/config.json") ? model + "/model" : model
         let tokenizer = try loadTokenizer(directory: directory)
         let taskData = try TaskData.load(task: task, root: try glueRoot(data), split: split, tokenizer: tokenizer,

@@ -73,8 +73,7 @@ struct FinetuneOptions: ParsableArguments {
     }
 
     func run(task: GLUETask) throws {
-        BLAS.threads = threads
-        Parallel.workers = threads
+        useThreads(threads)
         let c = try configuration(task: task)
         let root = try glueRoot(data)
         let tokenizer = try loadTokenizer(directory: model)

@@ -384,6 +384,7 @@ public final class Trainer {
         }
     }
 
+    var updateBuffers: [String: Tensor] = [:]
     lazy var emptyGradients = BertParameters(config: model.config, classes: classes, groups: [])
 
     func carrierStep(_ indices: [Int]) -> Double {
@@ -414,7 +415,7 @@ public final class Trainer {
         adam.beginStep()
         let lr = learningRate
         for g in groups {
-            let updates = g.members.map { site in Tensor(zeros: model.parameters[site.name(layer: g.layer) + ".weight"].shape) }
+            let updates = g.members.map { site in updateBuffer(site.name(layer: g.layer) + ".weight") }
             g.reconstruct(configuration.reconstruction, into: updates)
             for (site, update) in zip(g.members, updates) {
                 let name = site.name(layer: g.layer) + ".weight"
@@ -423,6 +424,14 @@ public final class Trainer {
         }
         updateHead(lr)
         return lossSum / Double(Swift.max(1, indices.count))
+    }
+
+    /// A reused ΔW buffer per reparametrized matrix (reconstruction overwrites it), so a step allocates nothing.
+    func updateBuffer(_ name: String) -> Tensor {
+        if let buffer = updateBuffers[name] { return buffer }
+        let buffer = Tensor(zeros: model.parameters[name].shape)
+        updateBuffers[name] = buffer
+        return buffer
     }
 
     func updateHead(_ lr: Float) {
