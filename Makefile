@@ -1,8 +1,11 @@
 # The suite's entry points. `make setup` once on a fresh machine; `make test` runs every test.
 SWIFT ?= swift
 PROFILE ?= offline
+# GLUE root: the paper profile needs the full download (data/glue); smoke and offline run on ../shared/glue.
+GLUE ?= $(if $(filter paper,$(PROFILE)),data/glue,$(or $(RGP_GLUE_DIR),../shared/glue))
+SHARD ?=
 
-.PHONY: all setup model build release test bench reproduce-glue clean
+.PHONY: all setup model build release test bench reproduce-glue paper-inputs clean
 
 all: build
 
@@ -28,12 +31,16 @@ bench: release
 	.build/release/rgp bench forward
 	.build/release/rgp bench step
 
-reproduce-glue: setup release
-	@echo "reproduce-glue: the grid runner and its tables are not built yet; PROFILE=$(PROFILE) is not available."
-	@echo "reproduce-glue: what exists: one SST-2 fine-tuning run per method can be started with, e.g.,"
-	@echo "  RGP_GLUE_DIR=../shared/glue .build/release/rgp-sst2 --method rgp --epsilon 8 --epochs 3 --batch-size 1000 --clip 0.1 --lr 3e-3"
-	@echo "reproduce-glue: running the kernel benchmark now."
-	.build/release/rgp bench gemm
+# The grid of experiments/$(PROFILE).json (smoke, offline or paper): plan with σ per cell and the cost estimate, then
+# every cell (finished ones skipped, interrupted ones resumed), then tables and plot in results/$(PROFILE)/.
+# SHARD=i/n runs one part of the grid (job arrays: experiments/slurm-paper.sh).
+reproduce-glue: release model
+	.build/release/rgp reproduce --profile $(PROFILE) --data $(GLUE) $(if $(SHARD),--shard $(SHARD),)
+
+# Inputs of the paper profile (internet): bert-base-uncased from the Hugging Face hub, the full GLUE tasks.
+paper-inputs:
+	bash data-scripts/fetch_model.sh bert-base-uncased
+	python3 data-scripts/download_glue.py --out data/glue
 
 clean:
 	rm -rf .build

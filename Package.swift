@@ -61,11 +61,14 @@ let package = Package(
             swiftSettings: release
         ),
 
+        // Experiment profiles, the grid runner (shards, skip/resume), cost plans, tables (Markdown, CSV, LaTeX), SVG plots.
+        .target(name: "Reproduction", dependencies: ["GLUE", "Privacy", "RGP", "Storage", "Tokenizers", "Training", "Transformer"]),
+
         // The command-line interface (swift-argument-parser); the executables below are thin entry points.
         .target(
             name: "Commands",
             dependencies: [
-                "Numerics", "CBLAS", "Tokenizers", "GLUE", "Storage", "Privacy", "Transformer", "RGP", "Training",
+                "Numerics", "CBLAS", "Tokenizers", "GLUE", "Storage", "Privacy", "Transformer", "RGP", "Training", "Reproduction",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: release
@@ -82,6 +85,7 @@ let package = Package(
             dependencies: ["Tokenizers", "GLUE", .product(name: "Crypto", package: "swift-crypto")],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "GLUETests", dependencies: ["GLUE", "Storage"]),
+        .testTarget(name: "ReproductionTests", dependencies: ["Reproduction", "Training", "GLUE"]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "Numerics"]),
         .testTarget(name: "RGPTests", dependencies: ["RGP", "Training", "Transformer", "Numerics", "Privacy", "Tokenizers", "GLUE"]),
         .testTarget(

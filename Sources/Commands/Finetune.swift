@@ -35,6 +35,7 @@ struct FinetuneOptions: ParsableArguments {
     @Option(help: "rdp or prv.") var accountant: AccountantKind = .prv
     @Option(help: "poisson (default for private methods) or shuffled.") var sampling: SamplingKind?
     @Option(help: "Train on the first N examples only.") var maxTrain: Int?
+    @Option(help: "Evaluate on the first N examples of each dev set only (smoke runs).") var maxDev: Int?
     @Option(help: "Seed (dropout, carriers, head initialisation).") var seed: UInt64 = 0
     @Flag(help: "Seeded, NOT secure noise and sampling (tests only; marked in the record).") var seededNoise = false
     @Option(help: "official, or standin (offline stand-ins for missing train sets).") var split: SplitChoice = .official
@@ -62,6 +63,7 @@ struct FinetuneOptions: ParsableArguments {
         c.accountant = accountant
         if let sampling { c.sampling = sampling }
         c.maxTrain = maxTrain
+        c.maxDev = maxDev
         c.seed = seed
         c.seededNoise = seededNoise
         c.split = split
@@ -78,7 +80,7 @@ struct FinetuneOptions: ParsableArguments {
         let root = try glueRoot(data)
         let tokenizer = try loadTokenizer(directory: model)
         let taskData = try TaskData.load(task: task, root: root, split: split, tokenizer: tokenizer, maxLength: maxLength,
-                                         maxTrain: maxTrain, splitsDirectory: splitsDirectory)
+                                         maxTrain: maxTrain, maxDev: maxDev, splitsDirectory: splitsDirectory)
         let directory = out ?? "runs/\(task.rawValue)-\(method.rawValue)" + (c.epsilon.map { "-eps\($0)" } ?? "") + "-seed\(seed)"
         let trainer = try Trainer(configuration: c, runDirectory: directory, data: taskData, tokenizer: tokenizer)
         let result = try trainer.run()

@@ -77,11 +77,11 @@ func writeRandomCheckpoint(_ config: BertConfig) throws -> String {
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     let parameters = randomParameters(config)
     let bytes = safeTensorsBytes(parameters.names.map { ($0, parameters[$0].shape, UnsafeBufferPointer(start: parameters[$0].data, count: parameters[$0].count)) })
-    FileManager.default.createFile(atPath: directory + "/model.safetensors", contents: Data(bytes))
+    _ = FileManager.default.createFile(atPath: directory + "/model.safetensors", contents: Data(bytes))
     let json = try JSONEncoder().encode(config)
-    FileManager.default.createFile(atPath: directory + "/config.json", contents: json)
+    _ = FileManager.default.createFile(atPath: directory + "/config.json", contents: json)
     let vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"].joined(separator: "\n") + "\n"
-    FileManager.default.createFile(atPath: directory + "/vocab.txt", contents: Data(vocabulary.utf8))
+    _ = FileManager.default.createFile(atPath: directory + "/vocab.txt", contents: Data(vocabulary.utf8))
     return directory
 }
 

@@ -55,6 +55,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var sampling: SamplingKind = .poisson
     /// Use only the first N training examples.
     public var maxTrain: Int?
+    /// Evaluate on the first N examples of each dev set only (smoke runs; recorded in the result).
+    public var maxDev: Int?
     /// Seeded (reproducible, NOT secure) noise and sampling: tests only; recorded in the result.
     public var seededNoise = false
     /// Padded positions per micro-batch.

@@ -48,6 +48,8 @@ public struct RunResult: Codable, Sendable {
     public var train_data: String
     public var train_examples: Int
     public var split: String
+    /// Dev sets evaluated and their sizes (a smoke run may use only the first examples of each).
+    public var dev_examples: [String: Int]?
     /// Fraction of per-example gradients that the clip scaled down (over the whole run).
     public var clipped_fraction: Double?
     /// ‖W_T − W₀‖_F per reparametrized matrix (RGP / low-rank), by canonical name.
@@ -169,7 +171,7 @@ extension Trainer {
         var line = try encoder.encode(record)
         line.append(0x0A)
         let path = runDirectory + "/metrics.jsonl"
-        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         try handle.seekToEnd()
         try handle.write(contentsOf: line)
@@ -218,6 +220,7 @@ extension Trainer {
             clip: isPrivate ? c.clip : nil, batch_size: c.batchSize, epochs: c.epochs, lr: c.learningRate,
             max_length: c.maxLength, seeded_noise: c.seededNoise, wall_seconds: wallSeconds, git_commit: gitCommit(),
             train_data: data.trainDescription, train_examples: data.train.count, split: c.split.rawValue,
+            dev_examples: Dictionary(data.dev.map { ($0.name, $0.examples.count) }, uniquingKeysWith: { a, _ in a }),
             clipped_fraction: isPrivate && normCount > 0 ? Double(clippedCount) / Double(normCount) : nil,
             update_norms: updateNorms, epochs_log: epochs, finished: finished)
     }

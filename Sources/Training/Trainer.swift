@@ -50,7 +50,7 @@ public struct TaskData {
     /// Loads and tokenizes the task's files under `root` for the chosen split.
     /// With `devOnly`, the training split is not read (evaluation); the first dev set stands in for it.
     public static func load(task: GLUETask, root: String, split: SplitChoice, tokenizer: any Tokenizer, maxLength: Int,
-                            maxTrain: Int?, splitsDirectory: String, devOnly: Bool = false) throws -> TaskData {
+                            maxTrain: Int?, maxDev: Int? = nil, splitsDirectory: String, devOnly: Bool = false) throws -> TaskData {
         func file(_ name: String) throws -> [Example] {
             try GLUELoader.load(task, path: GLUELoader.path(root: root, task: task, file: name)).examples
         }
@@ -73,6 +73,9 @@ public struct TaskData {
             description = "\(task.directoryName)/dev.tsv[80% by \(task.rawValue)-train.txt] (stand-in: no train set offline)"
         }
         if devOnly, let first = dev.first { train = Array(first.1.prefix(1)) }
+        if let maxDev {
+            dev = dev.map { $0.1.count > maxDev ? ($0.0 + ", first \(maxDev)", Array($0.1.prefix(maxDev))) : $0 }
+        }
         if let maxTrain, maxTrain < train.count {
             train = Array(train.prefix(maxTrain))
             description += ", first \(maxTrain)"
@@ -133,6 +136,9 @@ public final class Trainer {
     public var checkpointSeconds = 300.0
     /// Stop after this many steps of this invocation (tests simulate a killed run with it).
     public var stopAfterSteps: Int?
+    /// σ already calibrated by the caller for this run's (ε, q, T, δ, accountant) — the grid runner plans every
+    /// cell first; used instead of calibrating again.
+    public var calibratedSigma: Double?
     public let accounting: PrivacyAccounting
     public var modelSource: String { configuration.model }
 
@@ -233,7 +239,9 @@ public final class Trainer {
                      + (configuration.method.isPrivate ? " | ε \(lastEpsilon.map { format($0, 3) } ?? "…")/\(format(configuration.epsilon ?? 0, 2))" : "")
                      + (epochs.last.map { " | dev acc \(format($0.evaluation.accuracy, 4))" } ?? ""))
             let due = checkpointEvery.map { step % $0 == 0 } ?? (seconds(clock.now - lastSave) >= checkpointSeconds)
-            if endOfEpoch || due {
+            // The last step needs no resumable state: finish() writes the result and model next, and nothing of an
+            // unfinished run is ever published, so a crash here only repeats unpublished steps.
+            if (endOfEpoch || due) && step < totalSteps {
                 lastSave = clock.now
                 wallSecondsBefore += seconds(clock.now - started)
                 try saveState()
@@ -250,6 +258,8 @@ public final class Trainer {
     func calibrate() {
         if let override = configuration.sigmaOverride {
             sigma = override
+        } else if configuration.method.isPrivate, let known = calibratedSigma {
+            sigma = known
         } else if configuration.method.isPrivate, let epsilon = configuration.epsilon {
             progress("[\(tag)] calibrating σ for ε \(epsilon), δ \(configuration.delta), q \(format(sampleRate, 6)), T \(totalSteps)…")
             sigma = accounting.sigma(targetEpsilon: epsilon, sampleRate: sampleRate, steps: totalSteps, delta: configuration.delta)

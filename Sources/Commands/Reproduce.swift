@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import Reproduction
+import Training
+
+/// `rgp reproduce`: the grid of a profile, its plan and cost, its tables and plot.
+struct Reproduce: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a profile's grid (experiments/<profile>.json): plan with σ and cost first, then every cell, then tables and plot.",
+        discussion: """
+        Finished cells are skipped and interrupted ones resume (run directories under runs/<profile>/). Each finished cell's \
+        record is copied to results/<profile>/runs/, and results/<profile>/ gets table.md, table.csv, table.tex, \
+        published.csv, details.md and accuracy-vs-epsilon.svg. --shard i/n runs every n-th cell (for job arrays); \
+        --tables-only rebuilds the tables from the committed records.
+        """
+    )
+    @Option(help: "Profile name (experiments/<name>.json) or path.") var profile: String = "offline"
+    @Option(help: "Folder of the profiles.") var experiments: String = "experiments"
+    @Option(help: "GLUE root (default: $RGP_GLUE_DIR).") var data: String?
+    @Option(help: "Folder of the stand-in split index files.") var splitsDirectory: String = "experiments/splits"
+    @Option(help: "Run directories (default runs/<profile>).") var runs: String?
+    @Option(help: "Tables and records (default results/<profile>).") var results: String?
+    @Option(help: "Run one part of the grid: i/n.") var shard: String?
+    @Flag(help: "Print the plan (σ per cell, cost estimate) and stop.") var planOnly = false
+    @Flag(help: "Only rebuild the tables and plot from the records.") var tablesOnly = false
+    @Option(help: "GFLOP/s the cost estimate assumes (default: measured here).") var gflops: Double?
+    @Option(help: "OpenBLAS threads and elementwise workers.") var threads: Int = 2
+
+    func run() throws {
+        do { try execute() } catch let error as ReproductionError { throw ValidationError(error.description) }
+    }
+
+    func execute() throws {
+        let profile = try Profile.load(self.profile, experimentsDirectory: experiments)
+        let layout = GridLayout(runsDirectory: runs ?? "runs/\(profile.name)", resultsDirectory: results ?? "results/\(profile.name)")
+        if tablesOnly {
+            let grid = try writeTables(profile: profile, layout: layout)
+            print("\(layout.resultsDirectory): tables and plot from \(grid.records.count) of \(grid.cells.count) cells"
+                  + (grid.missing.isEmpty ? "" : " (not yet run: \(grid.missing.count))"))
+            return
+        }
+        useThreads(threads)
+        let shard = try self.shard.map(Shard.init(parsing:))
+        let root = data ?? ProcessInfo.processInfo.environment["RGP_GLUE_DIR"]
+        var throughput = ThroughputAssumption.measuredHere
+        if let gflops { throughput = ThroughputAssumption(gflops: gflops, source: "given by --gflops") }
+        let cells = profile.cells().enumerated().filter { shard?.contains(position: $0.offset) ?? true }.map(\.element)
+        var planner = Planner(profile: profile, glueRoot: root, splitsDirectory: splitsDirectory,
+                              runsDirectory: layout.runsDirectory, recordsDirectory: layout.recordsDirectory)
+        let planned = planner.plan(cells, calibrate: true) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        print(renderPlan(planned, profile: profile, throughput: throughput, shard: shard?.description))
+        if planOnly { return }
+        try checkInputs(profile: profile, root: root)
+        let runner = GridRunner(profile: profile, layout: layout, glueRoot: root ?? "", splitsDirectory: splitsDirectory)
+        let failures = runner.run(planned, throughput: throughput)
+        let grid = try runner.writeTables()
+        print("\(layout.resultsDirectory): table.md, table.csv, table.tex, published.csv, details.md, accuracy-vs-epsilon.svg "
+              + "(\(grid.records.count) of \(grid.cells.count) cells recorded)")
+        if !failures.isEmpty {
+            throw ValidationError("\(failures.count) cell(s) failed:\n" + failures.map { "  \($0.0): \($0.1)" }.joined(separator: "\n"))
+        }
+    }
+
+    /// Fails early, before any cell starts, when the checkpoint or the data are missing.
+    func checkInputs(profile: Profile, root: String?) throws {
+        guard FileManager.default.fileExists(atPath: profile.model + "/config.json") else {
+            let name = profile.model.split(separator: "/").last.map(String.init) ?? profile.model
+            throw ValidationError("\(profile.model)/config.json not found: convert the checkpoint first (bash data-scripts/fetch_model.sh \(name))")
+        }
+        guard let root else {
+            throw ValidationError("no GLUE data folder: pass --data GLUE_ROOT or set RGP_GLUE_DIR (offline: ../shared/glue)")
+        }
+        for task in profile.tasks {
+            let files: [String]
+            switch (profile.split, task) {
+            case (.official, _), (.standin, .sst2): files = [task.trainFile] + task.devFiles
+            case (.standin, .mnli): files = ["dev_matched.tsv", "dev_mismatched.tsv"]
+            case (.standin, _): files = ["dev.tsv"]
+            }
+            for file in files {
+                let path = "\(root)/\(task.directoryName)/\(file)"
+                if !FileManager.default.fileExists(atPath: path) && !FileManager.default.fileExists(atPath: path + ".zst") {
+                    throw ValidationError("\(path) not found: the \(profile.name) profile needs it"
+                                          + (profile.split == .official ? " (download GLUE: python3 data-scripts/download_glue.py --out \(root))" : ""))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,258 @@
+import Foundation
+import GLUE
+import Privacy
+import Training
+import Transformer
+
+/// Published train/dev sizes (GLUE; train sizes as in DESIGN.md and the authors' code), used when a file is absent.
+public enum PublishedSizes {
+    public static func train(_ task: GLUETask) -> Int {
+        switch task {
+        case .sst2: 67_349
+        case .qnli: 104_743
+        case .qqp: 363_849
+        case .mnli: 392_702
+        }
+    }
+
+    /// Evaluated dev examples per evaluation (MNLI: matched + mismatched).
+    public static func dev(_ task: GLUETask) -> Int {
+        switch task {
+        case .sst2: 872
+        case .qnli: 5_463
+        case .qqp: 40_430
+        case .mnli: 9_815 + 9_832
+        }
+    }
+
+    /// Mean tokens per example with the uncased BERT WordPiece vocabulary, max length 128 (measured on
+    /// ../shared/glue with HF BertTokenizerFast; the train and dev sets of a task have similar lengths except SST-2,
+    /// whose train set is phrases).
+    public static func meanTokens(_ task: GLUETask, train: Bool) -> Double {
+        switch task {
+        case .sst2: train ? 13.3 : 25.2
+        case .qnli: 51.0
+        case .qqp: 30.6
+        case .mnli: 39.9
+        }
+    }
+}
+
+/// Where a cell stands.
+public enum CellStatus: String, Sendable {
+    case finished, partial, pending
+}
+
+/// A cell with its derived privacy and cost figures.
+public struct PlannedCell: Sendable {
+    public var cell: Cell
+    public var trainSize: Int
+    public var trainSizeSource: String
+    public var devSize: Int
+    public var sampleRate: Double
+    public var steps: Int
+    public var evaluations: Int
+    public var sigma: Double?
+    public var trainFLOPs: Double
+    public var evalFLOPs: Double
+    public var status: CellStatus
+
+    public var expectedExamples: Double { Double(steps) * Double(cell.configuration.batchSize) }
+    public var totalFLOPs: Double { trainFLOPs + evalFLOPs }
+}
+
+/// Dimensions that set the cost of one token.
+public struct ModelShape: Sendable {
+    public var layers: Int
+    public var hidden: Int
+    public var intermediate: Int
+
+    /// From the checkpoint's config.json, or bert-base-uncased's shape when the checkpoint is not downloaded yet.
+    public static func of(model: String) -> (shape: ModelShape, source: String) {
+        if let config = try? BertConfig.load(path: model + "/config.json") {
+            return (ModelShape(layers: config.numHiddenLayers, hidden: config.hiddenSize, intermediate: config.intermediateSize),
+                    model + "/config.json")
+        }
+        let base = BertConfig.bertBase
+        return (ModelShape(layers: base.numHiddenLayers, hidden: base.hiddenSize, intermediate: base.intermediateSize),
+                "bert-base-uncased's published shape (\(model)/config.json not found)")
+    }
+
+    /// Forward FLOPs per token of the encoder: the six linear maps of each layer plus attention at length `length`.
+    public func forwardFLOPsPerToken(length: Double) -> Double {
+        let h = Double(hidden), f = Double(intermediate)
+        return Double(layers) * (2 * (4 * h * h + 2 * h * f) + 4 * h * length)
+    }
+}
+
+/// Multiples of one forward pass that a training step of each method costs (GEMM work only): full fine-tuning
+/// adds input and weight gradients (≈ 2 forwards); RGP and low-rank need input gradients only (the carrier
+/// gradients are rank-r); DP-SGD runs the ghost-norm backward and then a second weighted backward with weight
+/// gradients; DP head-only computes the pooled features of the training set once.
+public func trainingMultiplier(_ method: TrainingMethod) -> Double {
+    switch method {
+    case .full: 3
+    case .lowrank, .rgp: 2
+    case .dpsgd: 5
+    case .dphead: 1
+    }
+}
+
+/// Makes the plan of a profile: sizes, q, T, σ per cell (calibrated with the profile's accountant), and cost.
+public struct Planner {
+    public var profile: Profile
+    public var glueRoot: String?
+    public var splitsDirectory: String
+    public var runsDirectory: String
+    public var recordsDirectory: String
+    var sigmaCache: [String: Double] = [:]
+
+    public init(profile: Profile, glueRoot: String?, splitsDirectory: String, runsDirectory: String, recordsDirectory: String) {
+        self.profile = profile
+        self.glueRoot = glueRoot
+        self.splitsDirectory = splitsDirectory
+        self.runsDirectory = runsDirectory
+        self.recordsDirectory = recordsDirectory
+    }
+
+    /// Training-set size of a task under the profile's split: counted from the files when present.
+    public func trainSize(_ task: GLUETask) -> (Int, String) {
+        func rows(_ file: String) -> Int? {
+            guard let root = glueRoot, let data = FileManager.default.contents(atPath: "\(root)/\(task.directoryName)/\(file)") else {
+                return nil
+            }
+            var lines = data.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+            if let last = data.last, last != 0x0A { lines += 1 }
+            return lines - 1  // header
+        }
+        func lines(_ path: String) -> Int? {
+            (try? String(contentsOfFile: path, encoding: .utf8)).map { $0.split(separator: "\n").count }
+        }
+        switch (profile.split, task) {
+        case (.standin, .mnli):
+            return rows("dev_mismatched.tsv").map { ($0, "MNLI/dev_mismatched.tsv") } ?? (9_832, "published size of dev_mismatched")
+        case (.standin, .qnli), (.standin, .qqp):
+            let path = "\(splitsDirectory)/\(task.rawValue)-train.txt"
+            return lines(path).map { ($0, path) } ?? (0, "\(path) missing")
+        default:
+            return rows(task.trainFile).map { ($0, "\(task.directoryName)/\(task.trainFile)") }
+                ?? (PublishedSizes.train(task), "published size (\(task.directoryName)/\(task.trainFile) not found)")
+        }
+    }
+
+    func devSize(_ task: GLUETask) -> Int {
+        switch (profile.split, task) {
+        case (.standin, .mnli): 9_815
+        case (.standin, .qnli), (.standin, .qqp):
+            (try? String(contentsOfFile: "\(splitsDirectory)/\(task.rawValue)-dev.txt", encoding: .utf8))
+                .map { $0.split(separator: "\n").count } ?? 0
+        default: PublishedSizes.dev(task)
+        }
+    }
+
+    public func status(_ cell: Cell) -> CellStatus {
+        let directory = "\(runsDirectory)/\(cell.id)"
+        if let data = FileManager.default.contents(atPath: directory + "/result.json"),
+           let result = try? JSONDecoder().decode(RunResult.self, from: data), result.finished { return .finished }
+        if FileManager.default.fileExists(atPath: directory + "/state") || FileManager.default.fileExists(atPath: directory + "/state.old") {
+            return .partial
+        }
+        return .pending
+    }
+
+    /// Plans every cell; `calibrate` computes σ for the private cells (seconds per distinct (ε, q, T)).
+    public mutating func plan(_ cells: [Cell], calibrate: Bool, progress: (String) -> Void = { _ in }) -> [PlannedCell] {
+        let shape = ModelShape.of(model: profile.model).shape
+        var planned: [PlannedCell] = []
+        for cell in cells {
+            let c = cell.configuration
+            var (n, source) = trainSize(c.task)
+            if let maxTrain = c.maxTrain, maxTrain < n { n = maxTrain; source += ", first \(maxTrain)" }
+            let batch = Swift.min(c.batchSize, Swift.max(n, 1))
+            let perEpoch = Swift.max(1, n / Swift.max(batch, 1))
+            let steps = Swift.max(1, Int((c.epochs * Double(perEpoch)).rounded(.down)))
+            let evaluations = steps / perEpoch + (steps % perEpoch == 0 ? 0 : 1)
+            let q = Double(c.batchSize) / Double(Swift.max(n, 1))
+            var sigma: Double?
+            if c.method.isPrivate, let epsilon = c.epsilon {
+                let key = "\(epsilon)|\(q)|\(steps)|\(c.delta)|\(c.accountant.rawValue)"
+                if let cached = sigmaCache[key] {
+                    sigma = cached
+                } else if calibrate {
+                    progress("calibrating σ for \(cell.id): ε \(formatNumber(epsilon)), q \(String(format: "%.6f", q)), T \(steps)…")
+                    let value = PrivacyAccounting(kind: c.accountant).sigma(targetEpsilon: epsilon, sampleRate: q, steps: steps, delta: c.delta)
+                    sigmaCache[key] = value
+                    sigma = value
+                }
+            }
+            let trainTokens = PublishedSizes.meanTokens(c.task, train: !(profile.split == .standin && c.task != .sst2))
+            let devTokens = PublishedSizes.meanTokens(c.task, train: false)
+            let examples = c.method == .dphead ? Double(n) : Double(steps) * Double(c.batchSize)
+            let trainFLOPs = examples * trainTokens * shape.forwardFLOPsPerToken(length: trainTokens) * trainingMultiplier(c.method)
+            let devSets = profile.split == .standin || c.task != .mnli ? 1 : 2
+            let dev = c.maxDev.map { Swift.min($0 * devSets, devSize(c.task)) } ?? devSize(c.task)
+            let evalFLOPs = Double(evaluations) * Double(dev) * devTokens * shape.forwardFLOPsPerToken(length: devTokens)
+            planned.append(PlannedCell(cell: cell, trainSize: n, trainSizeSource: source, devSize: dev, sampleRate: q, steps: steps,
+                                       evaluations: evaluations, sigma: sigma, trainFLOPs: trainFLOPs, evalFLOPs: evalFLOPs,
+                                       status: status(cell)))
+        }
+        return planned
+    }
+}
+
+/// The sustained throughput the cost estimate assumes, in GFLOP/s of the model arithmetic counted above, and why.
+public struct ThroughputAssumption: Sendable {
+    public var gflops: Double
+    public var source: String
+
+    public init(gflops: Double, source: String) {
+        self.gflops = gflops
+        self.source = source
+    }
+
+    /// Measured on the development machine (2 cores): the offline profile's cells, total counted FLOPs over total
+    /// wall time (see README, "Reproducing the tables").
+    public static let measuredHere = ThroughputAssumption(
+        gflops: 60, source: "sustained by the offline grid on 2 cores here (counted FLOPs / wall time)")
+}
+
+/// The plan as text: one line per cell, then totals and the compute estimate.
+public func renderPlan(_ planned: [PlannedCell], profile: Profile, throughput: ThroughputAssumption, shard: String?) -> String {
+    var lines: [String] = []
+    let shape = ModelShape.of(model: profile.model)
+    lines.append("profile \(profile.name): \(profile.description)")
+    lines.append("model \(profile.model) (\(shape.shape.layers) layers, hidden \(shape.shape.hidden), from \(shape.source)); "
+                 + "split \(profile.split.rawValue); seeds \(profile.seeds.map(String.init).joined(separator: ", ")); "
+                 + "δ \(profile.delta); accountant \(profile.accountant.rawValue)" + (shard.map { "; shard \($0)" } ?? ""))
+    let header = ["cell", "N", "B", "q", "epochs", "T", "examples", "lr", "C", "σ", "PFLOP", "status"]
+    var table: [[String]] = [header]
+    for p in planned {
+        let c = p.cell.configuration
+        table.append([p.cell.id, "\(p.trainSize)", "\(c.batchSize)", String(format: "%.5f", p.sampleRate), formatNumber(c.epochs),
+                      "\(p.steps)", c.method == .dphead ? "\(p.trainSize) (features) + \(Int(p.expectedExamples))" : "\(Int(p.expectedExamples))",
+                      String(format: "%g", c.learningRate), c.method.isPrivate ? formatNumber(c.clip) : "-",
+                      p.sigma.map { String(format: "%.4f", $0) } ?? (c.method.isPrivate ? "?" : "-"),
+                      String(format: "%.3f", p.totalFLOPs / 1e15), p.status.rawValue])
+    }
+    let widths = header.indices.map { column in table.map { $0[column].count }.max() ?? 0 }
+    for row in table {
+        lines.append(row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+            .joined(separator: "  "))
+    }
+    let total = planned.reduce(0) { $0 + $1.totalFLOPs }
+    let remaining = planned.filter { $0.status != .finished }.reduce(0) { $0 + $1.totalFLOPs }
+    let hours = { (flops: Double) in flops / (throughput.gflops * 1e9) / 3600 }
+    let time = { (flops: Double) -> String in
+        let h = hours(flops)
+        return h >= 1 ? String(format: "%.1f h", h) : String(format: "%.0f min", (h * 60).rounded(.up))
+    }
+    lines.append(String(format: "%d cells (%d finished); %.2f PFLOP of model arithmetic in all, %.2f PFLOP still to run",
+                        planned.count, planned.filter { $0.status == .finished }.count, total / 1e15, remaining / 1e15))
+    lines.append(String(format: "estimate at %.0f GFLOP/s (%@): %@ for the whole grid, %@ still to run",
+                        throughput.gflops, throughput.source, time(total), time(remaining)))
+    if hours(total) > 48 {
+        lines.append(String(format: "  = %.0f machine-days like this one; split it with --shard i/n (see experiments/slurm-paper.sh)",
+                            hours(total) / 24))
+    }
+    return lines.joined(separator: "\n")
+}

@@ -1,0 +1,113 @@
+import Foundation
+import GLUE
+import Training
+
+/// Accuracy against ε, one panel per task: RGP as a line over its ε values (error bars = sample std over seeds),
+/// DP-SGD and DP head-only as points, the non-private rows as dashed horizontal references. Plain SVG.
+public func accuracyPlotSVG(_ grid: ResultsGrid) -> String {
+    let panels: [(Column, String)] = grid.profile.tasks.map { task in
+        switch task {
+        case .mnli: (.mnliMatched, "MNLI-m")
+        case .qnli: (.qnli, "QNLI")
+        case .qqp: (.qqp, "QQP (accuracy)")
+        case .sst2: (.sst2, "SST-2")
+        }
+    }
+    let panelWidth = 300.0, panelHeight = 240.0, margin = (left: 52.0, right: 14.0, top: 34.0, bottom: 44.0)
+    let legendHeight = 56.0
+    let width = Double(panels.count) * panelWidth, height = panelHeight + legendHeight + 30
+    let rows = grid.rows
+    let epsilons = Set(rows.compactMap(\.epsilon)).sorted()
+    let (minE, maxE) = (epsilons.first ?? 1, epsilons.last ?? 8)
+    let logLow = log(minE) - 0.35, logHigh = log(Swift.max(maxE, minE * 1.01)) + 0.35
+
+    struct Style { var color: String; var marker: String; var label: String }
+    func style(_ method: TrainingMethod) -> Style {
+        switch method {
+        case .rgp: Style(color: "#1f77b4", marker: "circle", label: "RGP")
+        case .dpsgd: Style(color: "#d62728", marker: "square", label: "DP-SGD")
+        case .dphead: Style(color: "#7f7f7f", marker: "diamond", label: "DP head-only")
+        case .full: Style(color: "#2ca02c", marker: "dash", label: "Full (N.P.)")
+        case .lowrank: Style(color: "#ff7f0e", marker: "dash", label: "RGP (N.P.)")
+        }
+    }
+    func marker(_ kind: String, _ x: Double, _ y: Double, _ color: String) -> String {
+        switch kind {
+        case "square": return String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"8\" height=\"8\" fill=\"%@\"/>", x - 4, y - 4, color)
+        case "diamond": return String(format: "<path d=\"M %.1f %.1f l 5 5 l -5 5 l -5 -5 z\" fill=\"%@\"/>", x, y - 5, color)
+        default: return String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%@\"/>", x, y, color)
+        }
+    }
+
+    var svg: [String] = []
+    svg.append(String(format: "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"11\">", width, height, width, height))
+    svg.append("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>")
+    svg.append(String(format: "<text x=\"%.0f\" y=\"18\" text-anchor=\"middle\" font-size=\"13\">Dev accuracy versus ε — profile %@ (%@)</text>",
+                      width / 2, grid.profile.name, grid.profile.model.split(separator: "/").last.map(String.init) ?? grid.profile.model))
+    for (index, (column, title)) in panels.enumerated() {
+        let x0 = Double(index) * panelWidth + margin.left, y0 = 24 + margin.top
+        let w = panelWidth - margin.left - margin.right, h = panelHeight - margin.top - margin.bottom
+        var values: [Double] = []
+        for row in rows { if let a = grid.aggregate(row: row, column: column) { values.append(a.mean - (a.std ?? 0)); values.append(a.mean + (a.std ?? 0)) } }
+        var low = ((values.min() ?? 50) - 3) / 5, high = ((values.max() ?? 100) + 3) / 5
+        low = low.rounded(.down) * 5
+        high = high.rounded(.up) * 5
+        if high - low < 10 { high = low + 10 }
+        func px(_ e: Double) -> Double { x0 + (log(e) - logLow) / (logHigh - logLow) * w }
+        func py(_ v: Double) -> Double { y0 + h - (v - low) / (high - low) * h }
+        svg.append(String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"12\" font-weight=\"bold\">%@</text>", x0 + w / 2, y0 - 10, title))
+        svg.append(String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#333\"/>", x0, y0, w, h))
+        var tick = low
+        while tick <= high + 1e-9 {
+            svg.append(String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>", x0, py(tick), x0 + w, py(tick)))
+            svg.append(String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.0f</text>", x0 - 5, py(tick) + 4, tick))
+            tick += (high - low) > 30 ? 10 : 5
+        }
+        for e in epsilons {
+            svg.append(String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%@</text>", px(e), y0 + h + 15, formatNumber(e)))
+        }
+        svg.append(String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">ε (log scale)</text>", x0 + w / 2, y0 + h + 32))
+        if index == 0 {
+            svg.append(String(format: "<text transform=\"translate(%.1f %.1f) rotate(-90)\" text-anchor=\"middle\">accuracy (%%)</text>", x0 - 36, y0 + h / 2))
+        }
+        for row in rows where row.epsilon == nil {
+            guard let a = grid.aggregate(row: row, column: column) else { continue }
+            let s = style(row.method)
+            svg.append(String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%@\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>", x0, py(a.mean), x0 + w, py(a.mean), s.color))
+        }
+        for method in [TrainingMethod.rgp, .dpsgd, .dphead] {
+            let points = rows.filter { $0.method == method }.compactMap { row -> (Double, Aggregate)? in
+                guard let e = row.epsilon, let a = grid.aggregate(row: row, column: column) else { return nil }
+                return (e, a)
+            }
+            let s = style(method)
+            if points.count > 1 {
+                svg.append("<polyline fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"1.8\" points=\""
+                           + points.map { String(format: "%.1f,%.1f", px($0.0), py($0.1.mean)) }.joined(separator: " ") + "\"/>")
+            }
+            for (e, a) in points {
+                if let std = a.std {
+                    svg.append(String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%@\"/>", px(e), py(a.mean - std), px(e), py(a.mean + std), s.color))
+                }
+                svg.append(marker(s.marker, px(e), py(a.mean), s.color))
+            }
+        }
+    }
+    let legendY = panelHeight + 40
+    var legendX = margin.left
+    for method in [TrainingMethod.rgp, .dpsgd, .dphead, .full, .lowrank] where rows.contains(where: { $0.method == method }) {
+        let s = style(method)
+        if s.marker == "dash" {
+            svg.append(String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%@\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>", legendX, legendY, legendX + 24, legendY, s.color))
+        } else {
+            svg.append(marker(s.marker, legendX + 12, legendY, s.color))
+        }
+        svg.append(String(format: "<text x=\"%.1f\" y=\"%.1f\">%@</text>", legendX + 30, legendY + 4, s.label))
+        legendX += 130
+    }
+    let seeds = grid.profile.seeds.count
+    svg.append(String(format: "<text x=\"%.1f\" y=\"%.1f\" fill=\"#555\">Final-epoch dev accuracy; %@; δ = %g; %@ accountant. Per-cell steps, examples seen and σ: table.md.</text>",
+                      margin.left, legendY + 24, seeds > 1 ? "mean ± std over \(seeds) seeds" : "one seed", grid.profile.delta, grid.profile.accountant.rawValue.uppercased()))
+    svg.append("</svg>")
+    return svg.joined(separator: "\n") + "\n"
+}
