@@ -23,7 +23,7 @@ struct Reproduce: ParsableCommand {
     @Option(help: "Run one part of the grid: i/n.") var shard: String?
     @Flag(help: "Print the plan (σ per cell, cost estimate) and stop.") var planOnly = false
     @Flag(help: "Only rebuild the tables and plot from the records.") var tablesOnly = false
-    @Option(help: "GFLOP/s the cost estimate assumes (default: measured here).") var gflops: Double?
+    @Option(help: "GFLOP/s the machine sustains with --threads cores, for the cost estimate (default: measured here).") var gflops: Double?
     @Option(help: "OpenBLAS threads and elementwise workers.") var threads: Int = 2
 
     func run() throws {
@@ -43,7 +43,7 @@ struct Reproduce: ParsableCommand {
         let shard = try self.shard.map(Shard.init(parsing:))
         let root = data ?? ProcessInfo.processInfo.environment["RGP_GLUE_DIR"]
         var throughput = ThroughputAssumption.measuredHere
-        if let gflops { throughput = ThroughputAssumption(gflops: gflops, source: "given by --gflops") }
+        if let gflops { throughput = ThroughputAssumption(gflops: gflops, source: "given by --gflops", cores: threads) }
         let cells = profile.cells().enumerated().filter { shard?.contains(position: $0.offset) ?? true }.map(\.element)
         var planner = Planner(profile: profile, glueRoot: root, splitsDirectory: splitsDirectory,
                               runsDirectory: layout.runsDirectory, recordsDirectory: layout.recordsDirectory)

@@ -204,16 +204,19 @@ public struct Planner {
 public struct ThroughputAssumption: Sendable {
     public var gflops: Double
     public var source: String
+    /// Cores that sustained it (for core-hours).
+    public var cores: Int
 
-    public init(gflops: Double, source: String) {
+    public init(gflops: Double, source: String, cores: Int) {
         self.gflops = gflops
         self.source = source
+        self.cores = cores
     }
 
     /// Measured on the development machine (2 cores): the offline profile's cells, total counted FLOPs over total
     /// wall time (see README, "Reproducing the tables").
     public static let measuredHere = ThroughputAssumption(
-        gflops: 60, source: "sustained by the offline grid on 2 cores here (counted FLOPs / wall time)")
+        gflops: 60, source: "sustained by the offline grid on 2 cores here (counted FLOPs / wall time)", cores: 2)
 }
 
 /// The plan as text: one line per cell, then totals and the compute estimate.
@@ -251,8 +254,10 @@ public func renderPlan(_ planned: [PlannedCell], profile: Profile, throughput: T
     lines.append(String(format: "estimate at %.0f GFLOP/s (%@): %@ for the whole grid, %@ still to run",
                         throughput.gflops, throughput.source, time(total), time(remaining)))
     if hours(total) > 48 {
-        lines.append(String(format: "  = %.0f machine-days like this one; split it with --shard i/n (see experiments/slurm-paper.sh)",
-                            hours(total) / 24))
+        lines.append(String(format: "  = %.0f machine-days like this one, or about %.0fk core-hours at %.0f GFLOP/s per core; "
+                            + "the largest cell alone is %.0f core-hours. Split it with --shard i/n (experiments/slurm-paper.sh).",
+                            hours(total) / 24, hours(total) * Double(throughput.cores) / 1000, throughput.gflops / Double(throughput.cores),
+                            hours(planned.map(\.totalFLOPs).max() ?? 0) * Double(throughput.cores)))
     }
     return lines.joined(separator: "\n")
 }
