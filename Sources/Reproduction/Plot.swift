@@ -49,19 +49,21 @@ public func accuracyPlotSVG(_ grid: ResultsGrid) -> String {
         let w = panelWidth - margin.left - margin.right, h = panelHeight - margin.top - margin.bottom
         var values: [Double] = []
         for row in rows { if let a = grid.aggregate(row: row, column: column) { values.append(a.mean - (a.std ?? 0)); values.append(a.mean + (a.std ?? 0)) } }
-        var low = ((values.min() ?? 50) - 3) / 5, high = ((values.max() ?? 100) + 3) / 5
-        low = low.rounded(.down) * 5
-        high = high.rounded(.up) * 5
-        if high - low < 10 { high = low + 10 }
+        let chance = 100 / Double(column.task?.labels.count ?? 2)
+        var low = (Swift.min(values.min() ?? chance, chance) - 3) / 5, high = ((values.max() ?? 100) + 3) / 5
+        low = Swift.max(0, low.rounded(.down) * 5)
+        high = Swift.min(100, high.rounded(.up) * 5)
+        if high - low < 10 { low = Swift.max(0, high - 10) }
         func px(_ e: Double) -> Double { x0 + (log(e) - logLow) / (logHigh - logLow) * w }
         func py(_ v: Double) -> Double { y0 + h - (v - low) / (high - low) * h }
         svg.append(String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"12\" font-weight=\"bold\">%@</text>", x0 + w / 2, y0 - 10, title))
         svg.append(String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#333\"/>", x0, y0, w, h))
-        var tick = low
+        let tickStep = (high - low) > 30 ? 10.0 : 5.0
+        var tick = (low / tickStep).rounded(.up) * tickStep
         while tick <= high + 1e-9 {
             svg.append(String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>", x0, py(tick), x0 + w, py(tick)))
             svg.append(String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.0f</text>", x0 - 5, py(tick) + 4, tick))
-            tick += (high - low) > 30 ? 10 : 5
+            tick += tickStep
         }
         for e in epsilons {
             svg.append(String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%@</text>", px(e), y0 + h + 15, formatNumber(e)))
@@ -69,6 +71,10 @@ public func accuracyPlotSVG(_ grid: ResultsGrid) -> String {
         svg.append(String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">ε (log scale)</text>", x0 + w / 2, y0 + h + 32))
         if index == 0 {
             svg.append(String(format: "<text transform=\"translate(%.1f %.1f) rotate(-90)\" text-anchor=\"middle\">accuracy (%%)</text>", x0 - 36, y0 + h / 2))
+        }
+        svg.append(String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\" stroke-dasharray=\"2 3\"/>", x0, py(chance), x0 + w, py(chance)))
+        if values.isEmpty {
+            svg.append(String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#999\">not run yet</text>", x0 + w / 2, y0 + h / 2))
         }
         for row in rows where row.epsilon == nil {
             guard let a = grid.aggregate(row: row, column: column) else { continue }
@@ -105,6 +111,8 @@ public func accuracyPlotSVG(_ grid: ResultsGrid) -> String {
         svg.append(String(format: "<text x=\"%.1f\" y=\"%.1f\">%@</text>", legendX + 30, legendY + 4, s.label))
         legendX += 130
     }
+    svg.append(String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\" stroke-dasharray=\"2 3\"/>", legendX, legendY, legendX + 24, legendY))
+    svg.append(String(format: "<text x=\"%.1f\" y=\"%.1f\">uniform chance</text>", legendX + 30, legendY + 4))
     let seeds = grid.profile.seeds.count
     svg.append(String(format: "<text x=\"%.1f\" y=\"%.1f\" fill=\"#555\">Final-epoch dev accuracy; %@; δ = %g; %@ accountant. Per-cell steps, examples seen and σ: table.md.</text>",
                       margin.left, legendY + 24, seeds > 1 ? "mean ± std over \(seeds) seeds" : "one seed", grid.profile.delta, grid.profile.accountant.rawValue.uppercased()))

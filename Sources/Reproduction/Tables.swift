@@ -137,7 +137,7 @@ public struct TableRenderer {
 
     func cellText(row: RowKey, column: Column, markdown: Bool) -> String {
         if column == .mnliMismatched && grid.mismatchedIsTraining { return markdown ? "train†" : "train$^\\dagger$" }
-        guard let aggregate = grid.aggregate(row: row, column: column) else { return "—" }
+        guard let aggregate = grid.aggregate(row: row, column: column) else { return markdown ? "—" : "--" }
         var text = aggregate.text(plusMinus: markdown ? " ± " : " $\\pm$ ")
         if markdown, column != .average, column != .qqpF1, let task = column.task, let figures = grid.runFigures(row: row, task: task) {
             text += "<br><sub>T \(figures.steps) · \(compactCount(figures.examples)) ex"
@@ -151,23 +151,29 @@ public struct TableRenderer {
         let all = grid.records.values
         var notes: [String] = []
         let models = Set(all.map(\.model)).sorted()
+        let seeds = profile.seeds.count > 1
+            ? "mean ± sample std over seeds \(profile.seeds.map(String.init).joined(separator: ", ")) where a cell has several"
+            : "one seed (\(profile.seeds.first ?? 0))"
         notes.append("Model: \(models.isEmpty ? profile.model : models.joined(separator: ", ")). Numbers are dev-set accuracy (%) of the final epoch, "
-                     + "mean ± sample std over seeds \(profile.seeds.map(String.init).joined(separator: ", ")) where a cell has several; "
+                     + "\(seeds); "
                      + "QQP also F1 of the duplicate class; Avg. = mean of MNLI-m, QNLI, QQP acc and SST-2.")
         for task in profile.tasks {
             let records = grid.cells.filter { $0.task == task }.compactMap { grid.records[$0.id] }
             guard let first = records.first else { continue }
-            notes.append("\(task.directoryName) training data: \(first.train_data) (N = \(first.train_examples)).")
+            let evaluated = records.compactMap(\.dev_examples).first.map { sets in
+                "; evaluated on " + sets.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: ", ")
+            } ?? ""
+            notes.append("\(task.directoryName) training data: \(first.train_data) (N = \(first.train_examples))\(evaluated).")
         }
         if grid.mismatchedIsTraining {
             notes.append("† Offline stand-in: MNLI trains on dev_mismatched, so there is no mismatched dev number; MNLI-m is dev_matched.")
         }
         let privateRecords = all.filter { $0.epsilon != nil }
         if let p = privateRecords.first {
-            notes.append("Private rows: \(p.sampling) sampling; accountant \(p.accountant_assumptions ?? p.accountant ?? "?"); "
+            notes.append("Private rows: \(p.sampling == "poisson" ? "Poisson" : p.sampling) sampling; accountant \(p.accountant_assumptions ?? p.accountant ?? "?"); "
                          + "δ = \(Set(privateRecords.compactMap(\.delta)).sorted().map { String(format: "%g", $0) }.joined(separator: ", ")); "
                          + "σ calibrated so that the accountant's ε after the last step is at most the target "
-                         + String(format: "(largest ε spent / target over the grid: %.4f).",
+                         + String(format: "(largest ε spent / target over the grid: %.5f).",
                                   privateRecords.compactMap { r in r.epsilon_spent.flatMap { s in r.epsilon.map { s / $0 } } }.max() ?? 0))
         }
         if let n = all.first(where: { $0.epsilon == nil }) {

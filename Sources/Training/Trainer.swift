@@ -221,7 +221,9 @@ public final class Trainer {
             let elapsed = seconds(clock.now - windowStart)
             let rate = Double(windowExamples) / Swift.max(elapsed, 1e-9)
             let endOfEpoch = step % stepsPerEpoch == 0 || step == totalSteps
-            if configuration.method.isPrivate && sigma > 0 && (step % Swift.max(1, totalSteps / 20) == 0 || endOfEpoch) {
+            // About twenty progress readings of ε per run (each costs an accountant evaluation), and every epoch end.
+            let reading = totalSteps >= 20 && step % (totalSteps / 20) == 0
+            if configuration.method.isPrivate && sigma > 0 && (reading || endOfEpoch) {
                 lastEpsilon = accounting.epsilon(sigma: sigma, sampleRate: sampleRate, steps: step, delta: configuration.delta)
             }
             if endOfEpoch {
