@@ -11,7 +11,7 @@ struct Reproduce: ParsableCommand {
         Finished cells are skipped and interrupted ones resume (run directories under runs/<profile>/). Each finished cell's \
         record is copied to results/<profile>/runs/, and results/<profile>/ gets table.md, table.csv, table.tex, \
         published.csv, details.md and accuracy-vs-epsilon.svg. --shard i/n runs every n-th cell (for job arrays); \
-        --tables-only rebuilds the tables from the committed records.
+        --tables-only rebuilds the tables from the committed records. A reproduction runs every cell itself and overwrites         the records (git diff shows what changed); --skip-recorded instead counts a cell whose finished record is already         in results/<profile>/runs as done (grids assembled from several machines or sittings).
         """
     )
     @Option(help: "Profile name (experiments/<name>.json) or path.") var profile: String = "offline"
@@ -23,6 +23,7 @@ struct Reproduce: ParsableCommand {
     @Option(help: "Run one part of the grid: i/n.") var shard: String?
     @Flag(help: "Print the plan (σ per cell, cost estimate) and stop.") var planOnly = false
     @Flag(help: "Only rebuild the tables and plot from the records.") var tablesOnly = false
+    @Flag(help: "Count cells with a finished record in results/<profile>/runs as done (grids from several machines).") var skipRecorded = false
     @Option(help: "GFLOP/s the machine sustains with --threads cores, for the cost estimate (default: measured here).") var gflops: Double?
     @Option(help: "OpenBLAS threads and elementwise workers.") var threads: Int = 2
 
@@ -47,6 +48,7 @@ struct Reproduce: ParsableCommand {
         let cells = profile.cells().enumerated().filter { shard?.contains(position: $0.offset) ?? true }.map(\.element)
         var planner = Planner(profile: profile, glueRoot: root, splitsDirectory: splitsDirectory,
                               runsDirectory: layout.runsDirectory, recordsDirectory: layout.recordsDirectory)
+        planner.skipRecorded = skipRecorded
         let planned = planner.plan(cells, calibrate: true) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         print(renderPlan(planned, profile: profile, throughput: throughput, shard: shard?.description))
         if planOnly { return }

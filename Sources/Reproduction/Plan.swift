@@ -40,7 +40,15 @@ public enum PublishedSizes {
 
 /// Where a cell stands.
 public enum CellStatus: String, Sendable {
-    case finished, partial, pending
+    /// Finished in the runs folder (its record is copied again, which is idempotent).
+    case finished
+    /// Not in the runs folder, but its finished record is in results/<profile>/runs (another machine's shard, an
+    /// earlier sitting) and the planner was asked to skip recorded cells.
+    case recorded
+    case partial, pending
+
+    /// Whether the cell needs no more training.
+    public var isDone: Bool { self == .finished || self == .recorded }
 }
 
 /// A cell with its derived privacy and cost figures.
@@ -105,6 +113,9 @@ public struct Planner {
     public var splitsDirectory: String
     public var runsDirectory: String
     public var recordsDirectory: String
+    /// Treat a finished record in `recordsDirectory` as done (`--skip-recorded`): for grids assembled from several
+    /// machines or sittings. Off by default, so a reproduction on a fresh clone runs every cell itself.
+    public var skipRecorded = false
     var sigmaCache: [String: Double] = [:]
 
     public init(profile: Profile, glueRoot: String?, splitsDirectory: String, runsDirectory: String, recordsDirectory: String) {
@@ -157,6 +168,8 @@ public struct Planner {
         if FileManager.default.fileExists(atPath: directory + "/state") || FileManager.default.fileExists(atPath: directory + "/state.old") {
             return .partial
         }
+        if skipRecorded, let data = FileManager.default.contents(atPath: "\(recordsDirectory)/\(cell.id).result.json"),
+           let result = try? JSONDecoder().decode(RunResult.self, from: data), result.finished { return .recorded }
         return .pending
     }
 
@@ -243,14 +256,14 @@ public func renderPlan(_ planned: [PlannedCell], profile: Profile, throughput: T
             .joined(separator: "  "))
     }
     let total = planned.reduce(0) { $0 + $1.totalFLOPs }
-    let remaining = planned.filter { $0.status != .finished }.reduce(0) { $0 + $1.totalFLOPs }
+    let remaining = planned.filter { !$0.status.isDone }.reduce(0) { $0 + $1.totalFLOPs }
     let hours = { (flops: Double) in flops / (throughput.gflops * 1e9) / 3600 }
     let time = { (flops: Double) -> String in
         let h = hours(flops)
         return h >= 1 ? String(format: "%.1f h", h) : String(format: "%.0f min", (h * 60).rounded(.up))
     }
     lines.append(String(format: "%d cells (%d finished); %.2f PFLOP of model arithmetic in all, %.2f PFLOP still to run",
-                        planned.count, planned.filter { $0.status == .finished }.count, total / 1e15, remaining / 1e15))
+                        planned.count, planned.filter { $0.status.isDone }.count, total / 1e15, remaining / 1e15))
     lines.append(String(format: "estimate at %.0f GFLOP/s (%@): %@ for the whole grid, %@ still to run",
                         throughput.gflops, throughput.source, time(total), time(remaining)))
     if hours(total) > 48 {

@@ -70,10 +70,14 @@ public final class GridRunner {
         var failures: [(String, String)] = []
         let clock = ContinuousClock(), started = clock.now
         var flopsDone = 0.0
-        let flopsTotal = planned.filter { $0.status != .finished }.reduce(0) { $0 + $1.totalFLOPs }
+        let flopsTotal = planned.filter { !$0.status.isDone }.reduce(0) { $0 + $1.totalFLOPs }
         for (position, p) in planned.enumerated() {
             let cell = p.cell
             let tag = "[\(position + 1)/\(planned.count) \(cell.id)]"
+            if p.status == .recorded {
+                progress("\(tag) recorded in \(layout.recordsDirectory); skipped")
+                continue
+            }
             do {
                 let runDirectory = "\(layout.runsDirectory)/\(cell.id)"
                 let trainer = try Trainer(configuration: cell.configuration, runDirectory: runDirectory,
@@ -88,7 +92,7 @@ public final class GridRunner {
                 progress("\(tag) FAILED: \(text)")
                 failures.append((cell.id, text))
             }
-            if p.status != .finished {
+            if !p.status.isDone {
                 flopsDone += p.totalFLOPs
                 let elapsed = Double((clock.now - started).components.seconds)
                 let rate = flopsDone / Swift.max(elapsed, 1)

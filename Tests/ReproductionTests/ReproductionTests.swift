@@ -225,9 +225,10 @@ struct GridRunnerTests {
         """)
     }
 
-    func plan(_ p: Profile, _ cells: [Cell], _ layout: GridLayout, root: String) -> [PlannedCell] {
+    func plan(_ p: Profile, _ cells: [Cell], _ layout: GridLayout, root: String, skipRecorded: Bool = false) -> [PlannedCell] {
         var planner = Planner(profile: p, glueRoot: root, splitsDirectory: "", runsDirectory: layout.runsDirectory,
                               recordsDirectory: layout.recordsDirectory)
+        planner.skipRecorded = skipRecorded
         return planner.plan(cells, calibrate: true)
     }
 
@@ -260,6 +261,14 @@ struct GridRunnerTests {
         #expect(runner.run(second, throughput: .measuredHere).isEmpty)
         let after = try String(contentsOfFile: layout.runsDirectory + "/sst2-rgp-eps8-seed0/result.json", encoding: .utf8)
         #expect(before == after, "a finished cell was run again")
+
+        // Records but no runs folder (a fresh clone, another machine's shard): re-run by default; skipped on request.
+        try FileManager.default.removeItem(atPath: layout.runsDirectory)
+        #expect(plan(p, p.cells(), layout, root: root).map(\.status) == [.pending, .pending])
+        let third = plan(p, p.cells(), layout, root: root, skipRecorded: true)
+        #expect(third.map(\.status) == [.recorded, .recorded])
+        #expect(runner.run(third, throughput: .measuredHere).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: layout.runsDirectory + "/sst2-full-seed0"), "a recorded cell was run again")
     }
 
     @Test("a shard runs only its own cells")
