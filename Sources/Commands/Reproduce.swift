@@ -11,7 +11,9 @@ struct Reproduce: ParsableCommand {
         Finished cells are skipped and interrupted ones resume (run directories under runs/<profile>/). Each finished cell's \
         record is copied to results/<profile>/runs/, and results/<profile>/ gets table.md, table.csv, table.tex, \
         published.csv, details.md and accuracy-vs-epsilon.svg. --shard i/n runs every n-th cell (for job arrays); \
-        --tables-only rebuilds the tables from the committed records. A reproduction runs every cell itself and overwrites         the records (git diff shows what changed); --skip-recorded instead counts a cell whose finished record is already         in results/<profile>/runs as done (grids assembled from several machines or sittings).
+        --tables-only rebuilds the tables from the committed records. A reproduction runs every cell itself and overwrites \
+        the records (git diff shows what changed); --skip-recorded instead counts a cell whose finished record is already \
+        in results/<profile>/runs as done (grids assembled from several machines or sittings).
         """
     )
     @Option(help: "Profile name (experiments/<name>.json) or path.") var profile: String = "offline"

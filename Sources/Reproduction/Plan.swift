@@ -162,14 +162,16 @@ public struct Planner {
     }
 
     public func status(_ cell: Cell) -> CellStatus {
+        func isFinished(_ path: String) -> Bool {
+            guard let data = FileManager.default.contents(atPath: path) else { return false }
+            return (try? JSONDecoder().decode(RunResult.self, from: data))?.finished ?? false
+        }
         let directory = "\(runsDirectory)/\(cell.id)"
-        if let data = FileManager.default.contents(atPath: directory + "/result.json"),
-           let result = try? JSONDecoder().decode(RunResult.self, from: data), result.finished { return .finished }
+        if isFinished(directory + "/result.json") { return .finished }
         if FileManager.default.fileExists(atPath: directory + "/state") || FileManager.default.fileExists(atPath: directory + "/state.old") {
             return .partial
         }
-        if skipRecorded, let data = FileManager.default.contents(atPath: "\(recordsDirectory)/\(cell.id).result.json"),
-           let result = try? JSONDecoder().decode(RunResult.self, from: data), result.finished { return .recorded }
+        if skipRecorded && isFinished("\(recordsDirectory)/\(cell.id).result.json") { return .recorded }
         return .pending
     }
 
