@@ -86,7 +86,7 @@ let package = Package(
             resources: [.copy("Fixtures")]),
         .testTarget(name: "GLUETests", dependencies: ["GLUE", "Storage"]),
         .testTarget(name: "ReproductionTests", dependencies: ["Reproduction", "Training", "GLUE"]),
-        .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "Numerics"]),
+        .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "Numerics", "CFFTW"]),
         .testTarget(name: "RGPTests", dependencies: ["RGP", "Training", "Transformer", "Numerics", "Privacy", "Tokenizers", "GLUE"]),
         .testTarget(
             name: "TransformerTests",

@@ -115,9 +115,7 @@ public struct PRVAccountant: Sendable {
             let input = fftw_alloc_real(size)!, spectrum = fftw_alloc_complex(spectrumCount)!
             defer { fftw_free(input); fftw_free(spectrum) }
             for i in 0..<size { input[i] = single[i] }
-            let forward = fftw_plan_dft_r2c_1d(Int32(size), input, spectrum, UInt32(FFTW_ESTIMATE))
-            fftw_execute(forward)
-            fftw_destroy_plan(forward)
+            RealFFT.forward(input, spectrum, count: size)
             for i in 0..<spectrumCount {
                 let (re, im) = spectrum[i]
                 let magnitude = (re * re + im * im).squareRoot()
@@ -128,9 +126,7 @@ public struct PRVAccountant: Sendable {
                 let power = exp(t * log(magnitude)), angle = t * atan2(im, re)
                 spectrum[i] = (power * cos(angle), power * sin(angle))
             }
-            let inverse = fftw_plan_dft_c2r_1d(Int32(size), spectrum, input, UInt32(FFTW_ESTIMATE))
-            fftw_execute(inverse)
-            fftw_destroy_plan(inverse)
+            RealFFT.inverse(spectrum, input, count: size)
 
             values = []
             masses = []
@@ -235,5 +231,34 @@ public struct PRVAccountant: Sendable {
             }
             return (mean * h / 3, second * h / 3)
         }
+    }
+}
+
+/// Real-input FFTs on FFTW that may run on several threads at once.
+///
+/// FFTW's planner keeps global state: only `fftw_execute` is thread-safe, so making or destroying plans on two threads
+/// at once corrupts the heap (seen as crashes when accountants ran in parallel tests). Plans are made and destroyed
+/// under one lock; the transforms themselves run unlocked.
+enum RealFFT {
+    private static let plannerLock = NSLock()
+
+    private static func underPlannerLock<Result>(_ body: () -> Result) -> Result {
+        plannerLock.lock()
+        defer { plannerLock.unlock() }
+        return body()
+    }
+
+    /// spectrum[0 ..< n/2+1] = DFT(input[0 ..< n]), unnormalised.
+    static func forward(_ input: UnsafeMutablePointer<Double>, _ spectrum: UnsafeMutablePointer<fftw_complex>, count n: Int) {
+        let plan = underPlannerLock { fftw_plan_dft_r2c_1d(Int32(n), input, spectrum, UInt32(FFTW_ESTIMATE)) }
+        fftw_execute(plan)
+        underPlannerLock { fftw_destroy_plan(plan) }
+    }
+
+    /// output[0 ..< n] = n · IDFT(spectrum[0 ..< n/2+1]) (FFTW's unnormalised inverse; `spectrum` is overwritten).
+    static func inverse(_ spectrum: UnsafeMutablePointer<fftw_complex>, _ output: UnsafeMutablePointer<Double>, count n: Int) {
+        let plan = underPlannerLock { fftw_plan_dft_c2r_1d(Int32(n), spectrum, output, UInt32(FFTW_ESTIMATE)) }
+        fftw_execute(plan)
+        underPlannerLock { fftw_destroy_plan(plan) }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
-import Privacy
+import CFFTW
+@testable import Privacy
 import Testing
 
 func relative(_ a: Double, _ b: Double) -> Double { abs(a - b) / abs(b) }
@@ -67,6 +68,28 @@ struct AccountantPropertyTests {
         let prv = PrivacyAccounting(kind: .prv).epsilon(sigma: 1.0, sampleRate: 0.01, steps: 1000, delta: 1e-5)
         #expect(prv < rdp)
         #expect(prv > 0.7 * rdp)
+    }
+
+    @Test("the accountant's FFTs run on two threads at once: 2 × 300 plans, each inverse(forward(x)) = n·x")
+    func fftConcurrent() {
+        let worstPerThread = UnsafeMutableBufferPointer<Double>.allocate(capacity: 2)
+        worstPerThread.initialize(repeating: 0)
+        defer { worstPerThread.deallocate() }
+        nonisolated(unsafe) let worst = worstPerThread
+        DispatchQueue.concurrentPerform(iterations: 2) { thread in
+            for round in 0..<300 {
+                let n = 64 + (round * 37 + thread * 101) % 2000
+                let input = UnsafeMutablePointer<Double>.allocate(capacity: n)
+                let spectrum = UnsafeMutablePointer<fftw_complex>.allocate(capacity: n / 2 + 1)
+                let output = UnsafeMutablePointer<Double>.allocate(capacity: n)
+                defer { input.deallocate(); spectrum.deallocate(); output.deallocate() }
+                for i in 0..<n { input[i] = sin(Double(i * (thread + 1))) }
+                RealFFT.forward(input, spectrum, count: n)
+                RealFFT.inverse(spectrum, output, count: n)
+                for i in 0..<n { worst[thread] = max(worst[thread], abs(output[i] / Double(n) - input[i])) }
+            }
+        }
+        #expect(worst.allSatisfy { $0 < 1e-12 }, "largest round-trip error \(Array(worst))")
     }
 
     @Test("calibration round-trips: ε(σ*) ≤ target, and 0.1% less noise overshoots", arguments: [AccountantKind.rdp, .prv])
