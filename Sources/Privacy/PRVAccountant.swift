@@ -74,9 +74,14 @@ public struct PRVAccountant: Sendable {
             let low: Double
             switch direction {
             case .remove:
-                // Maurer: S − E S ≤ −s with probability ≤ exp(−s² / (2 T E[(Y − b)²])), Y ≥ b = log(1 − q).
+                // Two bounds on P(S ≤ −s), the higher (tighter) domain edge wins:
+                // Maurer: S − E S ≤ −s with probability ≤ exp(−s² / (2 T E[(Y − b)²])), Y ≥ b = log(1 − q) (finite
+                // for q < 1); and for any q, P(S ≤ −s) = P(p ≤ e^{−s} q) ≤ e^{−s}, the T-step densities' ratio being
+                // e^S. At q = 1 (full batch, b = −∞) only the second holds.
+                let universal = -log(1 / tailProbability)
                 let spread = (2 * t * moments.secondAboutLowerBound * log(1 / tailProbability)).squareRoot()
-                low = t * moments.mean - spread - 1
+                let maurer = t * moments.mean - spread
+                low = (maurer.isFinite ? Swift.max(maurer, universal) : universal) - 1
             case .add:
                 // P_Q(Y' ≤ −s) ≤ exp((λ−1)·D_λ(P‖Q) − λ s) for λ > 1, D from the RDP curve.
                 let curve = rdp.rdp(sigma: sigma, sampleRate: q, steps: steps)

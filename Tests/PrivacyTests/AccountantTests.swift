@@ -21,6 +21,22 @@ struct AccountantVectorTests {
         #expect(report.upper - report.lower < 0.05)
     }
 
+    /// Exact ε(δ) of the Gaussian mechanism with μ = √T/σ (Balle & Wang 2018, Theorem 8):
+    /// δ = Φ(−ε/μ + μ/2) − e^ε Φ(−ε/μ − μ/2), solved for ε by scipy's brentq (xtol 1e-14).
+    static let fullBatchGaussian: [(sigma: Double, steps: Int, delta: Double, epsilon: Double)] = [
+        (1, 1, 1e-5, 4.377178095681225), (2, 10, 1e-5, 7.511275900744781),
+        (0.7, 1, 1e-6, 7.37264272847407), (5, 100, 1e-5, 9.997256146434298),
+    ]
+
+    @Test("PRV at q = 1 (full batch) is the exact Gaussian mechanism: estimate within 1e-5, exact ε inside [lower, upper]",
+          .timeLimit(.minutes(1)), arguments: 0..<4)
+    func prvFullBatch(index: Int) {
+        let v = Self.fullBatchGaussian[index]
+        let report = PRVAccountant().epsilon(sigma: v.sigma, sampleRate: 1, steps: v.steps, delta: v.delta)
+        #expect(relative(report.estimate, v.epsilon) < 1e-5, "\(report) against \(v.epsilon)")
+        #expect(report.lower <= v.epsilon && v.epsilon <= report.upper, "\(report) against \(v.epsilon)")
+    }
+
     @Test("classic RDP with the authors' orders reproduces σ 1.1015 for SST-2 (N 67,349, B 2000, T 1650, ε 8)")
     func classicAuthorsSigma() {
         var accounting = PrivacyAccounting(kind: .rdp, conversion: .classic)
