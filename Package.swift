@@ -73,11 +73,11 @@ let package = Package(
             ],
             swiftSettings: release
         ),
-        .executableTarget(name: "rgp", dependencies: ["Commands"], path: "Sources/rgp"),
-        .executableTarget(name: "rgp-sst2", dependencies: ["Commands"], path: "Sources/rgp-sst2"),
-        .executableTarget(name: "rgp-qnli", dependencies: ["Commands"], path: "Sources/rgp-qnli"),
-        .executableTarget(name: "rgp-qqp", dependencies: ["Commands"], path: "Sources/rgp-qqp"),
-        .executableTarget(name: "rgp-mnli", dependencies: ["Commands"], path: "Sources/rgp-mnli"),
+        .executableTarget(name: "rgp", dependencies: ["Commands", "Numerics"], path: "Sources/rgp"),
+        .executableTarget(name: "rgp-sst2", dependencies: ["Commands", "Numerics"], path: "Sources/rgp-sst2"),
+        .executableTarget(name: "rgp-qnli", dependencies: ["Commands", "Numerics"], path: "Sources/rgp-qnli"),
+        .executableTarget(name: "rgp-qqp", dependencies: ["Commands", "Numerics"], path: "Sources/rgp-qqp"),
+        .executableTarget(name: "rgp-mnli", dependencies: ["Commands", "Numerics"], path: "Sources/rgp-mnli"),
 
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
         .testTarget(

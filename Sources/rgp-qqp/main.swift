@@ -1,4 +1,7 @@
 import Commands
+import Numerics
+
+BLASKernels.relaunchWithFittingKernelsIfNeeded()
 
 // `rgp finetune --task qqp` with the task's defaults from the RGP authors' latest settings.
 TaskFinetune.main(task: .qqp)

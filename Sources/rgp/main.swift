@@ -1,3 +1,6 @@
 import Commands
+import Numerics
+
+BLASKernels.relaunchWithFittingKernelsIfNeeded()
 
 RGPTool.main()

@@ -99,3 +99,24 @@ struct GemmTests {
         }
     }
 }
+
+@Suite("OpenBLAS kernel choice")
+struct KernelChoiceTests {
+    typealias Features = BLASKernels.CPUFeatures
+
+    @Test("a fallback to narrower kernels than the CPU runs is corrected; a fitting or user-facing choice is kept")
+    func betterCoreType() {
+        let avx512 = Features(avx512: true, avx2: true), avx2 = Features(avx512: false, avx2: true)
+        let old = Features(avx512: false, avx2: false)
+        // Emerald Rapids under OpenBLAS 0.3.21: Prescott chosen on an AVX-512 CPU.
+        #expect(BLASKernels.betterCoreType(than: "Prescott", on: avx512) == "SkylakeX")
+        #expect(BLASKernels.betterCoreType(than: "Haswell", on: avx512) == "SkylakeX")
+        #expect(BLASKernels.betterCoreType(than: "Sandybridge", on: avx2) == "Haswell")
+        #expect(BLASKernels.betterCoreType(than: "Prescott", on: avx2) == "Haswell")
+        #expect(BLASKernels.betterCoreType(than: "SkylakeX", on: avx512) == nil)
+        #expect(BLASKernels.betterCoreType(than: "Cooperlake", on: avx512) == nil)
+        #expect(BLASKernels.betterCoreType(than: "Haswell", on: avx2) == nil)
+        #expect(BLASKernels.betterCoreType(than: "Zen", on: avx512) == nil)
+        #expect(BLASKernels.betterCoreType(than: "Prescott", on: old) == nil)
+    }
+}
