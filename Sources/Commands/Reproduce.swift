@@ -26,6 +26,7 @@ struct Reproduce: ParsableCommand {
     @Flag(help: "Print the plan (σ per cell, cost estimate) and stop.") var planOnly = false
     @Flag(help: "Only rebuild the tables and plot from the records.") var tablesOnly = false
     @Flag(help: "Count cells with a finished record in results/<profile>/runs as done (grids from several machines).") var skipRecorded = false
+    @Flag(help: "Keep each cell's fine-tuned checkpoint in its run directory (for rgp evaluate; 90 MB per MiniLM cell).") var saveModels = false
     @Option(help: "GFLOP/s the machine sustains with --threads cores, for the cost estimate (default: measured here).") var gflops: Double?
     @Option(help: "OpenBLAS threads and elementwise workers.") var threads: Int = 2
 
@@ -56,6 +57,7 @@ struct Reproduce: ParsableCommand {
         if planOnly { return }
         try checkInputs(profile: profile, root: root)
         let runner = GridRunner(profile: profile, layout: layout, glueRoot: root ?? "", splitsDirectory: splitsDirectory)
+        runner.savesModels = saveModels
         let failures = runner.run(planned, throughput: throughput)
         let grid = try runner.writeTables()
         print("\(layout.resultsDirectory): table.md, table.csv, table.tex, published.csv, details.md, accuracy-vs-epsilon.svg "

@@ -46,6 +46,15 @@ extension RandomNumberGenerator {
     }
 
     /// Standard normal by Box–Muller on 53-bit uniforms, computed in double precision.
+    /// Two independent standard normals: both outputs of one Box–Muller draw on 53-bit uniforms, in double precision.
+    @inlinable public mutating func nextGaussianPair() -> (Double, Double) {
+        let u1 = Double((next() >> 11) + 1) * 0x1p-53  // (0, 1]: log stays finite
+        let u2 = Double(next() >> 11) * 0x1p-53
+        let radius = (-2 * _log(u1)).squareRoot(), angle = 2 * Double.pi * u2
+        return (radius * _cos(angle), radius * _sin(angle))
+    }
+
+    /// Standard normal by Box–Muller on 53-bit uniforms, computed in double precision (one of the pair).
     @inlinable public mutating func nextGaussian() -> Double {
         let u1 = Double((next() >> 11) + 1) * 0x1p-53  // (0, 1]: log stays finite
         let u2 = Double(next() >> 11) * 0x1p-53

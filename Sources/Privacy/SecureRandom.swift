@@ -52,8 +52,7 @@ public struct PrivacyRandom: RandomNumberGenerator, Sendable {
 
     public mutating func next() -> UInt64 {
         if position + 8 > block.count { refill() }
-        var value: UInt64 = 0
-        for b in 0..<8 { value |= UInt64(block[position + b]) << (8 * UInt64(b)) }
+        let value = block.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: position, as: UInt64.self)) }
         position += 8
         return value
     }
@@ -78,9 +77,15 @@ public enum GaussianMechanism {
             for i in 0..<count { sum[i] = Float(Double(sum[i]) * inverseBatch) }
             return
         }
-        for i in 0..<count {
-            let noise = std * (generator.nextGaussian() + generator.nextGaussian())
-            sum[i] = Float((Double(sum[i]) + noise) * inverseBatch)
+        // Two Box–Muller draws give two independent normals each: coordinate i sums the draws' cosine outputs and
+        // i + 1 their sine outputs, so each coordinate still sums two independent draws. (Summing one draw's own
+        // cosine and sine would be a single draw scaled by √2: no mitigation.)
+        var i = 0
+        while i < count {
+            let a = generator.nextGaussianPair(), b = generator.nextGaussianPair()
+            sum[i] = Float((Double(sum[i]) + std * (a.0 + b.0)) * inverseBatch)
+            if i + 1 < count { sum[i + 1] = Float((Double(sum[i + 1]) + std * (a.1 + b.1)) * inverseBatch) }
+            i += 2
         }
     }
 }

@@ -45,6 +45,8 @@ public final class GridRunner {
     public let glueRoot: String
     public let splitsDirectory: String
     public var progress: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+    /// Keep each cell's fine-tuned checkpoint in its run directory (off by default: the tables need only the records).
+    public var savesModels = false
     var tokenizer: (any Tokenizer)?
     var dataCache: [String: TaskData] = [:]
 
@@ -83,6 +85,7 @@ public final class GridRunner {
                 let trainer = try Trainer(configuration: cell.configuration, runDirectory: runDirectory,
                                           data: try data(for: cell.configuration), tokenizer: tokenizer!)
                 trainer.progress = { [progress] line in progress("\(tag) \(line)") }
+                trainer.exportsModel = savesModels
                 if trainer.sampleRate == p.sampleRate && trainer.totalSteps == p.steps { trainer.calibratedSigma = p.sigma }
                 try trainer.run()
                 try copyRecord(cell)

@@ -234,7 +234,7 @@ extension Trainer {
         if let epsilon = configuration.epsilon, let spent = result.epsilon_spent, spent > epsilon + 1e-9, configuration.sigmaOverride == nil {
             throw TrainingError("ε spent \(spent) exceeds the target \(epsilon): refusing to write the result")
         }
-        try exportModel()
+        if exportsModel { try exportModel() }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try Files.writeAtomically(try encoder.encode(result), to: runDirectory + "/result.json")

@@ -136,6 +136,9 @@ public final class Trainer {
     public var checkpointSeconds = 300.0
     /// Stop after this many steps of this invocation (tests simulate a killed run with it).
     public var stopAfterSteps: Int?
+    /// Write the fine-tuned checkpoint to RUN_DIR/model/ when the run finishes (`rgp evaluate` reads it). Grid cells
+    /// skip it unless asked: a MiniLM checkpoint is 90 MB, and the tables need only the records.
+    public var exportsModel = true
     /// σ already calibrated by the caller for this run's (ε, q, T, δ, accountant) — the grid runner plans every
     /// cell first; used instead of calibrating again.
     public var calibratedSigma: Double?

@@ -50,6 +50,12 @@ struct MechanismTests {
         #expect(abs(z) < 4.89, "z = \(z)")
         let mean = (0..<count).reduce(0.0) { $0 + Double(buffer[$1]) } / Double(count)
         #expect(abs(mean) < 4.89 * (expectedVariance / Double(count)).squareRoot())
+        // Neighbouring coordinates share Box–Muller draws (cosine and sine outputs): they must stay uncorrelated.
+        // Under independence the sample correlation of n pairs is ≈ N(0, 1/n).
+        let pairs = count / 2
+        let products = (0..<pairs).reduce(0.0) { $0 + Double(buffer[2 * $1]) * Double(buffer[2 * $1 + 1]) }
+        let correlation = products / Double(pairs) / expectedVariance
+        #expect(abs(correlation) * Double(pairs).squareRoot() < 4.89, "correlation \(correlation)")
     }
 
     @Test("clipping: norm ≤ C unchanged, above C scaled to exactly C, jointly over groups with their scales")

@@ -247,6 +247,8 @@ struct GridRunnerTests {
                 #expect(FileManager.default.fileExists(atPath: "\(layout.recordsDirectory)/\(cell.id).\(suffix)"), "\(cell.id).\(suffix)")
             }
         }
+        // Fine-tuned checkpoints are kept only when asked (--save-models).
+        #expect(!FileManager.default.fileExists(atPath: layout.runsDirectory + "/sst2-full-seed0/model"))
         let grid = try ResultsGrid(profile: p, recordsDirectory: layout.recordsDirectory)
         #expect(grid.missing.isEmpty)
         let rgp = try #require(grid.records["sst2-rgp-eps8-seed0"])
