@@ -1,10 +1,14 @@
 /// GELU in BERT's exact erf form: y = x · Φ(x) = ½ x (1 + erf(x / √2)).
+///
+/// Evaluated in double precision with the vectorisable `FastMath.erf` and `FastMath.expNonPositive` rather than libm's
+/// scalar erff/expf, which took a quarter of a training step's CPU time (perf, MiniLM on SST-2); the results are
+/// as accurate as the float32 libm path (tested against libm in double).
 public enum GELU {
     /// `y` may alias `x`.
     public static func forward(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
         for i in 0..<count {
-            let v = x[i]
-            y[i] = 0.5 * v * (1 + _erff(v * 0.707_106_781_186_547_5))
+            let v = Double(x[i])
+            y[i] = Float(0.5 * v * (1 + FastMath.erf(v * 0.707_106_781_186_547_5)))
         }
     }
 
@@ -14,11 +18,54 @@ public enum GELU {
         into dx: UnsafeMutablePointer<Float>, count: Int
     ) {
         for i in 0..<count {
-            let v = x[i]
-            let cdf = 0.5 * (1 + _erff(v * 0.707_106_781_186_547_5))
-            let pdf = 0.398_942_280_401_432_7 * _expf(-0.5 * v * v)
-            dx[i] = dy[i] * (cdf + v * pdf)
+            let v = Double(x[i])
+            let cdf = 0.5 * (1 + FastMath.erf(v * 0.707_106_781_186_547_5))
+            let pdf = 0.398_942_280_401_432_7 * FastMath.expNonPositive(-0.5 * v * v)
+            dx[i] = Float(Double(dy[i]) * (cdf + v * pdf))
         }
+    }
+}
+
+/// Branch-free erf and exp that the compiler can vectorise, accurate to well below float32 resolution.
+public enum FastMath {
+    /// erf(x) ≈ x·P(x²)/Q(x²) for |x| ≤ 3.92 and ±1 beyond (where erf is within 6e-8 of ±1). The degree-5/5 rational
+    /// was fitted here to erf (scipy) on 6,000 Chebyshev nodes of [0, 3.92] by iteratively reweighted least squares;
+    /// its largest absolute error is 1.6e-8.
+    @inlinable @inline(__always)
+    public static func erf(_ x: Double) -> Double {
+        let clamped = Swift.min(Swift.max(x, -3.92), 3.92)
+        let z = clamped * clamped
+        var p = 2.034_730_533_438_513_5e-06
+        p = p * z + 2.874_805_767_171_406_3e-04
+        p = p * z + 3.868_369_642_431_482e-03
+        p = p * z + 5.306_061_063_816_58e-02
+        p = p * z + 1.927_650_145_536_389e-01
+        p = p * z + 1.128_379_022_311_793_5
+        var q = 3.807_065_755_903_904_5e-05
+        q = q * z + 1.188_125_860_408_257_6e-03
+        q = q * z + 1.517_237_972_643_953_8e-02
+        q = q * z + 1.150_850_175_785_166_6e-01
+        q = q * z + 5.041_652_122_943_358e-01
+        q = q * z + 1
+        return clamped * p / q
+    }
+
+    /// e^v for v ≤ 0 (v below −100 is taken as −100): v = k·ln 2 + r with |r| ≤ ½ ln 2, e^r by its degree-7 Taylor
+    /// polynomial (relative error below 1e-8), 2^k from the exponent bits.
+    @inlinable @inline(__always)
+    public static func expNonPositive(_ v: Double) -> Double {
+        let clamped = Swift.max(Swift.min(v, 0), -100)
+        let k = (clamped * 1.442_695_040_888_963_4).rounded()
+        let r = clamped - k * 0.693_147_180_559_945_3
+        var e = 1.0 / 5040
+        e = e * r + 1.0 / 720
+        e = e * r + 1.0 / 120
+        e = e * r + 1.0 / 24
+        e = e * r + 1.0 / 6
+        e = e * r + 0.5
+        e = e * r + 1
+        e = e * r + 1
+        return e * Double(bitPattern: UInt64(Int64(k) + 1023) << 52)
     }
 }
 
