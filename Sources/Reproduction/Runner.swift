@@ -3,6 +3,7 @@ import GLUE
 import Storage
 import Tokenizers
 import Training
+import Transformer
 
 /// One part of a grid split across machines: cells whose position p (0-based) has p mod count = index − 1.
 public struct Shard: Sendable, Equatable, CustomStringConvertible {
@@ -48,6 +49,7 @@ public final class GridRunner {
     /// Keep each cell's fine-tuned checkpoint in its run directory (off by default: the tables need only the records).
     public var savesModels = false
     var tokenizer: (any Tokenizer)?
+    var weightsCache: (model: String, file: SafeTensorsFile)?
     var dataCache: [String: TaskData] = [:]
 
     public init(profile: Profile, layout: GridLayout, glueRoot: String, splitsDirectory: String) {
@@ -55,6 +57,14 @@ public final class GridRunner {
         self.layout = layout
         self.glueRoot = glueRoot
         self.splitsDirectory = splitsDirectory
+    }
+
+    /// The checkpoint's parsed weights, read once for all the cells that start from it.
+    func weights(for c: TrainingConfiguration) throws -> SafeTensorsFile {
+        if let cached = weightsCache, cached.model == c.model { return cached.file }
+        let file = try Checkpoint.weightsFile(in: c.model)
+        weightsCache = (c.model, file)
+        return file
     }
 
     func data(for c: TrainingConfiguration) throws -> TaskData {
@@ -83,7 +93,8 @@ public final class GridRunner {
             do {
                 let runDirectory = "\(layout.runsDirectory)/\(cell.id)"
                 let trainer = try Trainer(configuration: cell.configuration, runDirectory: runDirectory,
-                                          data: try data(for: cell.configuration), tokenizer: tokenizer!)
+                                          data: try data(for: cell.configuration), tokenizer: tokenizer!,
+                                          weights: try weights(for: cell.configuration))
                 trainer.progress = { [progress] line in progress("\(tag) \(line)") }
                 trainer.exportsModel = savesModels
                 if trainer.sampleRate == p.sampleRate && trainer.totalSteps == p.steps { trainer.calibratedSigma = p.sigma }

@@ -145,7 +145,10 @@ public final class Trainer {
     public let accounting: PrivacyAccounting
     public var modelSource: String { configuration.model }
 
-    public init(configuration c: TrainingConfiguration, runDirectory: String, data: TaskData, tokenizer: any Tokenizer) throws {
+    /// `weights`: the model folder's weights file already parsed (`Checkpoint.weightsFile(in:)`), when one process
+    /// trains several runs from the same checkpoint.
+    public init(configuration c: TrainingConfiguration, runDirectory: String, data: TaskData, tokenizer: any Tokenizer,
+                weights: SafeTensorsFile? = nil) throws {
         self.configuration = c
         self.runDirectory = runDirectory
         self.data = data
@@ -158,7 +161,7 @@ public final class Trainer {
         if c.method.isPrivate && c.epsilon == nil && c.sigmaOverride == nil {
             throw TrainingError("method \(c.method.rawValue) is private: give --epsilon")
         }
-        let checkpoint = try Checkpoint.load(directory: c.model, classes: classes, classifierSeed: c.seed)
+        let checkpoint = try Checkpoint.load(directory: c.model, classes: classes, classifierSeed: c.seed, weights: weights)
         model = BertModel(parameters: checkpoint.parameters)
         initial = BertParameters(config: checkpoint.config, classes: classes)
         for name in initial.names { initial[name].copy(from: checkpoint.parameters[name]) }

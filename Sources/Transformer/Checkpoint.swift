@@ -34,11 +34,19 @@ public struct Checkpoint {
         throw CheckpointError.unreadable(path: directory, reason: "no model.safetensors.zst or model.safetensors")
     }
 
-    /// Loads `directory` for a classifier with `classes` outputs.
-    public static func load(directory: String, classes: Int, classifierSeed: UInt64 = 0) throws -> Checkpoint {
+    /// Loads `directory` for a classifier with `classes` outputs. `weights`, if given, is the folder's weights file
+    /// already read and parsed (`weightsFile(in:)`), so that many models built from one checkpoint (a grid's cells)
+    /// decompress it once.
+    public static func load(directory: String, classes: Int, classifierSeed: UInt64 = 0,
+                            weights: SafeTensorsFile? = nil) throws -> Checkpoint {
         let config = try BertConfig.load(path: directory + "/config.json")
-        let path = try weightsPath(in: directory)
-        return try load(file: SafeTensorsFile(path: path), config: config, classes: classes, classifierSeed: classifierSeed)
+        let file = try weights ?? weightsFile(in: directory)
+        return try load(file: file, config: config, classes: classes, classifierSeed: classifierSeed)
+    }
+
+    /// The folder's weights file, read (decompressed) and parsed.
+    public static func weightsFile(in directory: String) throws -> SafeTensorsFile {
+        try SafeTensorsFile(path: weightsPath(in: directory))
     }
 
     /// Loads parameters from a parsed safetensors file.
