@@ -231,7 +231,7 @@ public struct ThroughputAssumption: Sendable {
     /// Measured on the development machine (2 cores): the offline profile's cells, total counted FLOPs over total
     /// wall time (see README, "Reproducing the tables").
     public static let measuredHere = ThroughputAssumption(
-        gflops: 29, source: "sustained by the offline grid on 2 cores here: 0.318 PFLOP counted in 3.03 h of wall time over 24 cells (2026-11-30)", cores: 2)
+        gflops: 52, source: "sustained by the offline grid on 2 cores here: 0.439 PFLOP counted in 2.32 h of cell wall time over its 28 cells (2026-11-30)", cores: 2)
 }
 
 /// The plan as text: one line per cell, then totals and the compute estimate.
