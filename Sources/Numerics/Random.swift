@@ -45,7 +45,6 @@ extension RandomNumberGenerator {
         Float(next() >> 40) * 0x1p-24
     }
 
-    /// Standard normal by Box–Muller on 53-bit uniforms, computed in double precision.
     /// Two independent standard normals: both outputs of one Box–Muller draw on 53-bit uniforms, in double precision.
     @inlinable public mutating func nextGaussianPair() -> (Double, Double) {
         let u1 = Double((next() >> 11) + 1) * 0x1p-53  // (0, 1]: log stays finite
@@ -54,10 +53,6 @@ extension RandomNumberGenerator {
         return (radius * _cos(angle), radius * _sin(angle))
     }
 
-    /// Standard normal by Box–Muller on 53-bit uniforms, computed in double precision (one of the pair).
-    @inlinable public mutating func nextGaussian() -> Double {
-        let u1 = Double((next() >> 11) + 1) * 0x1p-53  // (0, 1]: log stays finite
-        let u2 = Double(next() >> 11) * 0x1p-53
-        return (-2 * _log(u1)).squareRoot() * _cos(2 * Double.pi * u2)
-    }
+    /// Standard normal by Box–Muller on 53-bit uniforms, computed in double precision (the pair's cosine output).
+    @inlinable public mutating func nextGaussian() -> Double { nextGaussianPair().0 }
 }

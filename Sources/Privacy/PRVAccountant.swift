@@ -247,23 +247,17 @@ public struct PRVAccountant: Sendable {
 enum RealFFT {
     private static let plannerLock = NSLock()
 
-    private static func underPlannerLock<Result>(_ body: () -> Result) -> Result {
-        plannerLock.lock()
-        defer { plannerLock.unlock() }
-        return body()
-    }
-
     /// spectrum[0 ..< n/2+1] = DFT(input[0 ..< n]), unnormalised.
     static func forward(_ input: UnsafeMutablePointer<Double>, _ spectrum: UnsafeMutablePointer<fftw_complex>, count n: Int) {
-        let plan = underPlannerLock { fftw_plan_dft_r2c_1d(Int32(n), input, spectrum, UInt32(FFTW_ESTIMATE)) }
+        let plan = plannerLock.withLock { fftw_plan_dft_r2c_1d(Int32(n), input, spectrum, UInt32(FFTW_ESTIMATE)) }
         fftw_execute(plan)
-        underPlannerLock { fftw_destroy_plan(plan) }
+        plannerLock.withLock { fftw_destroy_plan(plan) }
     }
 
     /// output[0 ..< n] = n · IDFT(spectrum[0 ..< n/2+1]) (FFTW's unnormalised inverse; `spectrum` is overwritten).
     static func inverse(_ spectrum: UnsafeMutablePointer<fftw_complex>, _ output: UnsafeMutablePointer<Double>, count n: Int) {
-        let plan = underPlannerLock { fftw_plan_dft_c2r_1d(Int32(n), spectrum, output, UInt32(FFTW_ESTIMATE)) }
+        let plan = plannerLock.withLock { fftw_plan_dft_c2r_1d(Int32(n), spectrum, output, UInt32(FFTW_ESTIMATE)) }
         fftw_execute(plan)
-        underPlannerLock { fftw_destroy_plan(plan) }
+        plannerLock.withLock { fftw_destroy_plan(plan) }
     }
 }
