@@ -87,6 +87,10 @@ let package = Package(
         .testTarget(name: "GLUETests", dependencies: ["GLUE", "Storage"]),
         .testTarget(name: "ReproductionTests", dependencies: ["Reproduction", "Training", "GLUE"]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "Numerics", "CFFTW"]),
+        .testTarget(
+            name: "TrainingTests",
+            dependencies: ["Training", "Transformer", "Numerics", "Privacy", "Tokenizers", "GLUE", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .testTarget(name: "RGPTests", dependencies: ["RGP", "Training", "Transformer", "Numerics", "Privacy", "Tokenizers", "GLUE"]),
         .testTarget(
             name: "TransformerTests",
