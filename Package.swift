@@ -89,7 +89,8 @@ let package = Package(
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "Numerics", "CFFTW"]),
         .testTarget(
             name: "TrainingTests",
-            dependencies: ["Training", "Transformer", "Numerics", "Privacy", "Tokenizers", "GLUE", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["Training", "Transformer", "Numerics", "Privacy", "Tokenizers", "GLUE", .product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["Fixtures"]
         ),
         .testTarget(name: "RGPTests", dependencies: ["RGP", "Training", "Transformer", "Numerics", "Privacy", "Tokenizers", "GLUE"]),
         .testTarget(

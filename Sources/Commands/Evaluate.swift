@@ -4,6 +4,7 @@ import GLUE
 import Numerics
 import Tokenizers
 import Training
+import Transformer
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Dev-set accuracy of a fine-tuned checkpoint (a run directory or its model/ folder).")
@@ -22,11 +23,11 @@ struct Evaluate: ParsableCommand {
         let directory = FileManager.default.fileExists(atPath: model + "/model/config.json") ? model + "/model" : model
         let tokenizer = try loadTokenizer(directory: directory)
         let taskData = try TaskData.load(task: task, root: try glueRoot(data), split: split, tokenizer: tokenizer,
-                                         maxLength: maxLength, maxTrain: 1, splitsDirectory: splitsDirectory, devOnly: true)
-        var c = TrainingConfiguration(task: task, method: .full, model: directory, batchSize: 1, epochs: 1, learningRate: 1)
-        c.maxLength = maxLength
-        let trainer = try Trainer(configuration: c, runDirectory: NSTemporaryDirectory() + "/rgp-evaluate-\(getpid())", data: taskData, tokenizer: tokenizer)
-        let evaluation = trainer.evaluate()
+                                         maxLength: maxLength, maxTrain: nil, splitsDirectory: splitsDirectory, devOnly: true)
+        let checkpoint = try Checkpoint.load(directory: directory, classes: task.labels.count, classifierSeed: 0)
+        let evaluator = Evaluator(model: BertModel(parameters: checkpoint.parameters), tokenizer: tokenizer, task: task,
+                                  microBatchTokens: 4096)
+        let evaluation = evaluator.evaluate(taskData.dev)
         if json {
             try printJSON(evaluation)
         } else {

@@ -5,27 +5,6 @@ import Tokenizers
 import Training
 import Transformer
 
-/// FLOPs (2·m·n·k per product) one training step performs, by method.
-func stepFlops(_ method: TrainingMethod, _ c: BertConfig, batch: Int, length: Int, rank: Int = 1) -> Double {
-    let n = Double(batch * length), h = Double(c.hiddenSize), i = Double(c.intermediateSize), layers = Double(c.numHiddenLayers)
-    let dense = 2 * n * (4 * h * h + 2 * h * i) * layers          // every linear, once
-    let attention = 4 * Double(batch * c.numAttentionHeads) * Double(length * length) * Double(c.headDimension) * layers
-    let forward = dense + attention
-    let backwardData = dense + 2 * attention                       // dx of every linear; dP, dV, dQ, dK
-    let weights = dense                                            // dW of every linear
-    // Carriers per matrix (p×d): δ·L and x·Rᵀ (2N(p+d)r), per-example sums of outer products (2N(p+d)r).
-    let sites = 4 * (h + h) + (i + h) + (h + i)
-    let carriers = 4 * n * sites * Double(rank) * layers
-    // Ghost norms: two T×T Gram matrices per example and matrix (2·B·T²·(d + p)).
-    let grams = 2 * Double(batch) * Double(length * length) * sites * layers
-    switch method {
-    case .full: return forward + backwardData + weights
-    case .lowrank, .rgp: return forward + backwardData + carriers
-    case .dpsgd: return forward + 2 * backwardData + grams + weights
-    case .dphead: return forward
-    }
-}
-
 struct StepBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "step",
@@ -61,14 +40,30 @@ struct StepBench: ParsableCommand {
                 c.microBatchTokens = batch * length
                 let trainer = try Trainer(configuration: c, runDirectory: NSTemporaryDirectory() + "/bench-\(getpid())",
                                           data: data, tokenizer: tokenizer)
-                let seconds = try trainer.benchmarkSteps(repetitions, indices: Array(0..<batch))
-                let flops = stepFlops(m, config, batch: batch, length: length)
+                let seconds = benchmarkSteps(trainer, repetitions, indices: Array(0..<batch))
+                let flops = m.plugin.stepFLOPs(config: config, batch: batch, length: length, rank: 1)
                 print("\(name) \(m.rawValue): \(format(seconds, digits: 3)) s/step, \(format(Double(batch) / seconds)) examples/s, "
                       + "\(format(flops / seconds / 1e9)) GFLOP/s = \(format(flops / seconds / 1e9 / peak, digits: 3)) of peak, "
                       + "peak RSS so far \(peakResidentMegabytes()) MB")
             }
         }
     }
+}
+
+/// Median seconds of `count` training steps on the fixed batch `indices`, after one warm-up step; parameters change
+/// as in training (σ as configured, so private methods pay for their noise).
+func benchmarkSteps(_ trainer: Trainer, _ count: Int, indices: [Int]) -> Double {
+    trainer.engine.calibrate()
+    _ = trainer.method.step(indices, step: 0)
+    let clock = ContinuousClock()
+    var samples: [Double] = []
+    for step in 1...count {
+        let start = clock.now
+        _ = trainer.method.step(indices, step: step)
+        let elapsed = clock.now - start
+        samples.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+    }
+    return samples.sorted()[samples.count / 2]
 }
 
 /// A checkpoint folder with random weights (and a minimal vocabulary) for shape-only benchmarks.

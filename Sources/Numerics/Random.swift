@@ -56,3 +56,12 @@ extension RandomNumberGenerator {
     /// Standard normal by Box–Muller on 53-bit uniforms, computed in double precision (the pair's cosine output).
     @inlinable public mutating func nextGaussian() -> Double { nextGaussianPair().0 }
 }
+
+/// Seeds derived from a run's seed, a step and a purpose ("salt"), so that every random choice of a seeded run is
+/// reproducible and independent of the others (dropout, carriers, sampling, noise in test mode).
+public enum StepSeed {
+    public static func derive(seed: UInt64, step: Int, salt: UInt64) -> UInt64 {
+        var mixer = SplitMix64(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(step) &* 0xD1B5_4A32_D192_ED03 &+ salt)
+        return mixer.next()
+    }
+}

@@ -46,6 +46,9 @@ public final class Tensor: @unchecked Sendable {
         if owner == nil { data.deallocate() }
     }
 
+    /// Whether this tensor shares another's storage.
+    public var isView: Bool { owner != nil }
+
     /// A view of `count(shape)` elements starting at flat `offset`, sharing storage.
     public func view(offset: Int = 0, shape: [Int]) -> Tensor {
         Tensor(viewOf: self, offset: offset, shape: shape)

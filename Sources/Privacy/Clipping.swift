@@ -1,4 +1,3 @@
-import CBLAS
 import Numerics
 
 /// Per-example gradients of one parameter group: `batch` rows of `size` floats, row i belonging to example i.
@@ -45,8 +44,8 @@ public enum Clipping {
             return
         }
         factors.withUnsafeBufferPointer { f in
-            cblas_sgemv(CblasRowMajor, CblasTrans, Int32(batch), Int32(group.size), group.scale,
-                        group.gradients, Int32(group.size), f.baseAddress, 1, accumulate ? 1 : 0, sum, 1)
+            BLAS.gemv(transA: true, m: batch, n: group.size, alpha: group.scale, a: group.gradients, lda: group.size,
+                      x: f.baseAddress!, beta: accumulate ? 1 : 0, y: sum)
         }
     }
 }

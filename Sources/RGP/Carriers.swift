@@ -36,8 +36,9 @@ public final class CarrierGroup: @unchecked Sendable {
     public let right: Tensor
     /// Per-example carrier gradients [capacity, P·r + r·d].
     public private(set) var perExample: Tensor
-    /// Clipped (and later noised) sum over the logical batch [P·r + r·d].
-    public let sum: Tensor
+    /// Clipped (and later noised) sum over the logical batch [P·r + r·d]: its own buffer, or a view into the
+    /// privacy engine's flat sum (`bind(sum:)`).
+    public private(set) var sum: Tensor
     private var scratchLeft: Tensor   // δ·L_m  [N, r]
     private var scratchRight: Tensor  // x·Rᵀ   [N, r]
     private var seenMembers = 0
@@ -125,9 +126,22 @@ public final class CarrierGroup: @unchecked Sendable {
 
     // MARK: Per-example carrier gradients
 
-    /// Makes room for `examples` examples of `tokens` positions in total and clears the per-example buffer.
-    public func beginMicroBatch(examples: Int, tokens: Int) {
-        if perExample.count < examples * perExampleSize { perExample = Tensor(zeros: [examples * perExampleSize]) }
+    /// Makes the sum a view of `[perExampleSize]` floats elsewhere (a segment of one flat buffer).
+    public func bind(sum view: Tensor) {
+        precondition(view.count == perExampleSize, "carrier sum view of \(view.count) floats, expected \(perExampleSize)")
+        sum = view
+    }
+
+    /// Makes room for `examples` examples of `tokens` positions in total. `perExample`: the [examples, P·r + r·d]
+    /// block this micro-batch's per-example carrier gradients go to (a segment of one flat buffer); by default the
+    /// group's own buffer.
+    public func beginMicroBatch(examples: Int, tokens: Int, perExample block: Tensor? = nil) {
+        if let block {
+            precondition(block.count >= examples * perExampleSize, "per-example block too small")
+            perExample = block
+        } else if perExample.count < examples * perExampleSize || perExample.isView {
+            perExample = Tensor(zeros: [examples * perExampleSize])
+        }
         if scratchLeft.count < tokens * rank {
             scratchLeft = Tensor(zeros: [tokens * rank])
             scratchRight = Tensor(zeros: [tokens * rank])

@@ -57,14 +57,18 @@ public struct PlannedCell: Sendable {
     public var trainSize: Int
     public var trainSizeSource: String
     public var devSize: Int
-    public var sampleRate: Double
-    public var steps: Int
-    public var evaluations: Int
+    /// q, T and steps per epoch (the same value the trainer derives for this cell).
+    public var schedule: Schedule
     public var sigma: Double?
+    /// The calibration that produced `sigma` (the trainer reuses σ only for an equal key).
+    public var calibrationKey: PrivacyEngine.CalibrationKey?
     public var trainFLOPs: Double
     public var evalFLOPs: Double
     public var status: CellStatus
 
+    public var sampleRate: Double { schedule.sampleRate }
+    public var steps: Int { schedule.totalSteps }
+    public var evaluations: Int { schedule.evaluations }
     public var expectedExamples: Double { Double(steps) * Double(cell.configuration.batchSize) }
     public var totalFLOPs: Double { trainFLOPs + evalFLOPs }
 }
@@ -93,19 +97,6 @@ public struct ModelShape: Sendable {
     }
 }
 
-/// Multiples of one forward pass that a training step of each method costs (GEMM work only): full fine-tuning
-/// adds input and weight gradients (≈ 2 forwards); RGP and low-rank need input gradients only (the carrier
-/// gradients are rank-r); DP-SGD runs the ghost-norm backward and then a second weighted backward with weight
-/// gradients; DP head-only computes the pooled features of the training set once.
-public func trainingMultiplier(_ method: TrainingMethod) -> Double {
-    switch method {
-    case .full: 3
-    case .lowrank, .rgp: 2
-    case .dpsgd: 5
-    case .dphead: 1
-    }
-}
-
 /// Makes the plan of a profile: sizes, q, T, σ per cell (calibrated with the profile's accountant), and cost.
 public struct Planner {
     public var profile: Profile
@@ -116,7 +107,7 @@ public struct Planner {
     /// Treat a finished record in `recordsDirectory` as done (`--skip-recorded`): for grids assembled from several
     /// machines or sittings. Off by default, so a reproduction on a fresh clone runs every cell itself.
     public var skipRecorded = false
-    var sigmaCache: [String: Double] = [:]
+    var sigmaCache: [PrivacyEngine.CalibrationKey: Double] = [:]
 
     public init(profile: Profile, glueRoot: String?, splitsDirectory: String, runsDirectory: String, recordsDirectory: String) {
         self.profile = profile
@@ -183,32 +174,33 @@ public struct Planner {
             let c = cell.configuration
             var (n, source) = trainSize(c.task)
             if let maxTrain = c.maxTrain, maxTrain < n { n = maxTrain; source += ", first \(maxTrain)" }
-            let batch = Swift.min(c.batchSize, Swift.max(n, 1))
-            let perEpoch = Swift.max(1, n / Swift.max(batch, 1))
-            let steps = Swift.max(1, Int((c.epochs * Double(perEpoch)).rounded(.down)))
-            let evaluations = steps / perEpoch + (steps % perEpoch == 0 ? 0 : 1)
-            let q = Double(c.batchSize) / Double(Swift.max(n, 1))
-            var sigma: Double?
+            // A missing split file plans as one example (the run itself will refuse it).
+            let schedule = Schedule(trainSize: Swift.max(n, 1), batchSize: Swift.min(c.batchSize, Swift.max(n, 1)),
+                                    epochs: c.epochs, sampling: c.sampling)
+            var sigma: Double?, key: PrivacyEngine.CalibrationKey?
             if c.method.isPrivate, let epsilon = c.epsilon {
-                let key = "\(epsilon)|\(q)|\(steps)|\(c.delta)|\(c.accountant.rawValue)"
-                if let cached = sigmaCache[key] {
+                let k = PrivacyEngine.CalibrationKey(targetEpsilon: epsilon, delta: c.delta, schedule: schedule, accountant: c.accountant)
+                key = k
+                if let cached = sigmaCache[k] {
                     sigma = cached
                 } else if calibrate {
-                    progress("calibrating σ for \(cell.id): ε \(formatNumber(epsilon)), q \(String(format: "%.6f", q)), T \(steps)…")
-                    let value = PrivacyAccounting(kind: c.accountant).sigma(targetEpsilon: epsilon, sampleRate: q, steps: steps, delta: c.delta)
-                    sigmaCache[key] = value
+                    progress("calibrating σ for \(cell.id): ε \(formatNumber(epsilon)), q \(String(format: "%.6f", k.sampleRate)), T \(k.steps)…")
+                    let value = PrivacyEngine.noiseMultiplier(for: k)
+                    sigmaCache[k] = value
                     sigma = value
                 }
             }
+            let steps = schedule.totalSteps
             let trainTokens = PublishedSizes.meanTokens(c.task, train: !(profile.split == .standin && c.task != .sst2))
             let devTokens = PublishedSizes.meanTokens(c.task, train: false)
-            let examples = c.method == .dphead ? Double(n) : Double(steps) * Double(c.batchSize)
-            let trainFLOPs = examples * trainTokens * shape.forwardFLOPsPerToken(length: trainTokens) * trainingMultiplier(c.method)
+            let facts = c.method.facts
+            let examples = facts.trainsOnFrozenFeatures ? Double(n) : Double(steps) * Double(c.batchSize)
+            let trainFLOPs = examples * trainTokens * shape.forwardFLOPsPerToken(length: trainTokens) * facts.forwardPassesPerExample
             let devSets = profile.split == .standin || c.task != .mnli ? 1 : 2
             let dev = c.maxDev.map { Swift.min($0 * devSets, devSize(c.task)) } ?? devSize(c.task)
-            let evalFLOPs = Double(evaluations) * Double(dev) * devTokens * shape.forwardFLOPsPerToken(length: devTokens)
-            planned.append(PlannedCell(cell: cell, trainSize: n, trainSizeSource: source, devSize: dev, sampleRate: q, steps: steps,
-                                       evaluations: evaluations, sigma: sigma, trainFLOPs: trainFLOPs, evalFLOPs: evalFLOPs,
+            let evalFLOPs = Double(schedule.evaluations) * Double(dev) * devTokens * shape.forwardFLOPsPerToken(length: devTokens)
+            planned.append(PlannedCell(cell: cell, trainSize: n, trainSizeSource: source, devSize: dev, schedule: schedule,
+                                       sigma: sigma, calibrationKey: key, trainFLOPs: trainFLOPs, evalFLOPs: evalFLOPs,
                                        status: status(cell)))
         }
         return planned
@@ -247,7 +239,7 @@ public func renderPlan(_ planned: [PlannedCell], profile: Profile, throughput: T
     for p in planned {
         let c = p.cell.configuration
         table.append([p.cell.id, "\(p.trainSize)", "\(c.batchSize)", String(format: "%.5f", p.sampleRate), formatNumber(c.epochs),
-                      "\(p.steps)", c.method == .dphead ? "\(p.trainSize) (features) + \(Int(p.expectedExamples))" : "\(Int(p.expectedExamples))",
+                      "\(p.steps)", c.method.facts.trainsOnFrozenFeatures ? "\(p.trainSize) (features) + \(Int(p.expectedExamples))" : "\(Int(p.expectedExamples))",
                       String(format: "%g", c.learningRate), c.method.isPrivate ? formatNumber(c.clip) : "-",
                       p.sigma.map { String(format: "%.4f", $0) } ?? (c.method.isPrivate ? "?" : "-"),
                       String(format: "%.4f", p.totalFLOPs / 1e15), p.status.rawValue])

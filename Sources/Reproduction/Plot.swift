@@ -23,14 +23,10 @@ public func accuracyPlotSVG(_ grid: ResultsGrid) -> String {
 
     struct Style { var color: String; var marker: String; var label: String }
     func style(_ method: TrainingMethod) -> Style {
-        switch method {
-        case .rgp: Style(color: "#1f77b4", marker: "circle", label: "RGP")
-        case .dpsgd: Style(color: "#d62728", marker: "square", label: "DP-SGD")
-        case .dphead: Style(color: "#7f7f7f", marker: "diamond", label: "DP head-only")
-        case .full: Style(color: "#2ca02c", marker: "dash", label: "Full (N.P.)")
-        case .lowrank: Style(color: "#ff7f0e", marker: "dash", label: "RGP (N.P.)")
-        }
+        let facts = method.facts
+        return Style(color: facts.plotColor, marker: facts.plotMarker, label: facts.legendLabel)
     }
+    let byLegendOrder = TrainingMethod.allCases.sorted { $0.facts.legendOrder < $1.facts.legendOrder }
     func marker(_ kind: String, _ x: Double, _ y: Double, _ color: String) -> String {
         switch kind {
         case "square": return String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"8\" height=\"8\" fill=\"%@\"/>", x - 4, y - 4, color)
@@ -81,7 +77,7 @@ public func accuracyPlotSVG(_ grid: ResultsGrid) -> String {
             let s = style(row.method)
             svg.append(String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%@\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>", x0, py(a.mean), x0 + w, py(a.mean), s.color))
         }
-        for method in [TrainingMethod.rgp, .dpsgd, .dphead] {
+        for method in byLegendOrder where method.isPrivate {
             let points = rows.filter { $0.method == method }.compactMap { row -> (Double, Aggregate)? in
                 guard let e = row.epsilon, let a = grid.aggregate(row: row, column: column) else { return nil }
                 return (e, a)
@@ -101,7 +97,7 @@ public func accuracyPlotSVG(_ grid: ResultsGrid) -> String {
     }
     let legendY = panelHeight + 40
     var legendX = margin.left
-    for method in [TrainingMethod.rgp, .dpsgd, .dphead, .full, .lowrank] where rows.contains(where: { $0.method == method }) {
+    for method in byLegendOrder where rows.contains(where: { $0.method == method }) {
         let s = style(method)
         if s.marker == "dash" {
             svg.append(String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%@\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>", legendX, legendY, legendX + 24, legendY, s.color))

@@ -12,78 +12,75 @@ public struct ReproductionError: Error, CustomStringConvertible {
 
 /// One layer of settings in a profile: it applies to the cells whose task and method match (nil matches all),
 /// in file order, each later layer overriding the earlier ones. Every layer names where its values come from.
+///
+/// Its other keys are `TrainingConfiguration`'s own (snake_case, as in run.json), so a setting is declared once:
+/// applying a layer overwrites those keys of the configuration's JSON and decodes it again.
 public struct SettingsLayer: Decodable, Sendable, Equatable {
     public var task: GLUETask?
     public var method: TrainingMethod?
     /// Where these values come from (a paper, the authors' repository, a measurement here).
     public var source: String
-    public var batchSize: Int?
-    public var epochs: Double?
-    public var lr: Double?
-    public var clip: Double?
-    public var maxTrain: Int?
-    public var maxDev: Int?
-    public var maxLength: Int?
-    public var rank: Int?
-    public var sampling: SamplingKind?
-    public var fusedQKV: Bool?
-    public var headScale: Double?
-    public var carrierSource: CarrierSource?
-    public var powerIterations: Int?
-    public var reconstruction: Reconstruction?
-    public var microBatchTokens: Int?
+    /// The settings it sets, by key.
+    public var values: [String: JSONValue]
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case task, method, source, batchSize = "batch_size", epochs, lr, clip, maxTrain = "max_train", maxDev = "max_dev"
-        case maxLength = "max_length", rank, sampling, fusedQKV = "fused_qkv", headScale = "head_scale"
-        case carrierSource = "carrier_source", powerIterations = "power_iterations", reconstruction
-        case microBatchTokens = "micro_batch_tokens"
-    }
+    /// Keys a layer may set: every setting except those the profile fixes for the whole grid.
+    public static let settingKeys: [String] = TrainingConfiguration.CodingKeys.allCases.map(\.stringValue)
+        .filter { !["task", "method", "model", "split", "seed", "epsilon", "delta", "accountant", "seeded_noise", "sigma"].contains($0) }
+    /// Keys that must be positive numbers.
+    static let positiveKeys: Set<String> = ["batch_size", "epochs", "lr", "clip", "max_train", "max_dev", "max_length", "rank"]
+
+    enum MatchKeys: String, CodingKey { case task, method, source }
 
     public init(from decoder: any Decoder) throws {
-        try rejectUnknownKeys(decoder, known: CodingKeys.allCases.map(\.rawValue))
-        let c = try decoder.container(keyedBy: CodingKeys.self)
+        try rejectUnknownKeys(decoder, known: ["task", "method", "source"] + Self.settingKeys)
+        let c = try decoder.container(keyedBy: MatchKeys.self)
         task = try c.decodeIfPresent(GLUETask.self, forKey: .task)
         method = try c.decodeIfPresent(TrainingMethod.self, forKey: .method)
         source = try c.decode(String.self, forKey: .source)
-        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize)
-        epochs = try c.decodeIfPresent(Double.self, forKey: .epochs)
-        lr = try c.decodeIfPresent(Double.self, forKey: .lr)
-        clip = try c.decodeIfPresent(Double.self, forKey: .clip)
-        maxTrain = try c.decodeIfPresent(Int.self, forKey: .maxTrain)
-        maxDev = try c.decodeIfPresent(Int.self, forKey: .maxDev)
-        maxLength = try c.decodeIfPresent(Int.self, forKey: .maxLength)
-        rank = try c.decodeIfPresent(Int.self, forKey: .rank)
-        sampling = try c.decodeIfPresent(SamplingKind.self, forKey: .sampling)
-        fusedQKV = try c.decodeIfPresent(Bool.self, forKey: .fusedQKV)
-        headScale = try c.decodeIfPresent(Double.self, forKey: .headScale)
-        carrierSource = try c.decodeIfPresent(CarrierSource.self, forKey: .carrierSource)
-        powerIterations = try c.decodeIfPresent(Int.self, forKey: .powerIterations)
-        reconstruction = try c.decodeIfPresent(Reconstruction.self, forKey: .reconstruction)
-        microBatchTokens = try c.decodeIfPresent(Int.self, forKey: .microBatchTokens)
+        let all = try decoder.container(keyedBy: AnyKey.self)
+        var values: [String: JSONValue] = [:]
+        for key in all.allKeys where Self.settingKeys.contains(key.stringValue) {
+            values[key.stringValue] = try all.decode(JSONValue.self, forKey: key)
+        }
+        self.values = values
     }
 
     func matches(task: GLUETask, method: TrainingMethod) -> Bool {
         (self.task ?? task) == task && (self.method ?? method) == method
     }
 
-    func apply(to c: inout TrainingConfiguration) {
-        if let batchSize { c.batchSize = batchSize }
-        if let epochs { c.epochs = epochs }
-        if let lr { c.learningRate = lr }
-        if let clip { c.clip = clip }
-        if let maxTrain { c.maxTrain = maxTrain }
-        if let maxDev { c.maxDev = maxDev }
-        if let maxLength { c.maxLength = maxLength }
-        if let rank { c.rank = rank }
-        if let sampling { c.sampling = sampling }
-        if let fusedQKV { c.fusedQKV = fusedQKV }
-        if let headScale { c.headScale = headScale }
-        if let carrierSource { c.carrierSource = carrierSource }
-        if let powerIterations { c.powerIterations = powerIterations }
-        if let reconstruction { c.reconstruction = reconstruction }
-        if let microBatchTokens { c.microBatchTokens = microBatchTokens }
+    func apply(to c: inout TrainingConfiguration) throws {
+        if values.isEmpty { return }
+        guard var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(c)) as? [String: Any] else {
+            throw ReproductionError("settings: not a JSON object")
+        }
+        for (key, value) in values { object[key] = value.foundationValue }
+        c = try JSONDecoder().decode(TrainingConfiguration.self, from: JSONSerialization.data(withJSONObject: object))
     }
+}
+
+/// A JSON scalar of a settings layer.
+public enum JSONValue: Decodable, Sendable, Equatable {
+    case number(Double), string(String), bool(Bool), null
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null }
+        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let n = try? c.decode(Double.self) { self = .number(n) }
+        else { self = .string(try c.decode(String.self)) }
+    }
+
+    var foundationValue: Any {
+        switch self {
+        case .number(let n): n == n.rounded() && abs(n) < 1e15 ? Int(n) as Any : n as Any
+        case .string(let s): s
+        case .bool(let b): b
+        case .null: NSNull()
+        }
+    }
+
+    var number: Double? { if case .number(let n) = self { n } else { nil } }
 }
 
 /// A row group of the results table: one method, at the listed ε values when it is private.
@@ -159,7 +156,7 @@ public struct Profile: Decodable, Sendable {
     }
 
     public static func decode(_ data: Data, path: String) throws -> Profile {
-        let profile: Profile
+        var profile: Profile
         do {
             profile = try JSONDecoder().decode(Profile.self, from: data)
         } catch let error as DecodingError {
@@ -171,7 +168,7 @@ public struct Profile: Decodable, Sendable {
         return profile
     }
 
-    func validate(path: String) throws {
+    mutating func validate(path: String) throws {
         func fail(_ message: String) -> ReproductionError { ReproductionError("\(path): \(message)") }
         if tasks.isEmpty || seeds.isEmpty || rows.isEmpty { throw fail("tasks, seeds and rows must be non-empty") }
         if !(delta > 0 && delta < 1) { throw fail("delta must lie in (0, 1), got \(delta)") }
@@ -185,18 +182,30 @@ public struct Profile: Decodable, Sendable {
             }
         }
         for (i, layer) in settings.enumerated() {
-            let positive: [(String, Double?)] = [("batch_size", layer.batchSize.map(Double.init)), ("epochs", layer.epochs),
-                                                 ("lr", layer.lr), ("clip", layer.clip), ("max_train", layer.maxTrain.map(Double.init)), ("max_dev", layer.maxDev.map(Double.init)),
-                                                 ("max_length", layer.maxLength.map(Double.init)), ("rank", layer.rank.map(Double.init))]
-            for (key, value) in positive where value.map({ !($0 > 0) }) ?? false {
-                throw fail("settings[\(i)].\(key) must be positive")
+            // Types first, each layer on its own, so the message names the layer.
+            var probe = TrainingConfiguration.authorsDefaults(task: tasks[0], method: rows[0].method, model: model)
+            do { try layer.apply(to: &probe) } catch let error as DecodingError { throw fail("settings[\(i)].\(describe(error))") }
+            for (key, value) in layer.values.sorted(by: { $0.key < $1.key }) where SettingsLayer.positiveKeys.contains(key) {
+                guard let number = value.number, number > 0 else { throw fail("settings[\(i)].\(key) must be positive") }
             }
         }
-        if Set(cells().map(\.id)).count != cells().count { throw fail("two cells share an id (duplicate rows or seeds)") }
+        let cells: [Cell]
+        do {
+            cells = try buildCells()
+        } catch let error as DecodingError {
+            throw fail("settings: \(describe(error))")
+        }
+        if Set(cells.map(\.id)).count != cells.count { throw fail("two cells share an id (duplicate rows or seeds)") }
+        gridCells = cells
     }
 
     /// Every configuration of the grid, in a fixed order (task, row, ε, seed).
-    public func cells() -> [Cell] {
+    public func cells() -> [Cell] { gridCells }
+
+    /// Built once, when the profile is read (a layer's value of the wrong type is an error then).
+    var gridCells: [Cell] = []
+
+    func buildCells() throws -> [Cell] {
         var result: [Cell] = []
         for task in tasks {
             for row in rows {
@@ -205,7 +214,7 @@ public struct Profile: Decodable, Sendable {
                         var c = TrainingConfiguration.authorsDefaults(task: task, method: row.method, model: model)
                         var sources: [String] = []
                         for layer in settings where layer.matches(task: task, method: row.method) {
-                            layer.apply(to: &c)
+                            try layer.apply(to: &c)
                             sources.append(layer.source)
                         }
                         c.epsilon = epsilon
@@ -252,26 +261,10 @@ public struct RowKey: Hashable, Sendable, Comparable {
         self.epsilon = epsilon
     }
 
-    public var label: String {
-        switch method {
-        case .full: "Full (N.P.)"
-        case .lowrank: "RGP (N.P.)"
-        case .dpsgd: "DP-SGD (ε = \(formatNumber(epsilon ?? 0)))"
-        case .dphead: "DP head-only (ε = \(formatNumber(epsilon ?? 0)))"
-        case .rgp: "RGP (ε = \(formatNumber(epsilon ?? 0)))"
-        }
-    }
+    public var label: String { method.facts.label(epsilon: epsilon) }
 
-    /// The paper's order: non-private rows, then the private baselines, then RGP by ε.
-    var order: Int {
-        switch method {
-        case .full: 0
-        case .lowrank: 1
-        case .dpsgd: 2
-        case .dphead: 3
-        case .rgp: 4
-        }
-    }
+    /// The paper's order: non-private rows, then the private baselines, then RGP by ε (each method's `tableOrder`).
+    var order: Int { method.facts.tableOrder }
 
     public static func < (a: RowKey, b: RowKey) -> Bool {
         (a.order, a.epsilon ?? 0) < (b.order, b.epsilon ?? 0)

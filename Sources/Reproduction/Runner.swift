@@ -97,7 +97,7 @@ public final class GridRunner {
                                           weights: try weights(for: cell.configuration))
                 trainer.progress = { [progress] line in progress("\(tag) \(line)") }
                 trainer.exportsModel = savesModels
-                if trainer.sampleRate == p.sampleRate && trainer.totalSteps == p.steps { trainer.calibratedSigma = p.sigma }
+                if let key = p.calibrationKey, let sigma = p.sigma { trainer.knownSigma = (key, sigma) }
                 try trainer.run()
                 try copyRecord(cell)
                 try writeTables()
@@ -112,7 +112,7 @@ public final class GridRunner {
                 let rate = flopsDone / Swift.max(elapsed, 1)
                 let left = (flopsTotal - flopsDone) / Swift.max(rate, 1)
                 progress(String(format: "grid %@: %d/%d cells, %@ elapsed, about %@ left (%.1f GFLOP/s sustained; the plan assumed %.0f)",
-                                profile.name, position + 1, planned.count, clockText(elapsed), clockText(left), rate / 1e9, throughput.gflops))
+                                profile.name, position + 1, planned.count, duration(elapsed), duration(left), rate / 1e9, throughput.gflops))
             }
         }
         return failures
@@ -149,9 +149,4 @@ public func writeTables(profile: Profile, layout: GridLayout) throws -> ResultsG
         try Files.writeAtomically(Data(text.utf8), to: layout.resultsDirectory + "/" + name)
     }
     return grid
-}
-
-func clockText(_ seconds: Double) -> String {
-    let s = Int(seconds.rounded())
-    return s >= 3600 ? String(format: "%dh%02dm", s / 3600, (s % 3600) / 60) : String(format: "%dm%02ds", s / 60, s % 60)
 }

@@ -265,7 +265,8 @@ public struct TableRenderer {
         out.append("\\midrule")
         var previous: TrainingMethod?
         for row in grid.rows {
-            if let previous, previous != row.method, row.method == .dpsgd { out.append("\\midrule") }
+            // A rule between the non-private rows and the private ones.
+            if let previous, !previous.isPrivate, row.method.isPrivate { out.append("\\midrule") }
             previous = row.method
             let label = latexEscape(row.label)
             out.append(label + " & " + columns.map { cellText(row: row, column: $0, markdown: false) }.joined(separator: " & ") + " \\\\")
@@ -319,11 +320,6 @@ public struct TableRenderer {
         out.append("Total wall time of the recorded runs: \(duration(total)). Best accuracy is selected on the dev set (optimistic); the tables use the final epoch.")
         return out.joined(separator: "\n") + "\n"
     }
-}
-
-func duration(_ seconds: Double) -> String {
-    let s = Int(seconds.rounded())
-    return s >= 3600 ? String(format: "%dh%02dm", s / 3600, (s % 3600) / 60) : String(format: "%dm%02ds", s / 60, s % 60)
 }
 
 func csvField(_ text: String) -> String {

@@ -2,23 +2,6 @@ import GLUE
 import Privacy
 import RGP
 
-/// The training methods of the paper's table, plus the DP head-only floor.
-public enum TrainingMethod: String, Sendable, Codable, CaseIterable {
-    /// Ordinary fine-tuning of every parameter (non-private).
-    case full
-    /// RGP's low-rank updates without clipping or noise (non-private).
-    case lowrank
-    /// Per-example clipping of every parameter but the embeddings, Gaussian noise.
-    case dpsgd
-    /// Reparametrized gradient perturbation.
-    case rgp
-    /// DP training of the classification head alone on frozen features.
-    case dphead
-
-    public var isPrivate: Bool { self == .dpsgd || self == .rgp || self == .dphead }
-    public var usesCarriers: Bool { self == .rgp || self == .lowrank }
-}
-
 /// Which files a task trains and evaluates on.
 public enum SplitChoice: String, Sendable, Codable, CaseIterable {
     /// train.tsv for training; dev (MNLI: matched and mismatched) for evaluation.
@@ -28,7 +11,11 @@ public enum SplitChoice: String, Sendable, Codable, CaseIterable {
     case standin
 }
 
-/// Everything that determines a run; a run directory resumes only under an identical configuration.
+/// Everything that determines a run, declared once: the command line fills it, profile layers override its keys,
+/// run.json is it, and result.json embeds it under "settings". A run directory resumes only under an identical one.
+///
+/// Keys are snake_case everywhere (`batch_size`, `lr`, …; `sigma` is a fixed noise multiplier that replaces
+/// calibration, `--sigma` on the command line).
 public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var task: GLUETask
     public var method: TrainingMethod
@@ -63,6 +50,19 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var microBatchTokens: Int = 4096
     /// Override σ instead of calibrating it from ε (tests; recorded).
     public var sigmaOverride: Double?
+
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case task, method, model, split, seed, epsilon, delta, clip, batchSize = "batch_size", epochs, learningRate = "lr"
+        case maxLength = "max_length", rank, carrierSource = "carrier_source", powerIterations = "power_iterations"
+        case reconstruction, fusedQKV = "fused_qkv", headScale = "head_scale", accountant, sampling
+        case maxTrain = "max_train", maxDev = "max_dev", seededNoise = "seeded_noise", microBatchTokens = "micro_batch_tokens"
+        case sigmaOverride = "sigma"
+    }
+
+    /// The schedule this configuration runs on a training set of `trainSize` examples.
+    public func schedule(trainSize: Int) -> Schedule {
+        Schedule(trainSize: trainSize, batchSize: batchSize, epochs: epochs, sampling: sampling)
+    }
 
     public init(task: GLUETask, method: TrainingMethod, model: String, batchSize: Int, epochs: Double, learningRate: Double) {
         self.task = task

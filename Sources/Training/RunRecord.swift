@@ -1,16 +1,52 @@
 import Foundation
-import Numerics
+import GLUE
 import Privacy
-import Storage
-import Transformer
+import RGP
 
-/// `result.json`, schema 1 (DESIGN.md contract).
+/// One line of the per-epoch log (metrics.jsonl) and of result.json's `epochs_log`.
+public struct EpochRecord: Codable, Sendable {
+    public var epoch: Int
+    public var step: Int
+    public var examplesSeen: Int
+    public var epsilonSpent: Double?
+    public var evaluation: Evaluation
+    /// Mean training loss over the epoch's steps: computed on private data, NOT differentially private.
+    public var trainLossNotPrivate: Double
+
+    public init(epoch: Int, step: Int, examplesSeen: Int, epsilonSpent: Double?, evaluation: Evaluation, trainLossNotPrivate: Double) {
+        self.epoch = epoch
+        self.step = step
+        self.examplesSeen = examplesSeen
+        self.epsilonSpent = epsilonSpent
+        self.evaluation = evaluation
+        self.trainLossNotPrivate = trainLossNotPrivate
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case epoch, step, examplesSeen = "examples_seen", epsilonSpent = "epsilon_spent", evaluation
+        case trainLossNotPrivate = "train_loss_not_private"
+    }
+    enum LegacyKeys: String, CodingKey { case examplesSeen, epsilonSpent, trainLossNotPrivate }
+
+    /// Reads snake_case (schema 2) and the camelCase of schema-1 records.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self), legacy = try decoder.container(keyedBy: LegacyKeys.self)
+        epoch = try c.decode(Int.self, forKey: .epoch)
+        step = try c.decode(Int.self, forKey: .step)
+        examplesSeen = try c.decodeIfPresent(Int.self, forKey: .examplesSeen) ?? legacy.decode(Int.self, forKey: .examplesSeen)
+        epsilonSpent = try c.decodeIfPresent(Double.self, forKey: .epsilonSpent) ?? legacy.decodeIfPresent(Double.self, forKey: .epsilonSpent)
+        evaluation = try c.decode(Evaluation.self, forKey: .evaluation)
+        trainLossNotPrivate = try c.decodeIfPresent(Double.self, forKey: .trainLossNotPrivate)
+            ?? legacy.decode(Double.self, forKey: .trainLossNotPrivate)
+    }
+}
+
+/// `result.json`, schema 2: the run's settings (exactly run.json) under "settings", and what the run produced.
+/// Schema-1 records (settings as flat keys, camelCase epoch logs) still read.
 public struct RunResult: Codable, Sendable {
-    public var schema = 1
-    public var task: String
-    public var method: String
-    public var model: String
-    public var seed: UInt64
+    public static let currentSchema = 2
+    public var schema = RunResult.currentSchema
+    public var settings: TrainingConfiguration
     /// Final-epoch dev accuracy in [0, 1] (MNLI: matched).
     public var accuracy: Double
     public var accuracy_matched: Double?
@@ -20,260 +56,152 @@ public struct RunResult: Codable, Sendable {
     public var best_accuracy: Double
     public var best_epoch: Int
     public var best_accuracy_note = "selected on the dev set (optimistic)"
-    public var epsilon: Double?
     public var epsilon_spent: Double?
-    public var delta: Double?
+    /// The noise multiplier σ the run used (calibrated, or the fixed `settings.sigma`).
     public var sigma: Double?
     public var sample_rate: Double
     public var steps: Int
     public var examples_seen: Int
-    public var accountant: String?
     public var accountant_assumptions: String?
-    public var sampling: String
     public var sampling_note: String?
-    public var rank: Int?
-    public var carrier_source: String?
-    public var power_iterations: Int?
-    public var reconstruction: String?
-    public var fused_qkv: Bool?
+    /// Scale of the head's per-example gradients inside the joint clip, as the method applied it.
     public var head_scale: Double?
-    public var clip: Double?
-    public var batch_size: Int
-    public var epochs: Double
-    public var lr: Double
-    public var max_length: Int
-    public var seeded_noise: Bool
     public var wall_seconds: Double
     public var git_commit: String
     public var train_data: String
     public var train_examples: Int
-    public var split: String
     /// Dev sets evaluated and their sizes (a smoke run may use only the first examples of each).
     public var dev_examples: [String: Int]?
-    /// Fraction of per-example gradients that the clip scaled down (over the whole run).
+    /// Fraction of per-example gradients that the clip scaled down (over the whole run; not DP).
     public var clipped_fraction: Double?
-    /// ‖W_T − W₀‖_F per reparametrized matrix (RGP / low-rank), by canonical name.
+    /// ‖W_T − W₀‖_F per reparametrized matrix (RGP / low-rank / full), by canonical name.
     public var update_norms: [String: Double]?
     public var epochs_log: [EpochRecord]
     public var finished: Bool
-}
 
-struct SavedState: Codable {
-    var step: Int
-    var examplesSeen: Int
-    var adamStep: Int
-    var sigma: Double
-    var epochs: [EpochRecord]
-    var epochLosses: [Double]
-    var shuffled: ShuffledSampler?
-    var wallSeconds: Double
-    var clippedCount: Int
-    var normCount: Int
-}
+    // Settings as the tables print them (nil where the method has no such setting).
+    public var isPrivate: Bool { settings.method.isPrivate }
+    public var task: String { settings.task.rawValue }
+    public var method: String { settings.method.rawValue }
+    public var model: String { settings.model }
+    /// Target ε (private runs).
+    public var epsilon: Double? { isPrivate ? settings.epsilon : nil }
+    public var delta: Double? { isPrivate ? settings.delta : nil }
+    public var clip: Double? { isPrivate ? settings.clip : nil }
+    public var accountant: String? { isPrivate ? settings.accountant.rawValue : nil }
+    public var sampling: String { settings.sampling.rawValue }
+    public var batch_size: Int { settings.batchSize }
+    public var epochs: Double { settings.epochs }
+    public var lr: Double { settings.learningRate }
+    public var seeded_noise: Bool { settings.seededNoise }
 
-extension Trainer {
-    var statePath: String { runDirectory + "/state" }
-
-    /// A finished run's result, if this directory holds one with the same configuration.
-    func existingResult() throws -> RunResult? {
-        try checkConfiguration()
-        let path = runDirectory + "/result.json"
-        guard let data = FileManager.default.contents(atPath: path),
-              let result = try? JSONDecoder().decode(RunResult.self, from: data), result.finished else { return nil }
-        progress("[\(tag)] \(runDirectory) is already finished (accuracy \(format(result.accuracy, 4)))")
-        return result
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case schema, settings, accuracy, accuracy_matched, accuracy_mismatched, f1, best_accuracy, best_epoch, best_accuracy_note
+        case epsilon_spent, sigma, sample_rate, steps, examples_seen, accountant_assumptions, sampling_note, head_scale
+        case wall_seconds, git_commit, train_data, train_examples, dev_examples, clipped_fraction, update_norms, epochs_log, finished
     }
 
-    func checkConfiguration() throws {
-        let path = runDirectory + "/run.json"
-        guard let data = FileManager.default.contents(atPath: path) else { return }
-        guard let saved = try? JSONDecoder().decode(TrainingConfiguration.self, from: data) else {
-            throw TrainingError("\(path): unreadable run configuration")
+    public init(settings: TrainingConfiguration, accuracy: Double, accuracy_matched: Double?, accuracy_mismatched: Double?,
+                f1: Double?, best_accuracy: Double, best_epoch: Int, epsilon_spent: Double?, sigma: Double?, sample_rate: Double,
+                steps: Int, examples_seen: Int, accountant_assumptions: String?, sampling_note: String?, head_scale: Double?,
+                wall_seconds: Double, git_commit: String, train_data: String, train_examples: Int, dev_examples: [String: Int]?,
+                clipped_fraction: Double?, update_norms: [String: Double]?, epochs_log: [EpochRecord], finished: Bool) {
+        self.settings = settings
+        self.accuracy = accuracy
+        self.accuracy_matched = accuracy_matched
+        self.accuracy_mismatched = accuracy_mismatched
+        self.f1 = f1
+        self.best_accuracy = best_accuracy
+        self.best_epoch = best_epoch
+        self.epsilon_spent = epsilon_spent
+        self.sigma = sigma
+        self.sample_rate = sample_rate
+        self.steps = steps
+        self.examples_seen = examples_seen
+        self.accountant_assumptions = accountant_assumptions
+        self.sampling_note = sampling_note
+        self.head_scale = head_scale
+        self.wall_seconds = wall_seconds
+        self.git_commit = git_commit
+        self.train_data = train_data
+        self.train_examples = train_examples
+        self.dev_examples = dev_examples
+        self.clipped_fraction = clipped_fraction
+        self.update_norms = update_norms
+        self.epochs_log = epochs_log
+        self.finished = finished
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let schema = try c.decode(Int.self, forKey: .schema)
+        switch schema {
+        case 1: settings = try LegacySettings(from: decoder).settings
+        case 2: settings = try c.decode(TrainingConfiguration.self, forKey: .settings)
+        default:
+            throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.schema], debugDescription:
+                "result schema \(schema) is newer than this program reads (1 or \(Self.currentSchema))"))
         }
-        if saved != configuration {
-            let mirrorA = Mirror(reflecting: saved), mirrorB = Mirror(reflecting: configuration)
-            let differing = zip(mirrorA.children, mirrorB.children).filter { "\($0.value)" != "\($1.value)" }.compactMap(\.0.label)
-            throw TrainingError("\(runDirectory) holds a run with a different configuration (\(differing.joined(separator: ", "))); use another --out")
-        }
-    }
-
-    func prepareRunDirectory() throws {
-        try checkConfiguration()
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try Files.writeAtomically(try encoder.encode(configuration), to: runDirectory + "/run.json")
-    }
-
-    /// Restores the last checkpoint, if any; true when resumed.
-    func restoreState() throws -> Bool {
-        var directory = statePath
-        if !FileManager.default.fileExists(atPath: directory + "/state.json") {
-            directory = statePath + ".old"  // a crash between the two renames of saveState
-            if !FileManager.default.fileExists(atPath: directory + "/state.json") { return false }
-        }
-        guard let data = FileManager.default.contents(atPath: directory + "/state.json") else { return false }
-        let state = try JSONDecoder().decode(SavedState.self, from: data)
-        let file = try SafeTensorsFile(path: directory + "/tensors.safetensors")
-        var first: [String: Tensor] = [:], second: [String: Tensor] = [:]
-        for name in trainableNames {
-            let parameter = model.parameters[name]
-            let values = try file.floats(name)
-            guard values.count == parameter.count else { throw TrainingError("\(file.path): \(name) has the wrong size") }
-            values.withUnsafeBufferPointer { parameter.data.update(from: $0.baseAddress!, count: values.count) }
-            if file.entries["adam.m." + name] != nil {
-                first[name] = Tensor(shape: parameter.shape, values: try file.floats("adam.m." + name))
-                second[name] = Tensor(shape: parameter.shape, values: try file.floats("adam.v." + name))
-            }
-        }
-        adam.restore(step: state.adamStep, first: first, second: second)
-        step = state.step
-        examplesSeen = state.examplesSeen
-        sigma = state.sigma
-        epochs = state.epochs
-        epochLosses = state.epochLosses
-        shuffled = state.shuffled
-        wallSecondsBefore = state.wallSeconds
-        clippedCount = state.clippedCount
-        normCount = state.normCount
-        return true
-    }
-
-    /// Writes parameters, optimizer and counters into state.tmp, then swaps it in: a crash leaves the old state or
-    /// the new one, never a mix, and a resumed run never repeats (or skips) a step whose ε it counted.
-    func saveState() throws {
-        let temporary = statePath + ".tmp", old = statePath + ".old"
-        let fm = FileManager.default
-        try? fm.removeItem(atPath: temporary)
-        try fm.createDirectory(atPath: temporary, withIntermediateDirectories: true)
-        var entries: [(String, [Int], UnsafeBufferPointer<Float>)] = []
-        for name in trainableNames {
-            let p = model.parameters[name]
-            entries.append((name, p.shape, UnsafeBufferPointer(start: p.data, count: p.count)))
-            if let m = adam.firstMoments[name], let v = adam.secondMoments[name] {
-                entries.append(("adam.m." + name, m.shape, UnsafeBufferPointer(start: m.data, count: m.count)))
-                entries.append(("adam.v." + name, v.shape, UnsafeBufferPointer(start: v.data, count: v.count)))
-            }
-        }
-        try Files.writeAtomically(Data(safeTensorsBytes(entries.map { ($0.0, $0.1, $0.2) })), to: temporary + "/tensors.safetensors")
-        let state = SavedState(step: step, examplesSeen: examplesSeen, adamStep: adam.step, sigma: sigma, epochs: epochs,
-                               epochLosses: epochLosses, shuffled: shuffled, wallSeconds: wallSecondsBefore,
-                               clippedCount: clippedCount, normCount: normCount)
-        try Files.writeAtomically(try JSONEncoder().encode(state), to: temporary + "/state.json")
-        try? fm.removeItem(atPath: old)
-        if fm.fileExists(atPath: statePath) { try fm.moveItem(atPath: statePath, toPath: old) }
-        try fm.moveItem(atPath: temporary, toPath: statePath)
-        try? fm.removeItem(atPath: old)
-    }
-
-    func appendMetrics(_ record: EpochRecord) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        var line = try encoder.encode(record)
-        line.append(0x0A)
-        let path = runDirectory + "/metrics.jsonl"
-        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        try handle.seekToEnd()
-        try handle.write(contentsOf: line)
-        try handle.close()
-    }
-
-    func makeResult(wallSeconds: Double, finished: Bool) -> RunResult {
-        let c = configuration, last = epochs.last?.evaluation
-        let best = epochs.enumerated().max { $0.element.evaluation.accuracy < $1.element.evaluation.accuracy }
-        let isPrivate = c.method.isPrivate
-        var updateNorms: [String: Double]?
-        if c.method.usesCarriers || c.method == .full {
-            var norms: [String: Double] = [:]
-            for l in 0..<model.config.numHiddenLayers {
-                for site in LinearSite.allCases {
-                    let name = site.name(layer: l) + ".weight"
-                    let now = model.parameters[name], start = initial[name]
-                    var total = 0.0
-                    for i in 0..<now.count { let d = Double(now.data[i] - start.data[i]); total += d * d }
-                    norms[name] = total.squareRoot()
-                }
-            }
-            updateNorms = norms
-        }
-        return RunResult(
-            task: c.task.rawValue, method: c.method.rawValue, model: c.model, seed: c.seed,
-            accuracy: last?.accuracy ?? 0,
-            accuracy_matched: c.task == .mnli ? last?.accuracy : nil,
-            accuracy_mismatched: last?.accuracyMismatched, f1: last?.f1,
-            best_accuracy: best?.element.evaluation.accuracy ?? 0, best_epoch: (best?.offset ?? -1) + 1,
-            epsilon: isPrivate ? c.epsilon : nil,
-            epsilon_spent: isPrivate && sigma > 0 ? accounting.epsilon(sigma: sigma, sampleRate: sampleRate, steps: step, delta: c.delta) : nil,
-            delta: isPrivate ? c.delta : nil, sigma: isPrivate ? sigma : nil, sample_rate: sampleRate, steps: step,
-            examples_seen: examplesSeen,
-            accountant: isPrivate ? c.accountant.rawValue : nil,
-            accountant_assumptions: isPrivate ? accounting.description : nil,
-            sampling: c.sampling.rawValue,
-            sampling_note: isPrivate && c.sampling == .shuffled
-                ? "shuffled fixed-size batches: the reported ε assumes Poisson sampling and is not a proven bound" : nil,
-            rank: c.method.usesCarriers ? c.rank : nil,
-            carrier_source: c.method.usesCarriers ? c.carrierSource.rawValue : nil,
-            power_iterations: c.method.usesCarriers ? c.powerIterations : nil,
-            reconstruction: c.method.usesCarriers ? c.reconstruction.rawValue : nil,
-            fused_qkv: c.method.usesCarriers ? c.fusedQKV : nil,
-            head_scale: c.method == .rgp || c.method == .lowrank ? c.headScale : (c.method == .dphead ? 1 : nil),
-            clip: isPrivate ? c.clip : nil, batch_size: c.batchSize, epochs: c.epochs, lr: c.learningRate,
-            max_length: c.maxLength, seeded_noise: c.seededNoise, wall_seconds: wallSeconds, git_commit: gitCommit(),
-            train_data: data.trainDescription, train_examples: data.train.count, split: c.split.rawValue,
-            dev_examples: Dictionary(data.dev.map { ($0.name, $0.examples.count) }, uniquingKeysWith: { a, _ in a }),
-            clipped_fraction: isPrivate && normCount > 0 ? Double(clippedCount) / Double(normCount) : nil,
-            update_norms: updateNorms, epochs_log: epochs, finished: finished)
-    }
-
-    func partialResult() throws -> RunResult {
-        makeResult(wallSeconds: wallSecondsBefore, finished: false)
-    }
-
-    func finish(wallSeconds: Double) throws -> RunResult {
-        let result = makeResult(wallSeconds: wallSeconds, finished: true)
-        if let epsilon = configuration.epsilon, let spent = result.epsilon_spent, spent > epsilon + 1e-9, configuration.sigmaOverride == nil {
-            throw TrainingError("ε spent \(spent) exceeds the target \(epsilon): refusing to write the result")
-        }
-        if exportsModel { try exportModel() }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try Files.writeAtomically(try encoder.encode(result), to: runDirectory + "/result.json")
-        progress("[\(tag)] done: dev accuracy \(format(result.accuracy, 4))"
-                 + (result.epsilon_spent.map { ", ε spent \(format($0, 3)) ≤ \(format(configuration.epsilon ?? 0, 2))" } ?? "")
-                 + ", \(result.steps) steps, \(result.examples_seen) examples, \(format(wallSeconds, 0)) s")
-        return result
-    }
-
-    /// The fine-tuned checkpoint for `rgp evaluate`: RUN_DIR/model/ with config.json, tokenizer file, weights.
-    func exportModel() throws {
-        let fm = FileManager.default
-        let directory = runDirectory + "/model", temporary = runDirectory + "/model.tmp"
-        try? fm.removeItem(atPath: temporary)
-        try fm.createDirectory(atPath: temporary, withIntermediateDirectories: true)
-        for name in (try? fm.contentsOfDirectory(atPath: configuration.model)) ?? []
-        where name == "config.json" || name == "vocab.txt" || name.hasSuffix(".model") {
-            try fm.copyItem(atPath: configuration.model + "/" + name, toPath: temporary + "/" + name)
-        }
-        let p = model.parameters
-        let bytes = safeTensorsBytes(p.names.map { name in
-            (name, p[name].shape, UnsafeBufferPointer(start: p[name].data, count: p[name].count))
-        })
-        try Files.writeAtomically(Data(bytes), to: temporary + "/model.safetensors")
-        try? fm.removeItem(atPath: directory)
-        try fm.moveItem(atPath: temporary, toPath: directory)
+        self.schema = schema
+        accuracy = try c.decode(Double.self, forKey: .accuracy)
+        accuracy_matched = try c.decodeIfPresent(Double.self, forKey: .accuracy_matched)
+        accuracy_mismatched = try c.decodeIfPresent(Double.self, forKey: .accuracy_mismatched)
+        f1 = try c.decodeIfPresent(Double.self, forKey: .f1)
+        best_accuracy = try c.decode(Double.self, forKey: .best_accuracy)
+        best_epoch = try c.decode(Int.self, forKey: .best_epoch)
+        best_accuracy_note = try c.decodeIfPresent(String.self, forKey: .best_accuracy_note) ?? best_accuracy_note
+        epsilon_spent = try c.decodeIfPresent(Double.self, forKey: .epsilon_spent)
+        sigma = try c.decodeIfPresent(Double.self, forKey: .sigma)
+        sample_rate = try c.decode(Double.self, forKey: .sample_rate)
+        steps = try c.decode(Int.self, forKey: .steps)
+        examples_seen = try c.decode(Int.self, forKey: .examples_seen)
+        accountant_assumptions = try c.decodeIfPresent(String.self, forKey: .accountant_assumptions)
+        sampling_note = try c.decodeIfPresent(String.self, forKey: .sampling_note)
+        head_scale = try c.decodeIfPresent(Double.self, forKey: .head_scale)
+        wall_seconds = try c.decode(Double.self, forKey: .wall_seconds)
+        git_commit = try c.decode(String.self, forKey: .git_commit)
+        train_data = try c.decode(String.self, forKey: .train_data)
+        train_examples = try c.decode(Int.self, forKey: .train_examples)
+        dev_examples = try c.decodeIfPresent([String: Int].self, forKey: .dev_examples)
+        clipped_fraction = try c.decodeIfPresent(Double.self, forKey: .clipped_fraction)
+        update_norms = try c.decodeIfPresent([String: Double].self, forKey: .update_norms)
+        epochs_log = try c.decode([EpochRecord].self, forKey: .epochs_log)
+        finished = try c.decode(Bool.self, forKey: .finished)
     }
 }
 
-/// The commit of the working tree the binary runs in (empty when not in a git checkout).
-func gitCommit() -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["git", "rev-parse", "HEAD"]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = FileHandle.nullDevice
-    do { try process.run() } catch { return "" }
-    process.waitUntilExit()
-    return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        .trimmingCharacters(in: .whitespacesAndNewlines)
+/// The settings of a schema-1 result.json, which wrote them as flat keys (nil where the method had no such setting).
+struct LegacySettings: Decodable {
+    var settings: TrainingConfiguration
+
+    enum Keys: String, CodingKey {
+        case task, method, model, seed, epsilon, delta, clip, batch_size, epochs, lr, max_length, rank, carrier_source
+        case power_iterations, reconstruction, fused_qkv, head_scale, accountant, sampling, split, seeded_noise
+    }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: Keys.self)
+        var s = TrainingConfiguration(task: try c.decode(GLUETask.self, forKey: .task),
+                                      method: try c.decode(TrainingMethod.self, forKey: .method),
+                                      model: try c.decode(String.self, forKey: .model),
+                                      batchSize: try c.decode(Int.self, forKey: .batch_size),
+                                      epochs: try c.decode(Double.self, forKey: .epochs),
+                                      learningRate: try c.decode(Double.self, forKey: .lr))
+        s.seed = try c.decode(UInt64.self, forKey: .seed)
+        s.epsilon = try c.decodeIfPresent(Double.self, forKey: .epsilon)
+        s.delta = try c.decodeIfPresent(Double.self, forKey: .delta) ?? s.delta
+        s.clip = try c.decodeIfPresent(Double.self, forKey: .clip) ?? s.clip
+        s.maxLength = try c.decode(Int.self, forKey: .max_length)
+        s.rank = try c.decodeIfPresent(Int.self, forKey: .rank) ?? s.rank
+        s.carrierSource = try c.decodeIfPresent(CarrierSource.self, forKey: .carrier_source) ?? s.carrierSource
+        s.powerIterations = try c.decodeIfPresent(Int.self, forKey: .power_iterations) ?? s.powerIterations
+        s.reconstruction = try c.decodeIfPresent(Reconstruction.self, forKey: .reconstruction) ?? s.reconstruction
+        s.fusedQKV = try c.decodeIfPresent(Bool.self, forKey: .fused_qkv) ?? s.fusedQKV
+        if s.method != .dphead { s.headScale = try c.decodeIfPresent(Double.self, forKey: .head_scale) ?? s.headScale }
+        s.accountant = try c.decodeIfPresent(AccountantKind.self, forKey: .accountant) ?? s.accountant
+        s.sampling = try c.decode(SamplingKind.self, forKey: .sampling)
+        s.split = try c.decode(SplitChoice.self, forKey: .split)
+        s.seededNoise = try c.decode(Bool.self, forKey: .seeded_noise)
+        settings = s
+    }
 }

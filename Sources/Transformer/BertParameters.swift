@@ -75,19 +75,28 @@ public final class BertParameters: @unchecked Sendable {
         return out
     }
 
-    /// Zero tensors for the given groups.
-    public init(config: BertConfig, classes: Int, groups: ParameterGroups = .all) {
+    /// Zero tensors for the given groups. `contiguous`: every tensor is a view into one buffer (`storage`), in
+    /// `names` order, so the whole set is one operand (a flat gradient for the privacy engine, one all-reduce).
+    public init(config: BertConfig, classes: Int, groups: ParameterGroups = .all, contiguous: Bool = false) {
         self.config = config
         self.classes = classes
         var tensors: [String: Tensor] = [:]
         var names: [String] = []
-        for entry in Self.layout(config: config, classes: classes) where groups.contains(entry.group) {
-            tensors[entry.name] = Tensor(zeros: entry.shape)
+        let entries = Self.layout(config: config, classes: classes).filter { groups.contains($0.group) }
+        let storage = contiguous ? Tensor(zeros: [entries.reduce(0) { $0 + $1.shape.reduce(1, *) }]) : nil
+        var offset = 0
+        for entry in entries {
+            tensors[entry.name] = storage?.view(offset: offset, shape: entry.shape) ?? Tensor(zeros: entry.shape)
+            offset += entry.shape.reduce(1, *)
             names.append(entry.name)
         }
         self.tensors = tensors
         self.names = names
+        self.storage = storage
     }
+
+    /// The one buffer behind every tensor, when made `contiguous`.
+    public let storage: Tensor?
 
     /// The tensor called `name`; a programming error if absent.
     public subscript(_ name: String) -> Tensor {

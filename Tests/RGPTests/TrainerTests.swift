@@ -106,7 +106,7 @@ struct TrainerTests {
         #expect(recomputed <= 8)
         #expect(result.seeded_noise)
         let stored = try JSONDecoder().decode(RunResult.self, from: Data(contentsOf: URL(fileURLWithPath: directory + "/result.json")))
-        #expect(stored.epsilon_spent == result.epsilon_spent && stored.schema == 1)
+        #expect(stored.epsilon_spent == result.epsilon_spent && stored.schema == RunResult.currentSchema)
         #expect(FileManager.default.fileExists(atPath: directory + "/model/model.safetensors"))
     }
 

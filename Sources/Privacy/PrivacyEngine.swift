@@ -1,0 +1,202 @@
+import Foundation
+import Numerics
+
+/// One segment of the privacy engine's flat buffers: `size` floats per example, scaled by `scale` inside the joint
+/// clip (the RGP authors scale the classifier head's per-example gradients by 1/10).
+public struct FlatSegment: Sendable, Equatable {
+    public var size: Int
+    public var scale: Float
+    public init(size: Int, scale: Float = 1) {
+        self.size = size
+        self.scale = scale
+    }
+}
+
+/// How a step's per-example quantities are laid out in one contiguous buffer.
+///
+/// Per-example buffer of a micro-batch of b examples: segment g is a contiguous [b, size_g] block starting at
+/// b·offset_g (so each segment's rows are one GEMV operand). Sum buffer: segment g at offset_g, D floats in all —
+/// the one buffer a step reduces across processes.
+public struct FlatLayout: Sendable, Equatable {
+    public let segments: [FlatSegment]
+    /// Start of each segment in the sum buffer (and, times b, in the per-example buffer).
+    public let offsets: [Int]
+    /// D: floats per example, and the length of the sum.
+    public let size: Int
+
+    public init(_ segments: [FlatSegment]) {
+        self.segments = segments
+        var offsets: [Int] = [], total = 0
+        for s in segments { offsets.append(total); total += s.size }
+        self.offsets = offsets
+        size = total
+    }
+}
+
+/// Model-free differential privacy for one training run: it owns the sampler, the per-example clip with segment
+/// scales, the Gaussian mechanism with its generator, σ and the accountant.
+///
+/// Each step: `sample` draws the logical batch; the method computes per-example quantities into one flat buffer and
+/// hands them to `accumulate` (clip jointly, sum), or hands per-example norms to `clipFactors` (ghost clipping) and
+/// sums itself; `release` adds N(0, σ²C²) to the flat sum and divides by the expected batch size. Non-private runs
+/// use the same path with C = ∞ and no noise, so σ = 0 reproduces a low-rank step bit for bit.
+///
+/// σ is calibrated only in `noiseMultiplier(…)`, and ε spent is computed only in `epsilonSpent(afterSteps:)`.
+public final class PrivacyEngine {
+    /// What decides σ: a noise multiplier given outright, or a target ε to calibrate for.
+    public enum NoiseChoice: Sendable, Equatable {
+        case none
+        case noiseMultiplier(Double)
+        case targetEpsilon(Double)
+    }
+
+    /// The inputs of one σ calibration; a σ calibrated elsewhere (the grid planner) is reused only for equal keys.
+    public struct CalibrationKey: Sendable, Hashable {
+        public var targetEpsilon: Double
+        public var delta: Double
+        public var sampleRate: Double
+        public var steps: Int
+        public var accountant: AccountantKind
+        public init(targetEpsilon: Double, delta: Double, schedule: Schedule, accountant: AccountantKind) {
+            self.targetEpsilon = targetEpsilon
+            self.delta = delta
+            self.sampleRate = schedule.sampleRate
+            self.steps = schedule.totalSteps
+            self.accountant = accountant
+        }
+    }
+
+    public let schedule: Schedule
+    public let isPrivate: Bool
+    /// C; infinite for non-private runs.
+    public let clip: Double
+    public let delta: Double
+    public let noise: NoiseChoice
+    public let accounting: PrivacyAccounting
+    /// The noise multiplier σ in force (0 until `calibrate`, and for non-private runs).
+    public internal(set) var sigma: Double = 0
+    /// Shuffled sampling's position in its permutation (saved in checkpoints).
+    public var shuffled: ShuffledSampler?
+    /// Per-example norms above C and norms seen: a local diagnostic computed on private data, NOT differentially private.
+    public var clippedCount = 0, normCount = 0
+    let seed: UInt64
+    var secureRandom: PrivacyRandom?
+
+    /// `seededRandomness`: sampling and noise from a per-step seeded generator (tests only; never a privacy claim).
+    public init(schedule: Schedule, isPrivate: Bool, clip: Double, delta: Double, noise: NoiseChoice, accountant: AccountantKind,
+                seed: UInt64, seededRandomness: Bool) {
+        self.schedule = schedule
+        self.isPrivate = isPrivate
+        self.clip = isPrivate ? clip : .infinity
+        self.delta = delta
+        self.noise = noise
+        self.accounting = PrivacyAccounting(kind: accountant)
+        self.seed = seed
+        if schedule.sampling == .shuffled { shuffled = ShuffledSampler(population: schedule.trainSize, batchSize: schedule.batchSize) }
+        if !seededRandomness { secureRandom = PrivacyRandom() }
+    }
+
+    // MARK: σ and ε
+
+    /// The one σ calibration: the smallest σ whose ε after the schedule's T steps is at most the target (PRV: its
+    /// upper bound), rounded up.
+    public static func noiseMultiplier(for key: CalibrationKey) -> Double {
+        PrivacyAccounting(kind: key.accountant).sigma(targetEpsilon: key.targetEpsilon, sampleRate: key.sampleRate,
+                                                      steps: key.steps, delta: key.delta)
+    }
+
+    /// The calibration this run needs, if it calibrates.
+    public var calibrationKey: CalibrationKey? {
+        guard isPrivate, case .targetEpsilon(let epsilon) = noise else { return nil }
+        return CalibrationKey(targetEpsilon: epsilon, delta: delta, schedule: schedule, accountant: accounting.kind)
+    }
+
+    /// Sets σ: the given multiplier, or a σ already calibrated for this very key, or a fresh calibration.
+    public func calibrate(known: (key: CalibrationKey, sigma: Double)? = nil, progress: (String) -> Void = { _ in }) {
+        switch noise {
+        case .noiseMultiplier(let value): sigma = value
+        case .none: sigma = 0
+        case .targetEpsilon:
+            guard let key = calibrationKey else { return }
+            if let known, known.key == key {
+                sigma = known.sigma
+            } else {
+                progress("calibrating σ for ε \(key.targetEpsilon), δ \(delta), q \(String(format: "%.6f", key.sampleRate)), T \(key.steps)…")
+                sigma = Self.noiseMultiplier(for: key)
+            }
+        }
+    }
+
+    /// Restores σ from a checkpoint (a resumed run never recalibrates).
+    public func restore(sigma: Double) { self.sigma = sigma }
+
+    /// The one ε computation: the accountant's bound after `steps` steps at this run's σ and q; nil for non-private
+    /// runs and for σ = 0.
+    public func epsilonSpent(afterSteps steps: Int) -> Double? {
+        guard isPrivate && sigma > 0 else { return nil }
+        return accounting.epsilon(sigma: sigma, sampleRate: schedule.sampleRate, steps: steps, delta: delta)
+    }
+
+    // MARK: Randomness and sampling
+
+    /// The generator for step `step`: the run's secure one, or a per-step seeded one in tests.
+    public func withRandom<T>(step: Int, _ body: (inout PrivacyRandom) -> T) -> T {
+        if var secure = secureRandom {
+            defer { secureRandom = secure }
+            return body(&secure)
+        }
+        var seeded = PrivacyRandom(testingSeed: StepSeed.derive(seed: seed, step: step, salt: 3))
+        return body(&seeded)
+    }
+
+    /// The logical batch of step `step` (0-based): Poisson at rate q, or the next shuffled batch.
+    public func sample(step: Int) -> [Int] {
+        if var sampler = shuffled {
+            defer { shuffled = sampler }
+            if isPrivate { return withRandom(step: step) { sampler.next(using: &$0) } }
+            var generator = Xoshiro256(seed: StepSeed.derive(seed: seed, step: step, salt: 4))
+            return sampler.next(using: &generator)
+        }
+        let sampler = PoissonSampler(population: schedule.trainSize, rate: schedule.sampleRate)
+        return withRandom(step: step) { sampler.sample(using: &$0) }
+    }
+
+    // MARK: Clip, sum, noise
+
+    /// min(1, C/‖g_i‖) per example (ghost clipping: the method turns norms into a weighted sum itself).
+    public func clipFactors(norms: [Double]) -> [Float] {
+        guard clip.isFinite else { return [Float](repeating: 1, count: norms.count) }
+        clippedCount += norms.filter { $0 > clip }.count
+        normCount += norms.count
+        return Clipping.factors(norms: norms, clip: clip)
+    }
+
+    /// Clips the b per-example rows of `perExample` jointly over all segments (each scaled) and adds them into `sum`.
+    public func accumulate(_ perExample: UnsafeMutablePointer<Float>, examples b: Int, layout: FlatLayout,
+                           into sum: UnsafeMutablePointer<Float>) {
+        let groups = zip(layout.segments, layout.offsets).map { segment, offset in
+            PerExampleGroup(gradients: perExample + b * offset, size: segment.size, scale: segment.scale)
+        }
+        let factors = clipFactors(norms: clip.isFinite ? Clipping.jointNorms(groups, batch: b) : [Double](repeating: 0, count: b))
+        for (group, offset) in zip(groups, layout.offsets) {
+            Clipping.clippedSum(group, factors: factors, into: sum + offset, accumulate: true)
+        }
+    }
+
+    /// The released update of step `step`: noise N(0, σ²C²) added to `sum` (private runs) and division by the
+    /// expected batch size, segment by segment.
+    public func release(_ sum: UnsafeMutablePointer<Float>, layout: FlatLayout, step: Int) {
+        if isPrivate {
+            withRandom(step: step) { generator in
+                for (segment, offset) in zip(layout.segments, layout.offsets) {
+                    GaussianMechanism.privatize(sum: sum + offset, count: segment.size, sigma: sigma, clip: clip,
+                                                expectedBatchSize: schedule.expectedBatchSize, generator: &generator)
+                }
+            }
+        } else {
+            // The mechanism's arithmetic without noise, so σ = 0 gives bit-identical updates.
+            let inverse = 1 / schedule.expectedBatchSize
+            for i in 0..<layout.size { sum[i] = Float(Double(sum[i]) * inverse) }
+        }
+    }
+}

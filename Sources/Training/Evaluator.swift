@@ -1,0 +1,76 @@
+import GLUE
+import Tokenizers
+import Transformer
+
+/// Dev-set metrics after an epoch.
+public struct Evaluation: Codable, Sendable, Equatable {
+    /// Accuracy on the primary dev set (MNLI: matched), in [0, 1].
+    public var accuracy: Double
+    /// MNLI only, official split: accuracy on dev_mismatched.
+    public var accuracyMismatched: Double?
+    /// QQP only: F1 of the duplicate class.
+    public var f1: Double?
+
+    public init(accuracy: Double, accuracyMismatched: Double? = nil, f1: Double? = nil) {
+        self.accuracy = accuracy
+        self.accuracyMismatched = accuracyMismatched
+        self.f1 = f1
+    }
+
+    enum CodingKeys: String, CodingKey { case accuracy, accuracyMismatched = "accuracy_mismatched", f1 }
+    enum LegacyKeys: String, CodingKey { case accuracyMismatched }
+
+    /// Reads snake_case (schema 2) and the camelCase of schema-1 records.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self), legacy = try decoder.container(keyedBy: LegacyKeys.self)
+        accuracy = try c.decode(Double.self, forKey: .accuracy)
+        accuracyMismatched = try c.decodeIfPresent(Double.self, forKey: .accuracyMismatched)
+            ?? legacy.decodeIfPresent(Double.self, forKey: .accuracyMismatched)
+        f1 = try c.decodeIfPresent(Double.self, forKey: .f1)
+    }
+}
+
+/// Predicts the dev sets of a task with a model and scores them: accuracy (MNLI: matched, plus mismatched when
+/// evaluated), and F1 of the duplicate class for QQP.
+public struct Evaluator {
+    public let model: BertModel
+    public let tokenizer: any Tokenizer
+    public let task: GLUETask
+    /// Padded token positions per micro-batch.
+    public let microBatchTokens: Int
+
+    public init(model: BertModel, tokenizer: any Tokenizer, task: GLUETask, microBatchTokens: Int) {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.task = task
+        self.microBatchTokens = microBatchTokens
+    }
+
+    /// The predicted class of every example (evaluation mode: no dropout).
+    public func predictions(_ examples: [EncodedExample]) -> [Int] {
+        let classes = task.labels.count
+        var result = [Int](repeating: 0, count: examples.count)
+        model.training = false
+        for micro in microBatches(Array(examples.indices), of: examples, tokenBudget: microBatchTokens) {
+            let logits = model.forward(makeBatch(micro, of: examples, padId: tokenizer.padId))
+            for (row, index) in micro.enumerated() {
+                var best = 0
+                for c in 1..<classes where logits.data[row * classes + c] > logits.data[row * classes + best] { best = c }
+                result[index] = best
+            }
+        }
+        return result
+    }
+
+    /// Metrics on `dev` (the primary set first; a second set is MNLI's mismatched).
+    public func evaluate(_ dev: [(name: String, examples: [EncodedExample])]) -> Evaluation {
+        let primary = dev[0].examples, predicted = predictions(primary), labels = primary.map(\.label)
+        var evaluation = Evaluation(accuracy: Metrics.accuracy(predictions: predicted, labels: labels))
+        if task == .qqp { evaluation.f1 = Metrics.f1(predictions: predicted, labels: labels) }
+        if dev.count > 1 {
+            let second = dev[1].examples
+            evaluation.accuracyMismatched = Metrics.accuracy(predictions: predictions(second), labels: second.map(\.label))
+        }
+        return evaluation
+    }
+}

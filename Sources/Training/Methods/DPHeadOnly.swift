@@ -1,0 +1,73 @@
+import Numerics
+import Privacy
+import Transformer
+
+extension TrainingMethod {
+    /// DP training of the classification head alone on frozen features.
+    public static let dphead = TrainingMethod(registering: "dphead")
+}
+
+/// DP head-only: the floor RGP must beat. Frozen pooled features of the training set, computed once; per-example
+/// head gradients through the privacy engine.
+public final class DPHeadOnly: TrainingMethodPlugin {
+    public static let description = MethodDescription(
+        name: .dphead, displayName: "DP head-only", summary: "DP training of the classifier head alone on frozen features (private)",
+        isPrivate: true, usesCarriers: false, tableOrder: 3, plotColor: "#7f7f7f", plotMarker: "diamond", legendOrder: 2,
+        forwardPassesPerExample: 1, trainsOnFrozenFeatures: true)
+
+    public static func stepFLOPs(config: BertConfig, batch: Int, length: Int, rank: Int) -> Double {
+        StepFLOPs(config: config, batch: batch, length: length, rank: rank).forward
+    }
+
+    let context: MethodContext
+    let layout: FlatLayout
+    let sum: Tensor
+    var perExample = GrowingBuffer()
+    var features: Tensor?
+    public let trainableNames = ["classifier.weight", "classifier.bias"]
+
+    public init(context: MethodContext) {
+        self.context = context
+        layout = FlatLayout([FlatSegment(size: context.headSize)])
+        sum = Tensor(zeros: [context.headSize])
+    }
+
+    /// Frozen pooled features of every training example (evaluation mode), computed once.
+    func trainingFeatures() -> Tensor {
+        if let features { return features }
+        let model = context.model, data = context.data.train, h = context.config.hiddenSize
+        let result = Tensor(zeros: [data.count, h])
+        model.training = false
+        for micro in microBatches(Array(data.indices), of: data, tokenBudget: context.configuration.microBatchTokens) {
+            model.forward(makeBatch(micro, of: data, padId: context.tokenizer.padId))
+            let pooled = model.workspace!.pooled
+            for (row, index) in micro.enumerated() { (result.data + index * h).update(from: pooled.data + row * h, count: h) }
+        }
+        features = result
+        return result
+    }
+
+    public func step(_ indices: [Int], step: Int) -> Double {
+        let features = trainingFeatures(), h = context.config.hiddenSize, b = indices.count, classes = context.classes
+        let parameters = context.model.parameters
+        sum.zero()
+        var loss: Float = 0
+        if b > 0 {
+            let inputs = Tensor(zeros: [b, h]), logits = Tensor(zeros: [b, classes])
+            for (row, index) in indices.enumerated() { (inputs.data + row * h).update(from: features.data + index * h, count: h) }
+            Linear.forward(inputs.data, weight: parameters["classifier.weight"].data, bias: parameters["classifier.bias"].data,
+                           into: logits.data, rows: b, inputs: h, outputs: classes)
+            let labels = indices.map { Int32(context.data.train[$0].label) }
+            var probabilities = [Float](repeating: 0, count: b * classes), dlogits = probabilities
+            loss = CrossEntropy.forward(logits: logits.data, labels: labels, rows: b, classes: classes, probabilities: &probabilities)
+            CrossEntropy.backward(probabilities: probabilities, labels: labels, rows: b, classes: classes, scale: 1, into: &dlogits)
+            let block = perExample.reserve(b * layout.size)
+            context.headGradients(dlogits: dlogits, input: inputs.data, examples: b, into: block.data)
+            context.engine.accumulate(block.data, examples: b, layout: layout, into: sum.data)
+        }
+        context.engine.release(sum.data, layout: layout, step: step)
+        context.adam.beginStep()
+        context.updateHead(gradient: sum.data, learningRate: context.learningRate(step: step))
+        return b > 0 ? Double(loss) / Double(b) : 0
+    }
+}

@@ -1,0 +1,59 @@
+import Numerics
+import Privacy
+import Transformer
+
+extension TrainingMethod {
+    /// Per-example clipping of every parameter but the embeddings, Gaussian noise.
+    public static let dpsgd = TrainingMethod(registering: "dpsgd")
+}
+
+/// DP-SGD with ghost clipping: a first backward for per-example gradient norms (never materialising per-example
+/// gradients), the engine's clip factors, then a second backward with each example's loss weighted by its factor,
+/// which yields Σ_i c_i·g_i exactly into one contiguous gradient buffer that the engine noises.
+public final class DPSGD: TrainingMethodPlugin {
+    public static let description = MethodDescription(
+        name: .dpsgd, displayName: "DP-SGD", summary: "DP-SGD on every parameter but the embeddings, ghost clipping (private)",
+        isPrivate: true, usesCarriers: false, tableOrder: 2, plotColor: "#d62728", plotMarker: "square", legendOrder: 1,
+        forwardPassesPerExample: 5, trainsOnFrozenFeatures: false)
+
+    public static func stepFLOPs(config: BertConfig, batch: Int, length: Int, rank: Int) -> Double {
+        let f = StepFLOPs(config: config, batch: batch, length: length, rank: rank)
+        return f.forward + 2 * f.backwardData + f.grams + f.weights
+    }
+
+    let context: MethodContext
+    /// Every trained parameter's gradient, in one buffer (`storage`), one segment per tensor.
+    let gradients: BertParameters
+    let layout: FlatLayout
+    public var trainableNames: [String] { gradients.names }
+
+    public init(context: MethodContext) {
+        self.context = context
+        let gradients = BertParameters(config: context.config, classes: context.classes,
+                                       groups: [.encoderWeights, .encoderBiases, .layerNorms, .pooler, .classifier], contiguous: true)
+        self.gradients = gradients
+        layout = FlatLayout(gradients.names.map { FlatSegment(size: gradients[$0].count) })
+    }
+
+    public func step(_ indices: [Int], step: Int) -> Double {
+        let model = context.model, classes = context.classes
+        gradients.zero()
+        var lossSum = 0.0
+        for micro in context.beginStep(indices, step: step) {
+            let (loss, dlogits) = context.forwardLoss(micro, scale: 1)
+            lossSum += loss
+            let norms = perExampleGradientSquares(model: model, dlogits: dlogits, classes: classes).map { $0.squareRoot() }
+            let factors = context.engine.clipFactors(norms: norms)
+            var scaled = dlogits
+            for i in 0..<factors.count { for k in 0..<classes { scaled[i * classes + k] *= factors[i] } }
+            model.backward(dlogits: scaled, gradients: gradients)
+        }
+        context.engine.release(gradients.storage!.data, layout: layout, step: step)
+        context.adam.beginStep()
+        let lr = context.learningRate(step: step)
+        for name in gradients.names {
+            context.adam.update(name, parameter: model.parameters[name], gradient: gradients[name].data, learningRate: lr)
+        }
+        return lossSum / Double(Swift.max(1, indices.count))
+    }
+}

@@ -1,0 +1,47 @@
+import Numerics
+import Transformer
+
+extension TrainingMethod {
+    /// Ordinary fine-tuning of every parameter (non-private).
+    public static let full = TrainingMethod(registering: "full")
+}
+
+/// Full (N.P.): the mean gradient of every parameter, Adam. The privacy engine only samples its batches.
+public final class FullFineTuning: TrainingMethodPlugin {
+    public static let description = MethodDescription(
+        name: .full, displayName: "Full", summary: "ordinary fine-tuning of every parameter (non-private)",
+        isPrivate: false, usesCarriers: false, tableOrder: 0, plotColor: "#2ca02c", plotMarker: "dash", legendOrder: 3,
+        forwardPassesPerExample: 3, trainsOnFrozenFeatures: false)
+
+    public static func stepFLOPs(config: BertConfig, batch: Int, length: Int, rank: Int) -> Double {
+        let f = StepFLOPs(config: config, batch: batch, length: length, rank: rank)
+        return f.forward + f.backwardData + f.weights
+    }
+
+    let context: MethodContext
+    public let trainableNames: [String]
+    let gradients: BertParameters
+
+    public init(context: MethodContext) {
+        self.context = context
+        trainableNames = BertParameters.layout(config: context.config, classes: context.classes).map(\.name)
+        gradients = BertParameters(config: context.config, classes: context.classes)
+    }
+
+    public func step(_ indices: [Int], step: Int) -> Double {
+        let model = context.model
+        gradients.zero()
+        var lossSum = 0.0
+        for micro in context.beginStep(indices, step: step) {
+            let (loss, dlogits) = context.forwardLoss(micro, scale: 1 / Float(Swift.max(1, indices.count)))
+            lossSum += loss
+            model.backward(dlogits: dlogits, gradients: gradients)
+        }
+        context.adam.beginStep()
+        let lr = context.learningRate(step: step)
+        for name in trainableNames {
+            context.adam.update(name, parameter: model.parameters[name], gradient: gradients[name].data, learningRate: lr)
+        }
+        return lossSum / Double(Swift.max(1, indices.count))
+    }
+}

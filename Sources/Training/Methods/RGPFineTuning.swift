@@ -1,0 +1,26 @@
+import RGP
+import Transformer
+
+extension TrainingMethod {
+    /// Reparametrized gradient perturbation.
+    public static let rgp = TrainingMethod(registering: "rgp")
+}
+
+/// RGP: per-example gradients on the low-rank carriers of every reparametrized matrix and on the head, clipped
+/// jointly, noised, reconstructed into updates of W.
+public final class RGPFineTuning: TrainingMethodPlugin {
+    public static let description = MethodDescription(
+        name: .rgp, displayName: "RGP", summary: "reparametrized gradient perturbation (private)",
+        isPrivate: true, usesCarriers: true, tableOrder: 4, plotColor: "#1f77b4", plotMarker: "circle", legendOrder: 0,
+        forwardPassesPerExample: 2, trainsOnFrozenFeatures: false)
+
+    public static func stepFLOPs(config: BertConfig, batch: Int, length: Int, rank: Int) -> Double {
+        let f = StepFLOPs(config: config, batch: batch, length: length, rank: rank)
+        return f.forward + f.backwardData + f.carriers
+    }
+
+    let carrierStep: CarrierStep
+    public var trainableNames: [String] { carrierStep.trainableNames }
+    public init(context: MethodContext) { carrierStep = CarrierStep(context: context) }
+    public func step(_ indices: [Int], step: Int) -> Double { carrierStep.step(indices, step: step) }
+}
