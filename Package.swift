@@ -41,12 +41,12 @@ let package = Package(
         // Accountants (RDP, PRV), σ calibration, secure Gaussian noise, samplers, per-example clipping.
         .target(
             name: "Privacy",
-            dependencies: ["CFFTW", "CBLAS", "Numerics", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CFFTW", "Numerics", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: release
         ),
 
         // Float32 tensors, GEMM, and the forward/backward kernels every model shares.
-        .target(name: "Numerics", dependencies: ["CBLAS", "CLAPACKE"], swiftSettings: release),
+        .target(name: "Numerics", dependencies: ["CBLAS"], swiftSettings: release),
 
         // BERT: config, parameters, checkpoint reading, encoder forward/backward, classification head.
         .target(name: "Transformer", dependencies: ["Numerics", "Storage"], swiftSettings: release),
@@ -68,16 +68,16 @@ let package = Package(
         .target(
             name: "Commands",
             dependencies: [
-                "Numerics", "CBLAS", "Tokenizers", "GLUE", "Storage", "Privacy", "Transformer", "RGP", "Training", "Reproduction",
+                "Numerics", "Tokenizers", "GLUE", "Privacy", "Transformer", "RGP", "Training", "Reproduction",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: release
         ),
-        .executableTarget(name: "rgp", dependencies: ["Commands", "Numerics"], path: "Sources/rgp"),
-        .executableTarget(name: "rgp-sst2", dependencies: ["Commands", "Numerics"], path: "Sources/rgp-sst2"),
-        .executableTarget(name: "rgp-qnli", dependencies: ["Commands", "Numerics"], path: "Sources/rgp-qnli"),
-        .executableTarget(name: "rgp-qqp", dependencies: ["Commands", "Numerics"], path: "Sources/rgp-qqp"),
-        .executableTarget(name: "rgp-mnli", dependencies: ["Commands", "Numerics"], path: "Sources/rgp-mnli"),
+        .executableTarget(name: "rgp", dependencies: ["Commands"], path: "Sources/rgp"),
+        .executableTarget(name: "rgp-sst2", dependencies: ["Commands"], path: "Sources/rgp-sst2"),
+        .executableTarget(name: "rgp-qnli", dependencies: ["Commands"], path: "Sources/rgp-qnli"),
+        .executableTarget(name: "rgp-qqp", dependencies: ["Commands"], path: "Sources/rgp-qqp"),
+        .executableTarget(name: "rgp-mnli", dependencies: ["Commands"], path: "Sources/rgp-mnli"),
 
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
         .testTarget(

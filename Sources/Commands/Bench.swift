@@ -1,5 +1,4 @@
 import ArgumentParser
-import CBLAS
 import Foundation
 import GLUE
 import Tokenizers
@@ -68,8 +67,7 @@ struct GemmBench: ParsableCommand {
             for _ in 0..<3 {
                 wrapper.append(medianSeconds(repetitions: repetitions) { Tensor.matmul(a, b, into: c) })
                 direct.append(medianSeconds(repetitions: repetitions) {
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
-                                1, a.data, Int32(k), b.data, Int32(n), 0, c.data, Int32(n))
+                    BLAS.bareSgemm(transB: false, m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: n, c: c.data, ldc: n)
                 })
             }
             ratios.append(report("(\(m)×\(k))·(\(k)×\(n))", flops, wrapper.min()!, direct.min()!))
@@ -92,9 +90,8 @@ struct GemmBench: ParsableCommand {
                 })
                 direct.append(medianSeconds(repetitions: repetitions) {
                     for i in 0..<batch {
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(t), Int32(headDim), 1,
-                                    q.data + i * t * headDim, Int32(headDim), kT.data + i * t * headDim, Int32(headDim),
-                                    0, scores.data + i * t * t, Int32(t))
+                        BLAS.bareSgemm(transB: true, m: t, n: t, k: headDim, a: q.data + i * t * headDim, lda: headDim,
+                                       b: kT.data + i * t * headDim, ldb: headDim, c: scores.data + i * t * t, ldc: t)
                     }
                 })
             }
@@ -109,9 +106,8 @@ struct GemmBench: ParsableCommand {
                 })
                 direct.append(medianSeconds(repetitions: repetitions) {
                     for i in 0..<batch {
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(t), Int32(headDim), Int32(t), 1,
-                                    scores.data + i * t * t, Int32(t), kT.data + i * t * headDim, Int32(headDim),
-                                    0, out.data + i * t * headDim, Int32(headDim))
+                        BLAS.bareSgemm(transB: false, m: t, n: headDim, k: t, a: scores.data + i * t * t, lda: t,
+                                       b: kT.data + i * t * headDim, ldb: headDim, c: out.data + i * t * headDim, ldc: headDim)
                     }
                 })
             }

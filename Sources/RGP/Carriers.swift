@@ -49,13 +49,7 @@ public final class CarrierGroup: @unchecked Sendable {
         precondition(rank >= 1)
         self.layer = layer
         self.members = members
-        let shapes = members.map { site -> (Int, Int) in
-            switch site {
-            case .intermediate: (config.intermediateSize, config.hiddenSize)
-            case .output: (config.hiddenSize, config.intermediateSize)
-            default: (config.hiddenSize, config.hiddenSize)
-            }
-        }
+        let shapes = members.map { $0.shape(config) }
         precondition(Set(shapes.map(\.1)).count == 1, "stacked matrices must share their input width")
         memberRows = shapes.map(\.0)
         rows = memberRows.reduce(0, +)

@@ -15,13 +15,16 @@ public enum PublishedSizes {
         }
     }
 
-    /// Evaluated dev examples per evaluation (MNLI: matched + mismatched).
-    public static func dev(_ task: GLUETask) -> Int {
-        switch task {
-        case .sst2: 872
-        case .qnli: 5_463
-        case .qqp: 40_430
-        case .mnli: 9_815 + 9_832
+    /// Published rows of one of a task's files.
+    public static func rows(_ task: GLUETask, file: String) -> Int {
+        switch (task, file) {
+        case (_, task.trainFile): train(task)
+        case (.mnli, "dev_matched.tsv"): 9_815
+        case (.mnli, "dev_mismatched.tsv"): 9_832
+        case (.sst2, _): 872
+        case (.qnli, _): 5_463
+        case (.qqp, _): 40_430
+        case (.mnli, _): 9_815
         }
     }
 
@@ -73,28 +76,11 @@ public struct PlannedCell: Sendable {
     public var totalFLOPs: Double { trainFLOPs + evalFLOPs }
 }
 
-/// Dimensions that set the cost of one token.
-public struct ModelShape: Sendable {
-    public var layers: Int
-    public var hidden: Int
-    public var intermediate: Int
-
-    /// From the checkpoint's config.json, or bert-base-uncased's shape when the checkpoint is not downloaded yet.
-    public static func of(model: String) -> (shape: ModelShape, source: String) {
-        if let config = try? BertConfig.load(path: model + "/config.json") {
-            return (ModelShape(layers: config.numHiddenLayers, hidden: config.hiddenSize, intermediate: config.intermediateSize),
-                    model + "/config.json")
-        }
-        let base = BertConfig.bertBase
-        return (ModelShape(layers: base.numHiddenLayers, hidden: base.hiddenSize, intermediate: base.intermediateSize),
-                "bert-base-uncased's published shape (\(model)/config.json not found)")
-    }
-
-    /// Forward FLOPs per token of the encoder: the six linear maps of each layer plus attention at length `length`.
-    public func forwardFLOPsPerToken(length: Double) -> Double {
-        let h = Double(hidden), f = Double(intermediate)
-        return Double(layers) * (2 * (4 * h * h + 2 * h * f) + 4 * h * length)
-    }
+/// The checkpoint's shape for cost estimates: its config.json, or bert-base-uncased's published shape when the
+/// checkpoint is not downloaded yet.
+func planningConfig(model: String) -> (config: BertConfig, source: String) {
+    if let config = try? BertConfig.load(path: model + "/config.json") { return (config, model + "/config.json") }
+    return (BertConfig.bertBase, "bert-base-uncased's published shape (\(model)/config.json not found)")
 }
 
 /// Makes the plan of a profile: sizes, q, T, σ per cell (calibrated with the profile's accountant), and cost.
@@ -130,25 +116,18 @@ public struct Planner {
         func lines(_ path: String) -> Int? {
             (try? String(contentsOfFile: path, encoding: .utf8)).map { $0.split(separator: "\n").count }
         }
-        switch (profile.split, task) {
-        case (.standin, .mnli):
-            return rows("dev_mismatched.tsv").map { ($0, "MNLI/dev_mismatched.tsv") } ?? (9_832, "published size of dev_mismatched")
-        case (.standin, .qnli), (.standin, .qqp):
-            let path = "\(splitsDirectory)/\(task.rawValue)-train.txt"
-            return lines(path).map { ($0, path) } ?? (0, "\(path) missing")
-        default:
-            return rows(task.trainFile).map { ($0, "\(task.directoryName)/\(task.trainFile)") }
-                ?? (PublishedSizes.train(task), "published size (\(task.directoryName)/\(task.trainFile) not found)")
-        }
+        let source = SplitFiles(task: task, split: profile.split, splitsDirectory: splitsDirectory).train
+        if let indexFile = source.indexFile { return lines(indexFile).map { ($0, indexFile) } ?? (0, "\(indexFile) missing") }
+        return rows(source.file).map { ($0, "\(task.directoryName)/\(source.file)") }
+            ?? (PublishedSizes.rows(task, file: source.file), "published size (\(task.directoryName)/\(source.file) not found)")
     }
 
+    /// Dev examples one evaluation reads (published sizes; the stand-ins' index files).
     func devSize(_ task: GLUETask) -> Int {
-        switch (profile.split, task) {
-        case (.standin, .mnli): 9_815
-        case (.standin, .qnli), (.standin, .qqp):
-            (try? String(contentsOfFile: "\(splitsDirectory)/\(task.rawValue)-dev.txt", encoding: .utf8))
-                .map { $0.split(separator: "\n").count } ?? 0
-        default: PublishedSizes.dev(task)
+        SplitFiles(task: task, split: profile.split, splitsDirectory: splitsDirectory).dev.reduce(0) { total, source in
+            total + (source.indexFile.map { path in
+                (try? String(contentsOfFile: path, encoding: .utf8)).map { $0.split(separator: "\n").count } ?? 0
+            } ?? PublishedSizes.rows(task, file: source.file))
         }
     }
 
@@ -168,7 +147,7 @@ public struct Planner {
 
     /// Plans every cell; `calibrate` computes σ for the private cells (seconds per distinct (ε, q, T)).
     public mutating func plan(_ cells: [Cell], calibrate: Bool, progress: (String) -> Void = { _ in }) -> [PlannedCell] {
-        let shape = ModelShape.of(model: profile.model).shape
+        let flops = FLOPModel(config: planningConfig(model: profile.model).config)
         var planned: [PlannedCell] = []
         for cell in cells {
             let c = cell.configuration
@@ -195,10 +174,10 @@ public struct Planner {
             let devTokens = PublishedSizes.meanTokens(c.task, train: false)
             let facts = c.method.facts
             let examples = facts.trainsOnFrozenFeatures ? Double(n) : Double(steps) * Double(c.batchSize)
-            let trainFLOPs = examples * trainTokens * shape.forwardFLOPsPerToken(length: trainTokens) * facts.forwardPassesPerExample
+            let trainFLOPs = examples * trainTokens * flops.forwardPerToken(length: trainTokens) * facts.forwardPassesPerExample
             let devSets = profile.split == .standin || c.task != .mnli ? 1 : 2
             let dev = c.maxDev.map { Swift.min($0 * devSets, devSize(c.task)) } ?? devSize(c.task)
-            let evalFLOPs = Double(schedule.evaluations) * Double(dev) * devTokens * shape.forwardFLOPsPerToken(length: devTokens)
+            let evalFLOPs = Double(schedule.evaluations) * Double(dev) * devTokens * flops.forwardPerToken(length: devTokens)
             planned.append(PlannedCell(cell: cell, trainSize: n, trainSizeSource: source, devSize: dev, schedule: schedule,
                                        sigma: sigma, calibrationKey: key, trainFLOPs: trainFLOPs, evalFLOPs: evalFLOPs,
                                        status: status(cell)))
@@ -229,9 +208,9 @@ public struct ThroughputAssumption: Sendable {
 /// The plan as text: one line per cell, then totals and the compute estimate.
 public func renderPlan(_ planned: [PlannedCell], profile: Profile, throughput: ThroughputAssumption, shard: String?) -> String {
     var lines: [String] = []
-    let shape = ModelShape.of(model: profile.model)
+    let shape = planningConfig(model: profile.model)
     lines.append("profile \(profile.name): \(profile.description)")
-    lines.append("model \(profile.model) (\(shape.shape.layers) layers, hidden \(shape.shape.hidden), from \(shape.source)); "
+    lines.append("model \(profile.model) (\(shape.config.numHiddenLayers) layers, hidden \(shape.config.hiddenSize), from \(shape.source)); "
                  + "split \(profile.split.rawValue); seeds \(profile.seeds.map(String.init).joined(separator: ", ")); "
                  + "δ \(profile.delta); accountant \(profile.accountant.rawValue)" + (shard.map { "; shard \($0)" } ?? ""))
     let header = ["cell", "N", "B", "q", "epochs", "T", "examples", "lr", "C", "σ", "PFLOP", "status"]

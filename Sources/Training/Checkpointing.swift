@@ -131,7 +131,8 @@ extension Trainer {
         let best = epochs.enumerated().max { $0.element.evaluation.accuracy < $1.element.evaluation.accuracy }
         let isPrivate = facts.isPrivate
         var updateNorms: [String: Double]?
-        if facts.usesCarriers || c.method == .full {
+        let trained = Set(method.trainableNames)
+        if trained.contains(LinearSite.query.name(layer: 0) + ".weight") {
             var norms: [String: Double] = [:]
             for l in 0..<model.config.numHiddenLayers {
                 for site in LinearSite.allCases {
@@ -154,7 +155,7 @@ extension Trainer {
             accountant_assumptions: isPrivate ? engine.accounting.description : nil,
             sampling_note: isPrivate && c.sampling == .shuffled
                 ? "shuffled fixed-size batches: the reported ε assumes Poisson sampling and is not a proven bound" : nil,
-            head_scale: facts.usesCarriers ? c.headScale : (c.method == .dphead ? 1 : nil),
+            head_scale: method.headScale,
             wall_seconds: wallSeconds, git_commit: gitCommit(),
             train_data: data.trainDescription, train_examples: data.train.count,
             dev_examples: Dictionary(data.dev.map { ($0.name, $0.examples.count) }, uniquingKeysWith: { a, _ in a }),

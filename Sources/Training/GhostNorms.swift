@@ -65,17 +65,6 @@ final class GhostNorms {
     }
 }
 
-extension LinearSite {
-    /// (outputs, inputs) of this matrix.
-    func shape(_ c: BertConfig) -> (outputs: Int, inputs: Int) {
-        switch self {
-        case .intermediate: (c.intermediateSize, c.hiddenSize)
-        case .output: (c.hiddenSize, c.intermediateSize)
-        default: (c.hiddenSize, c.hiddenSize)
-        }
-    }
-}
-
 /// Per-example squared gradient norms over DP-SGD's trainable set (every parameter but the embedding tables) for the
 /// micro-batch of the model's last forward, by one backward pass that forms no per-example gradient.
 public func perExampleGradientSquares(model: BertModel, dlogits: [Float], classes: Int) -> [Double] {
@@ -85,7 +74,7 @@ public func perExampleGradientSquares(model: BertModel, dlogits: [Float], classe
     let none = BertParameters(config: c, classes: classes, groups: [])
     model.backward(dlogits: dlogits, gradients: none, weightHook: { site, _, x, delta, _ in
         let shape = site.shape(c)
-        norms.linear(input: x, outputGradient: delta, inputs: shape.inputs, outputs: shape.outputs)
+        norms.linear(input: x, outputGradient: delta, inputs: shape.columns, outputs: shape.rows)
     }, normHook: { _, dy, x, mean, rstd in
         norms.layerNorm(outputGradient: dy, input: x, mean: mean, rstd: rstd, columns: c.hiddenSize)
     })

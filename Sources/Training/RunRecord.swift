@@ -74,7 +74,7 @@ public struct RunResult: Codable, Sendable {
     public var dev_examples: [String: Int]?
     /// Fraction of per-example gradients that the clip scaled down (over the whole run; not DP).
     public var clipped_fraction: Double?
-    /// ‖W_T − W₀‖_F per reparametrized matrix (RGP / low-rank / full), by canonical name.
+    /// ‖W_T − W₀‖_F per reparametrized matrix (every method that trains them), by canonical name.
     public var update_norms: [String: Double]?
     public var epochs_log: [EpochRecord]
     public var finished: Bool

@@ -2,6 +2,41 @@ import Foundation
 import GLUE
 import Tokenizers
 
+/// Which files (and, for the offline stand-ins, which rows of them) a task trains and evaluates on: the one statement
+/// of the stand-in rules, read by the loader and by the grid planner.
+public struct SplitFiles: Sendable {
+    public struct Source: Sendable {
+        /// File under the task's folder.
+        public var file: String
+        /// Committed row-index file choosing the rows used (QNLI and QQP stand-ins), if any.
+        public var indexFile: String?
+        /// Name in records and tables.
+        public var name: String
+    }
+
+    public var train: Source
+    /// The primary dev set first (MNLI official: matched, then mismatched).
+    public var dev: [Source]
+    public var trainDescription: String
+
+    public init(task: GLUETask, split: SplitChoice, splitsDirectory: String) {
+        switch (split, task) {
+        case (.official, _), (.standin, .sst2):
+            train = Source(file: task.trainFile, name: task.trainFile)
+            dev = task.devFiles.map { Source(file: $0, name: $0) }
+            trainDescription = "\(task.directoryName)/\(task.trainFile)"
+        case (.standin, .mnli):
+            train = Source(file: "dev_mismatched.tsv", name: "dev_mismatched.tsv")
+            dev = [Source(file: "dev_matched.tsv", name: "dev_matched.tsv")]
+            trainDescription = "MNLI/dev_mismatched.tsv (stand-in: no train set offline)"
+        case (.standin, .qnli), (.standin, .qqp):
+            train = Source(file: "dev.tsv", indexFile: "\(splitsDirectory)/\(task.rawValue)-train.txt", name: "dev.tsv[80%]")
+            dev = [Source(file: "dev.tsv", indexFile: "\(splitsDirectory)/\(task.rawValue)-dev.txt", name: "dev.tsv[held-out 20%]")]
+            trainDescription = "\(task.directoryName)/dev.tsv[80% by \(task.rawValue)-train.txt] (stand-in: no train set offline)"
+        }
+    }
+}
+
 /// The data of one run: training examples and the dev sets it reports.
 public struct TaskData {
     public var train: [EncodedExample]
@@ -22,24 +57,15 @@ public struct TaskData {
         func file(_ name: String) throws -> [Example] {
             try GLUELoader.load(task, path: GLUELoader.path(root: root, task: task, file: name)).examples
         }
-        var train: [Example], dev: [(String, [Example])], description: String
-        switch (split, task) {
-        case (.official, _), (.standin, .sst2):
-            train = devOnly ? [] : try file(task.trainFile)
-            dev = try task.devFiles.map { ($0, try file($0)) }
-            description = "\(task.directoryName)/\(task.trainFile)"
-        case (.standin, .mnli):
-            train = try file("dev_mismatched.tsv")
-            dev = [("dev_matched.tsv", try file("dev_matched.tsv"))]
-            description = "MNLI/dev_mismatched.tsv (stand-in: no train set offline)"
-        case (.standin, .qnli), (.standin, .qqp):
-            let all = try file("dev.tsv")
-            let trainIndices = try readIndices("\(splitsDirectory)/\(task.rawValue)-train.txt", count: all.count)
-            let devIndices = try readIndices("\(splitsDirectory)/\(task.rawValue)-dev.txt", count: all.count)
-            train = trainIndices.map { all[$0] }
-            dev = [("dev.tsv[held-out 20%]", devIndices.map { all[$0] })]
-            description = "\(task.directoryName)/dev.tsv[80% by \(task.rawValue)-train.txt] (stand-in: no train set offline)"
+        func examples(_ source: SplitFiles.Source) throws -> [Example] {
+            let all = try file(source.file)
+            guard let indexFile = source.indexFile else { return all }
+            return try readIndices(indexFile, count: all.count).map { all[$0] }
         }
+        let files = SplitFiles(task: task, split: split, splitsDirectory: splitsDirectory)
+        var train = devOnly ? [] : try examples(files.train)
+        var dev = try files.dev.map { ($0.name, try examples($0)) }
+        var description = files.trainDescription
         if let maxDev {
             dev = dev.map { $0.1.count > maxDev ? ($0.0 + ", first \(maxDev)", Array($0.1.prefix(maxDev))) : $0 }
         }

@@ -51,7 +51,7 @@ public final class BertParameters: @unchecked Sendable {
 
     /// Canonical names, shapes and groups of every parameter.
     public static func layout(config c: BertConfig, classes: Int) -> [(name: String, shape: [Int], group: ParameterGroups)] {
-        let h = c.hiddenSize, i = c.intermediateSize
+        let h = c.hiddenSize
         var out: [(String, [Int], ParameterGroups)] = [
             ("embeddings.word_embeddings.weight", [c.vocabSize, h], .embeddings),
             ("embeddings.position_embeddings.weight", [c.maxPositionEmbeddings, h], .embeddings),
@@ -61,7 +61,7 @@ public final class BertParameters: @unchecked Sendable {
         ]
         for l in 0..<c.numHiddenLayers {
             for site in LinearSite.allCases {
-                let (rows, columns) = site == .intermediate ? (i, h) : site == .output ? (h, i) : (h, h)
+                let (rows, columns) = site.shape(c)
                 out.append((site.name(layer: l) + ".weight", [rows, columns], .encoderWeights))
                 out.append((site.name(layer: l) + ".bias", [rows], .encoderBiases))
             }

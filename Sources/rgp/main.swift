@@ -1,6 +1,5 @@
 import Commands
-import Numerics
 
-BLASKernels.relaunchWithFittingKernelsIfNeeded()
+Launch.relaunchWithFittingKernelsIfNeeded()
 
 RGPTool.main()

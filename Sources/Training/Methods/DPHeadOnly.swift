@@ -16,7 +16,8 @@ public final class DPHeadOnly: TrainingMethodPlugin {
         forwardPassesPerExample: 1, trainsOnFrozenFeatures: true)
 
     public static func stepFLOPs(config: BertConfig, batch: Int, length: Int, rank: Int) -> Double {
-        StepFLOPs(config: config, batch: batch, length: length, rank: rank).forward
+        let f = FLOPModel(config: config)
+        return f.forward(batch: batch, length: length)
     }
 
     let context: MethodContext
@@ -25,6 +26,9 @@ public final class DPHeadOnly: TrainingMethodPlugin {
     var perExample = GrowingBuffer()
     var features: Tensor?
     public let trainableNames = ["classifier.weight", "classifier.bias"]
+
+    /// The head alone is clipped, unscaled.
+    public var headScale: Double? { 1 }
 
     public init(context: MethodContext) {
         self.context = context

@@ -17,8 +17,9 @@ public final class DPSGD: TrainingMethodPlugin {
         forwardPassesPerExample: 5, trainsOnFrozenFeatures: false)
 
     public static func stepFLOPs(config: BertConfig, batch: Int, length: Int, rank: Int) -> Double {
-        let f = StepFLOPs(config: config, batch: batch, length: length, rank: rank)
-        return f.forward + 2 * f.backwardData + f.grams + f.weights
+        let f = FLOPModel(config: config)
+        return f.forward(batch: batch, length: length) + 2 * f.backwardData(batch: batch, length: length)
+            + f.ghostNorms(batch: batch, length: length) + f.weightGradients(batch: batch, length: length)
     }
 
     let context: MethodContext
@@ -26,6 +27,9 @@ public final class DPSGD: TrainingMethodPlugin {
     let gradients: BertParameters
     let layout: FlatLayout
     public var trainableNames: [String] { gradients.names }
+
+    /// The head is not clipped on its own (DP-SGD clips it with every other parameter).
+    public var headScale: Double? { nil }
 
     public init(context: MethodContext) {
         self.context = context

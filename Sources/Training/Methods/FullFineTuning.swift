@@ -14,13 +14,15 @@ public final class FullFineTuning: TrainingMethodPlugin {
         forwardPassesPerExample: 3, trainsOnFrozenFeatures: false)
 
     public static func stepFLOPs(config: BertConfig, batch: Int, length: Int, rank: Int) -> Double {
-        let f = StepFLOPs(config: config, batch: batch, length: length, rank: rank)
-        return f.forward + f.backwardData + f.weights
+        let f = FLOPModel(config: config)
+        return f.forward(batch: batch, length: length) + f.backwardData(batch: batch, length: length) + f.weightGradients(batch: batch, length: length)
     }
 
     let context: MethodContext
     public let trainableNames: [String]
     let gradients: BertParameters
+
+    public var headScale: Double? { nil }
 
     public init(context: MethodContext) {
         self.context = context

@@ -19,6 +19,8 @@ public final class LowRankFineTuning: TrainingMethodPlugin {
 
     let carrierStep: CarrierStep
     public var trainableNames: [String] { carrierStep.trainableNames }
+    public var headScale: Double? { carrierStep.context.configuration.headScale }
+
     public init(context: MethodContext) { carrierStep = CarrierStep(context: context) }
     public func step(_ indices: [Int], step: Int) -> Double { carrierStep.step(indices, step: step) }
 }

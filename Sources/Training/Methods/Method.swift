@@ -88,25 +88,9 @@ public protocol TrainingMethodPlugin: AnyObject {
     init(context: MethodContext) throws
     /// The parameters it changes (saved in checkpoints, in this order).
     var trainableNames: [String] { get }
+    /// The scale it applies to the head's per-example gradients inside the joint clip (recorded), or nil when it
+    /// clips no per-example head gradient on its own.
+    var headScale: Double? { get }
     /// One logical batch at step `step` (0-based); returns the mean training loss (private data: not DP).
     func step(_ indices: [Int], step: Int) -> Double
-}
-
-/// FLOPs of the pieces a step is made of, shared by the methods' `stepFLOPs`.
-public struct StepFLOPs {
-    public let forward: Double, backwardData: Double, weights: Double, carriers: Double, grams: Double
-
-    public init(config c: BertConfig, batch: Int, length: Int, rank: Int) {
-        let n = Double(batch * length), h = Double(c.hiddenSize), i = Double(c.intermediateSize), layers = Double(c.numHiddenLayers)
-        let dense = 2 * n * (4 * h * h + 2 * h * i) * layers          // every linear, once
-        let attention = 4 * Double(batch * c.numAttentionHeads) * Double(length * length) * Double(c.headDimension) * layers
-        forward = dense + attention
-        backwardData = dense + 2 * attention                          // dx of every linear; dP, dV, dQ, dK
-        weights = dense                                               // dW of every linear
-        // Carriers per matrix (p×d): δ·L and x·Rᵀ (2N(p+d)r), per-example sums of outer products (2N(p+d)r).
-        let sites = 4 * (h + h) + (i + h) + (h + i)
-        carriers = 4 * n * sites * Double(rank) * layers
-        // Ghost norms: two T×T Gram matrices per example and matrix (2·B·T²·(d + p)).
-        grams = 2 * Double(batch) * Double(length * length) * sites * layers
-    }
 }

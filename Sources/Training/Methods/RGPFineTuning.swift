@@ -15,12 +15,15 @@ public final class RGPFineTuning: TrainingMethodPlugin {
         forwardPassesPerExample: 2, trainsOnFrozenFeatures: false)
 
     public static func stepFLOPs(config: BertConfig, batch: Int, length: Int, rank: Int) -> Double {
-        let f = StepFLOPs(config: config, batch: batch, length: length, rank: rank)
-        return f.forward + f.backwardData + f.carriers
+        let f = FLOPModel(config: config)
+        return f.forward(batch: batch, length: length) + f.backwardData(batch: batch, length: length)
+            + f.carrierGradients(batch: batch, length: length, rank: rank)
     }
 
     let carrierStep: CarrierStep
     public var trainableNames: [String] { carrierStep.trainableNames }
+    public var headScale: Double? { carrierStep.context.configuration.headScale }
+
     public init(context: MethodContext) { carrierStep = CarrierStep(context: context) }
     public func step(_ indices: [Int], step: Int) -> Double { carrierStep.step(indices, step: step) }
 }

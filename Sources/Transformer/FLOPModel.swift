@@ -1,0 +1,52 @@
+extension LinearSite {
+    /// Shape of this site's weight, [output rows p, input columns d].
+    public func shape(_ c: BertConfig) -> (rows: Int, columns: Int) {
+        switch self {
+        case .intermediate: (c.intermediateSize, c.hiddenSize)
+        case .output: (c.hiddenSize, c.intermediateSize)
+        case .query, .key, .value, .attentionOutput: (c.hiddenSize, c.hiddenSize)
+        }
+    }
+}
+
+/// The encoder's GEMM arithmetic in FLOPs (2·m·n·k per product): the one cost model of the planner, the step
+/// benchmark and the methods' step costs. Elementwise work is not counted.
+public struct FLOPModel: Sendable {
+    public let config: BertConfig
+    public init(config: BertConfig) { self.config = config }
+
+    var layers: Double { Double(config.numHiddenLayers) }
+    /// Σ p·d over one layer's six linear maps.
+    var weightsPerLayer: Double { LinearSite.allCases.reduce(0) { let s = $1.shape(config); return $0 + Double(s.rows * s.columns) } }
+    /// Σ (p + d) over one layer's six linear maps.
+    var widthsPerLayer: Double { LinearSite.allCases.reduce(0) { let s = $1.shape(config); return $0 + Double(s.rows + s.columns) } }
+
+    /// Forward FLOPs per token of a sequence of `length` tokens: the six linear maps of each layer plus attention
+    /// (Q·Kᵀ and P·V, 4·h·length).
+    public func forwardPerToken(length: Double) -> Double {
+        layers * (2 * weightsPerLayer + 4 * Double(config.hiddenSize) * length)
+    }
+
+    /// Every linear map once over `batch` sequences of `length` tokens.
+    public func dense(batch: Int, length: Int) -> Double { 2 * Double(batch * length) * weightsPerLayer * layers }
+    /// Attention's two batched products over all heads.
+    public func attention(batch: Int, length: Int) -> Double {
+        4 * Double(batch * config.numAttentionHeads) * Double(length * length) * Double(config.headDimension) * layers
+    }
+    public func forward(batch: Int, length: Int) -> Double { dense(batch: batch, length: length) + attention(batch: batch, length: length) }
+    /// Input gradients of every linear map, and attention's dP, dV, dQ, dK.
+    public func backwardData(batch: Int, length: Int) -> Double {
+        dense(batch: batch, length: length) + 2 * attention(batch: batch, length: length)
+    }
+    /// Weight gradients of every linear map.
+    public func weightGradients(batch: Int, length: Int) -> Double { dense(batch: batch, length: length) }
+    /// RGP's per-example carrier gradients: δ·L and x·Rᵀ (2N(p+d)r per matrix), then per-example sums of outer
+    /// products (2N(p+d)r).
+    public func carrierGradients(batch: Int, length: Int, rank: Int) -> Double {
+        4 * Double(batch * length) * widthsPerLayer * Double(rank) * layers
+    }
+    /// Ghost norms: two T×T Gram matrices per example and matrix (2·B·T²·(d + p)).
+    public func ghostNorms(batch: Int, length: Int) -> Double {
+        2 * Double(batch) * Double(length * length) * widthsPerLayer * layers
+    }
+}
