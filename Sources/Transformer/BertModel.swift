@@ -26,9 +26,15 @@ public final class BertModel: @unchecked Sendable {
     public typealias WeightGradientHook = (_ site: LinearSite, _ layer: Int, _ input: UnsafePointer<Float>,
                                            _ outputGradient: UnsafePointer<Float>, _ rows: Int) -> Void
 
-    /// Receives each LayerNorm's (canonical name prefix, output gradient dy [N, H], input x [N, H], mean and rstd [N])
-    /// during backward (DP-SGD computes per-example γ/β gradients from them).
-    public typealias NormGradientHook = (_ name: String, _ outputGradient: UnsafePointer<Float>, _ input: UnsafePointer<Float>,
+    /// Where a LayerNorm sits.
+    public enum NormLocation: Sendable, Equatable {
+        case embeddings
+        case encoder(layer: Int, site: LayerNormSite)
+    }
+
+    /// Receives each LayerNorm's (location, output gradient dy [N, H], input x [N, H], mean and rstd [N]) during
+    /// backward (DP-SGD computes per-example γ/β gradients from them).
+    public typealias NormGradientHook = (_ location: NormLocation, _ outputGradient: UnsafePointer<Float>, _ input: UnsafePointer<Float>,
                                          _ mean: UnsafePointer<Float>, _ rstd: UnsafePointer<Float>) -> Void
 
     // MARK: Forward
@@ -41,14 +47,14 @@ public final class BertModel: @unchecked Sendable {
         let p = parameters
 
         // Embeddings: word + position + token type, LayerNorm, dropout.  [N, H]
-        let word = p["embeddings.word_embeddings.weight"].data, position = p["embeddings.position_embeddings.weight"].data
-        let type = p["embeddings.token_type_embeddings.weight"].data
+        let word = p.embeddingTables.word!.data, position = p.embeddingTables.position!.data
+        let type = p.embeddingTables.tokenType!.data
         for i in 0..<n {
             let row = ws.embeddingSum.data + i * h
             let w = word + Int(batch.inputIds[i]) * h, pos = position + (i % t) * h, ty = type + Int(batch.tokenTypeIds[i]) * h
             for j in 0..<h { row[j] = w[j] + pos[j] + ty[j] }
         }
-        LayerNorm.forward(ws.embeddingSum.data, gamma: p["embeddings.LayerNorm.weight"].data, beta: p["embeddings.LayerNorm.bias"].data,
+        LayerNorm.forward(ws.embeddingSum.data, gamma: p.embeddingNorm.weight!.data, beta: p.embeddingNorm.bias!.data,
                           into: ws.embeddingOutput.data, mean: ws.embeddingMean.data, rstd: ws.embeddingRstd.data,
                           rows: n, columns: h, eps: c.layerNormEps)
         dropout(ws.embeddingOutput, mask: ws.embeddingDropMask, p: c.hiddenDropoutProb)
@@ -62,12 +68,12 @@ public final class BertModel: @unchecked Sendable {
         // Pooler on [CLS] (position 0), dropout, head.  [B, H] → [B, C]
         let b = batch.size
         for s in 0..<b { (ws.cls.data + s * h).update(from: input.data + s * t * h, count: h) }
-        Linear.forward(ws.cls.data, weight: p["pooler.dense.weight"].data, bias: p["pooler.dense.bias"].data,
+        Linear.forward(ws.cls.data, weight: p.pooler.weight!.data, bias: p.pooler.bias!.data,
                        into: ws.pooled.data, rows: b, inputs: h, outputs: h)
         Tanh.forward(ws.pooled.data, into: ws.pooled.data, count: b * h)
         ws.headInput.copy(from: ws.pooled)
         dropout(ws.headInput, mask: ws.headDropMask, p: c.hiddenDropoutProb)
-        Linear.forward(ws.headInput.data, weight: p["classifier.weight"].data, bias: p["classifier.bias"].data,
+        Linear.forward(ws.headInput.data, weight: p.classifier.weight!.data, bias: p.classifier.bias!.data,
                        into: ws.logits.data, rows: b, inputs: h, outputs: parameters.classes)
         return ws.logits
     }
@@ -75,8 +81,9 @@ public final class BertModel: @unchecked Sendable {
     private func layerForward(_ l: Int, input x: Tensor, ws: Workspace, batch: Batch) {
         let c = config, h = c.hiddenSize, inner = c.intermediateSize, n = batch.tokens
         let a = ws.layers[l], p = parameters
-        func weight(_ s: LinearSite) -> UnsafeMutablePointer<Float> { p[s.name(layer: l) + ".weight"].data }
-        func bias(_ s: LinearSite) -> UnsafeMutablePointer<Float> { p[s.name(layer: l) + ".bias"].data }
+        let tensors = p.layers[l]
+        func weight(_ s: LinearSite) -> UnsafeMutablePointer<Float> { tensors.weight(s)!.data }
+        func bias(_ s: LinearSite) -> UnsafeMutablePointer<Float> { tensors.bias(s)!.data }
 
         // Q, K, V projections.  [N, H] each
         Linear.forward(x.data, weight: weight(.query), bias: bias(.query), into: a.query.data, rows: n, inputs: h, outputs: h)
@@ -90,9 +97,8 @@ public final class BertModel: @unchecked Sendable {
                        into: a.preNorm1.data, rows: n, inputs: h, outputs: h)
         dropout(a.preNorm1, mask: a.attentionDropMask, p: c.hiddenDropoutProb)
         Elementwise.add(a.preNorm1.data, x.data, into: a.preNorm1.data, count: n * h)
-        let prefix = "encoder.layer.\(l)."
-        LayerNorm.forward(a.preNorm1.data, gamma: p[prefix + "attention.output.LayerNorm.weight"].data,
-                          beta: p[prefix + "attention.output.LayerNorm.bias"].data, into: a.hidden1.data,
+        LayerNorm.forward(a.preNorm1.data, gamma: tensors.normWeight(.attention)!.data,
+                          beta: tensors.normBias(.attention)!.data, into: a.hidden1.data,
                           mean: a.mean1.data, rstd: a.rstd1.data, rows: n, columns: h, eps: c.layerNormEps)
 
         // Feed-forward: GELU(h₁·W₁ᵀ + b₁)·W₂ᵀ + b₂, dropout, residual, LayerNorm.  [N, I] → [N, H]
@@ -105,8 +111,8 @@ public final class BertModel: @unchecked Sendable {
                        rows: n, inputs: inner, outputs: h)
         dropout(a.preNorm2, mask: a.outputDropMask, p: c.hiddenDropoutProb)
         Elementwise.add(a.preNorm2.data, a.hidden1.data, into: a.preNorm2.data, count: n * h)
-        LayerNorm.forward(a.preNorm2.data, gamma: p[prefix + "output.LayerNorm.weight"].data,
-                          beta: p[prefix + "output.LayerNorm.bias"].data, into: a.output.data,
+        LayerNorm.forward(a.preNorm2.data, gamma: tensors.normWeight(.output)!.data,
+                          beta: tensors.normBias(.output)!.data, into: a.output.data,
                           mean: a.mean2.data, rstd: a.rstd2.data, rows: n, columns: h, eps: c.layerNormEps)
     }
 
@@ -159,16 +165,16 @@ public final class BertModel: @unchecked Sendable {
             || weightHook != nil || normHook != nil
 
         // Head: dHeadInput = dlogits·Wc; dWc += dlogitsᵀ·headInput; dbc += Σ dlogits.
-        Linear.backward(outputGradient: dlogits, input: ws.headInput.data, weight: p["classifier.weight"].data,
-                        inputGradient: ws.gradHead.data, weightGradient: g.optional("classifier.weight")?.data,
-                        biasGradient: g.optional("classifier.bias")?.data, rows: b, inputs: h, outputs: p.classes)
-        let poolerWanted = g.optional("pooler.dense.weight") != nil
+        Linear.backward(outputGradient: dlogits, input: ws.headInput.data, weight: p.classifier.weight!.data,
+                        inputGradient: ws.gradHead.data, weightGradient: g.classifier.weight?.data,
+                        biasGradient: g.classifier.bias?.data, rows: b, inputs: h, outputs: p.classes)
+        let poolerWanted = g.pooler.weight != nil
         guard poolerWanted || needsEncoder else { return }
         dropoutBackward(ws.gradHead, mask: ws.headDropMask, p: c.hiddenDropoutProb)
         Tanh.backward(output: ws.pooled.data, outputGradient: ws.gradHead.data, into: ws.gradHead.data, count: b * h)
-        Linear.backward(outputGradient: ws.gradHead.data, input: ws.cls.data, weight: p["pooler.dense.weight"].data,
-                        inputGradient: ws.gradCLS.data, weightGradient: g.optional("pooler.dense.weight")?.data,
-                        biasGradient: g.optional("pooler.dense.bias")?.data, rows: b, inputs: h, outputs: h)
+        Linear.backward(outputGradient: ws.gradHead.data, input: ws.cls.data, weight: p.pooler.weight!.data,
+                        inputGradient: ws.gradCLS.data, weightGradient: g.pooler.weight?.data,
+                        biasGradient: g.pooler.bias?.data, rows: b, inputs: h, outputs: h)
         guard needsEncoder else { return }
 
         // Only [CLS] rows of the last layer receive gradient.  [N, H]
@@ -184,18 +190,18 @@ public final class BertModel: @unchecked Sendable {
         }
 
         // Embeddings: dropout, LayerNorm, then scatter into the tables.
-        let wantsEmbeddingNorm = g.optional("embeddings.LayerNorm.weight") != nil
-        let wantsTables = g.optional("embeddings.word_embeddings.weight") != nil
+        let wantsEmbeddingNorm = g.embeddingNorm.weight != nil
+        let wantsTables = g.embeddingTables.word != nil
         guard wantsEmbeddingNorm || wantsTables || normHook != nil else { return }
         dropoutBackward(gradOutput, mask: ws.embeddingDropMask, p: c.hiddenDropoutProb)
-        normHook?("embeddings.LayerNorm", gradOutput.data, ws.embeddingSum.data, ws.embeddingMean.data, ws.embeddingRstd.data)
-        LayerNorm.backward(outputGradient: gradOutput.data, input: ws.embeddingSum.data, gamma: p["embeddings.LayerNorm.weight"].data,
+        normHook?(.embeddings, gradOutput.data, ws.embeddingSum.data, ws.embeddingMean.data, ws.embeddingRstd.data)
+        LayerNorm.backward(outputGradient: gradOutput.data, input: ws.embeddingSum.data, gamma: p.embeddingNorm.weight!.data,
                            mean: ws.embeddingMean.data, rstd: ws.embeddingRstd.data, inputGradient: gradInput.data,
-                           gammaGradient: g.optional("embeddings.LayerNorm.weight")?.data,
-                           betaGradient: g.optional("embeddings.LayerNorm.bias")?.data, rows: n, columns: h)
+                           gammaGradient: g.embeddingNorm.weight?.data,
+                           betaGradient: g.embeddingNorm.bias?.data, rows: n, columns: h)
         if wantsTables {
-            let word = g["embeddings.word_embeddings.weight"].data, position = g["embeddings.position_embeddings.weight"].data
-            let type = g["embeddings.token_type_embeddings.weight"].data
+            let word = g.embeddingTables.word!.data, position = g.embeddingTables.position!.data
+            let type = g.embeddingTables.tokenType!.data
             for i in 0..<n {
                 let row = gradInput.data + i * h
                 Elementwise.axpy(1, row, into: word + Int(ws.inputIds[i]) * h, count: h)
@@ -208,25 +214,23 @@ public final class BertModel: @unchecked Sendable {
     private func layerBackward(_ l: Int, input x: Tensor, gradOutput: Tensor, gradInput: Tensor, ws: Workspace,
                                gradients g: BertParameters, hook: WeightGradientHook?, normHook: NormGradientHook?) {
         let c = config, h = c.hiddenSize, inner = c.intermediateSize, n = ws.batchSize * ws.length
-        let a = ws.layers[l], p = parameters, prefix = "encoder.layer.\(l)."
-        func weight(_ s: LinearSite) -> UnsafeMutablePointer<Float> { p[s.name(layer: l) + ".weight"].data }
+        let a = ws.layers[l], tensors = parameters.layers[l], grads = g.layers[l]
         func linearBackward(_ s: LinearSite, input: Tensor, outputGradient: Tensor, inputGradient: Tensor, accumulate: Bool,
                             inputs: Int, outputs: Int) {
-            let name = s.name(layer: l)
-            Linear.backward(outputGradient: outputGradient.data, input: input.data, weight: weight(s),
+            Linear.backward(outputGradient: outputGradient.data, input: input.data, weight: tensors.weight(s)!.data,
                             inputGradient: inputGradient.data, accumulateInput: accumulate,
-                            weightGradient: hook == nil ? g.optional(name + ".weight")?.data : nil,
-                            biasGradient: g.optional(name + ".bias")?.data, rows: n, inputs: inputs, outputs: outputs)
+                            weightGradient: hook == nil ? grads.weight(s)?.data : nil,
+                            biasGradient: grads.bias(s)?.data, rows: n, inputs: inputs, outputs: outputs)
             hook?(s, l, input.data, outputGradient.data, n)
         }
 
         // out = LN₂(pre₂), pre₂ = h₁ + Drop(FFN).  gradPre → dh₁ (residual) and dFFN.
         let gradPre = ws.gradPre, gradHidden1 = ws.gradHidden1
-        normHook?(prefix + "output.LayerNorm", gradOutput.data, a.preNorm2.data, a.mean2.data, a.rstd2.data)
-        LayerNorm.backward(outputGradient: gradOutput.data, input: a.preNorm2.data, gamma: p[prefix + "output.LayerNorm.weight"].data,
+        normHook?(.encoder(layer: l, site: .output), gradOutput.data, a.preNorm2.data, a.mean2.data, a.rstd2.data)
+        LayerNorm.backward(outputGradient: gradOutput.data, input: a.preNorm2.data, gamma: tensors.normWeight(.output)!.data,
                            mean: a.mean2.data, rstd: a.rstd2.data, inputGradient: gradPre.data,
-                           gammaGradient: g.optional(prefix + "output.LayerNorm.weight")?.data,
-                           betaGradient: g.optional(prefix + "output.LayerNorm.bias")?.data, rows: n, columns: h)
+                           gammaGradient: grads.normWeight(.output)?.data,
+                           betaGradient: grads.normBias(.output)?.data, rows: n, columns: h)
         gradHidden1.copy(from: gradPre)
         dropoutBackward(gradPre, mask: a.outputDropMask, p: c.hiddenDropoutProb)
         // FFN out: dActivated = dFFN·W₂.  [N, I]
@@ -241,11 +245,11 @@ public final class BertModel: @unchecked Sendable {
                        accumulate: true, inputs: h, outputs: inner)
 
         // h₁ = LN₁(pre₁), pre₁ = x + Drop(Attn·Woᵀ).  gradPre → dx (residual) and dAttnOut.
-        normHook?(prefix + "attention.output.LayerNorm", gradHidden1.data, a.preNorm1.data, a.mean1.data, a.rstd1.data)
+        normHook?(.encoder(layer: l, site: .attention), gradHidden1.data, a.preNorm1.data, a.mean1.data, a.rstd1.data)
         LayerNorm.backward(outputGradient: gradHidden1.data, input: a.preNorm1.data,
-                           gamma: p[prefix + "attention.output.LayerNorm.weight"].data, mean: a.mean1.data, rstd: a.rstd1.data,
-                           inputGradient: gradPre.data, gammaGradient: g.optional(prefix + "attention.output.LayerNorm.weight")?.data,
-                           betaGradient: g.optional(prefix + "attention.output.LayerNorm.bias")?.data, rows: n, columns: h)
+                           gamma: tensors.normWeight(.attention)!.data, mean: a.mean1.data, rstd: a.rstd1.data,
+                           inputGradient: gradPre.data, gammaGradient: grads.normWeight(.attention)?.data,
+                           betaGradient: grads.normBias(.attention)?.data, rows: n, columns: h)
         gradInput.copy(from: gradPre)
         dropoutBackward(gradPre, mask: a.attentionDropMask, p: c.hiddenDropoutProb)
         linearBackward(.attentionOutput, input: a.context, outputGradient: gradPre, inputGradient: ws.gradContext,

@@ -45,7 +45,7 @@ public enum LinearSite: Int, CaseIterable, Sendable, Codable {
 public final class BertParameters: @unchecked Sendable {
     public let config: BertConfig
     public let classes: Int
-    public private(set) var tensors: [String: Tensor]
+    public let tensors: [String: Tensor]
     /// Names in a fixed order (embeddings, layers, pooler, classifier).
     public let names: [String]
 
@@ -65,9 +65,9 @@ public final class BertParameters: @unchecked Sendable {
                 out.append((site.name(layer: l) + ".weight", [rows, columns], .encoderWeights))
                 out.append((site.name(layer: l) + ".bias", [rows], .encoderBiases))
             }
-            for norm in ["attention.output.LayerNorm", "output.LayerNorm"] {
-                out.append(("encoder.layer.\(l).\(norm).weight", [h], .layerNorms))
-                out.append(("encoder.layer.\(l).\(norm).bias", [h], .layerNorms))
+            for norm in LayerNormSite.allCases {
+                out.append((norm.name(layer: l) + ".weight", [h], .layerNorms))
+                out.append((norm.name(layer: l) + ".bias", [h], .layerNorms))
             }
         }
         out += [("pooler.dense.weight", [h, h], .pooler), ("pooler.dense.bias", [h], .pooler),
@@ -93,10 +93,25 @@ public final class BertParameters: @unchecked Sendable {
         self.tensors = tensors
         self.names = names
         self.storage = storage
+        layers = (0..<config.numHiddenLayers).map { LayerTensors(layer: $0, tensors: tensors) }
+        embeddingTables = (tensors["embeddings.word_embeddings.weight"], tensors["embeddings.position_embeddings.weight"],
+                           tensors["embeddings.token_type_embeddings.weight"])
+        embeddingNorm = (tensors["embeddings.LayerNorm.weight"], tensors["embeddings.LayerNorm.bias"])
+        pooler = (tensors["pooler.dense.weight"], tensors["pooler.dense.bias"])
+        classifier = (tensors["classifier.weight"], tensors["classifier.bias"])
     }
 
     /// The one buffer behind every tensor, when made `contiguous`.
     public let storage: Tensor?
+
+    /// Typed handles to every layer's tensors, resolved once (nil where this store does not hold the tensor): the
+    /// model's forward and backward read these instead of building names on the hot path.
+    public let layers: [LayerTensors]
+    /// The embedding tables and their LayerNorm, the pooler and the head (nil where not held).
+    public let embeddingTables: (word: Tensor?, position: Tensor?, tokenType: Tensor?)
+    public let embeddingNorm: (weight: Tensor?, bias: Tensor?)
+    public let pooler: (weight: Tensor?, bias: Tensor?)
+    public let classifier: (weight: Tensor?, bias: Tensor?)
 
     /// The tensor called `name`; a programming error if absent.
     public subscript(_ name: String) -> Tensor {
@@ -125,4 +140,33 @@ public final class BertParameters: @unchecked Sendable {
         for i in 0..<weight.count { weight.data[i] = std * Float(generator.nextGaussian()) }
         self["classifier.bias"].zero()
     }
+}
+
+/// The two LayerNorms of an encoder layer.
+public enum LayerNormSite: Int, CaseIterable, Sendable {
+    /// After attention's output projection and residual.
+    case attention
+    /// After the feed-forward block and residual.
+    case output
+
+    public func name(layer: Int) -> String {
+        "encoder.layer.\(layer)." + (self == .attention ? "attention.output.LayerNorm" : "output.LayerNorm")
+    }
+}
+
+/// One encoder layer's tensors in a parameter store, by site (nil where the store does not hold them).
+public struct LayerTensors {
+    private let weights: [Tensor?], biases: [Tensor?], normWeights: [Tensor?], normBiases: [Tensor?]
+
+    init(layer: Int, tensors: [String: Tensor]) {
+        weights = LinearSite.allCases.map { tensors[$0.name(layer: layer) + ".weight"] }
+        biases = LinearSite.allCases.map { tensors[$0.name(layer: layer) + ".bias"] }
+        normWeights = LayerNormSite.allCases.map { tensors[$0.name(layer: layer) + ".weight"] }
+        normBiases = LayerNormSite.allCases.map { tensors[$0.name(layer: layer) + ".bias"] }
+    }
+
+    public func weight(_ site: LinearSite) -> Tensor? { weights[site.rawValue] }
+    public func bias(_ site: LinearSite) -> Tensor? { biases[site.rawValue] }
+    public func normWeight(_ site: LayerNormSite) -> Tensor? { normWeights[site.rawValue] }
+    public func normBias(_ site: LayerNormSite) -> Tensor? { normBiases[site.rawValue] }
 }
