@@ -50,17 +50,11 @@ func maxAbs(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1) 
 struct CarrierTests {
     func groups(_ model: BertModel, fused: Bool, rank: Int) -> [CarrierGroup] {
         var generator = Xoshiro256(seed: 1)
-        var result: [CarrierGroup] = []
-        for l in 0..<model.config.numHiddenLayers {
-            let stacks: [[LinearSite]] = fused ? [[.query, .key, .value], [.attentionOutput], [.intermediate], [.output]]
-                                               : LinearSite.allCases.map { [$0] }
-            for members in stacks {
-                let g = CarrierGroup(layer: l, members: members, config: model.config, rank: rank)
-                g.computeCarriers(parameters: model.parameters, initial: nil, source: .weight, iterations: 2, generator: &generator)
-                result.append(g)
-            }
+        let groups = CarrierSet(config: model.config, rank: rank, fusedQKV: fused).groups
+        for g in groups {
+            g.computeCarriers(parameters: model.parameters, initial: nil, source: .weight, iterations: 2, generator: &generator)
         }
-        return result
+        return groups
     }
 
     @Test("carriers are orthonormal (rank 1 and rank 3)", arguments: [1, 3])

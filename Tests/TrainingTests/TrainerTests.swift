@@ -7,30 +7,6 @@ import Tokenizers
 import Training
 import Transformer
 
-/// A learnable synthetic SST-2 folder in the tiny vocabulary: label 1 iff the sentence contains w7.
-func syntheticGLUE() throws -> String {
-    let root = FileManager.default.temporaryDirectory.appendingPathComponent("glue-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: root + "/SST-2", withIntermediateDirectories: true)
-    var generator = Xoshiro256(seed: 11)
-    func rows(_ count: Int) -> String {
-        var text = "sentence\tlabel\n"
-        for i in 0..<count {
-            let positive = i % 2 == 0
-            var words = (0..<(3 + Int(generator.next() % 5))).map { _ in "w\(10 + Int(generator.next() % 60))" }
-            if positive { words.insert("w7", at: Int(generator.next() % UInt64(words.count))) }
-            text += words.joined(separator: " ") + " \t\(positive ? 1 : 0)\n"
-        }
-        return text
-    }
-    try rows(64).write(toFile: root + "/SST-2/train.tsv", atomically: true, encoding: .utf8)
-    try rows(32).write(toFile: root + "/SST-2/dev.tsv", atomically: true, encoding: .utf8)
-    return root
-}
-
-func runDirectory() -> String {
-    FileManager.default.temporaryDirectory.appendingPathComponent("run-\(UUID().uuidString)").path
-}
-
 func configuration(_ method: TrainingMethod) -> TrainingConfiguration {
     var c = TrainingConfiguration(task: .sst2, method: method, model: tinyDirectory, batchSize: 16, epochs: 2, learningRate: 3e-3)
     c.seededNoise = true
