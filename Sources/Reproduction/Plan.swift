@@ -4,7 +4,7 @@ import Privacy
 import Training
 import Transformer
 
-/// Published train/dev sizes (GLUE; train sizes as in DESIGN.md and the authors' code), used when a file is absent.
+/// Published train/dev sizes (GLUE; train sizes as in the authors' code), used when a file is absent.
 public enum PublishedSizes {
     public static func train(_ task: GLUETask) -> Int {
         switch task {

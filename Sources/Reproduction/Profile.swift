@@ -1,7 +1,6 @@
 import Foundation
 import GLUE
 import Privacy
-import RGP
 import Training
 
 /// Why a profile could not be read or a grid could not run.

@@ -73,7 +73,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         self.learningRate = learningRate
     }
 
-    /// The authors' latest per-task settings (DESIGN.md): B, C = 1, 30 epochs, lr 3e-4, rank 1, δ 1e-5, ε 8, PRV.
+    /// The authors' latest per-task settings (README, *Where the settings come from*): B, C = 1, 30 epochs, lr 3e-4, rank 1, δ 1e-5, ε 8, PRV.
     public static func authorsDefaults(task: GLUETask, method: TrainingMethod, model: String) -> TrainingConfiguration {
         let batch: Int
         switch task {
