@@ -7,7 +7,10 @@ import RGP
 import Tokenizers
 import Training
 
-extension TrainingMethod: ExpressibleByArgument {}
+extension TrainingMethod: ExpressibleByArgument {
+    /// The registered methods, so `--help` and error messages list them.
+    public static var allValueStrings: [String] { allCases.map(\.rawValue) }
+}
 extension SplitChoice: ExpressibleByArgument {}
 extension CarrierSource: ExpressibleByArgument {}
 extension Reconstruction: ExpressibleByArgument {}
@@ -17,7 +20,7 @@ extension SamplingKind: ExpressibleByArgument {}
 struct FinetuneOptions: ParsableArguments {
     @Option(help: "Checkpoint folder.") var model: String = "models/all-MiniLM-L6-v2"
     @Option(help: "GLUE root holding SST-2/, QNLI/, … (default: $RGP_GLUE_DIR).") var data: String?
-    @Option(help: "full, lowrank, dpsgd, rgp or dphead.") var method: TrainingMethod = .rgp
+    @Option(help: "Training method.") var method: TrainingMethod = .rgp
     @Option(help: "Target ε (private methods; default 8).") var epsilon: Double?
     @Option(help: "δ.") var delta: Double = 1e-5
     @Option(help: "Fix the noise multiplier σ instead of calibrating it from ε (ε is then what σ spends).") var sigma: Double?
