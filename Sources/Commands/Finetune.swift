@@ -21,35 +21,38 @@ struct FinetuneOptions: ParsableArguments {
     @Option(help: "Checkpoint folder.") var model: String = "models/all-MiniLM-L6-v2"
     @Option(help: "GLUE root holding SST-2/, QNLI/, … (default: $RGP_GLUE_DIR).") var data: String?
     @Option(help: "Training method.") var method: TrainingMethod = .rgp
-    @Option(help: "Target ε (private methods; default 8).") var epsilon: Double?
-    @Option(help: "δ.") var delta: Double = 1e-5
-    @Option(help: "Fix the noise multiplier σ instead of calibrating it from ε (ε is then what σ spends).") var sigma: Double?
-    @Option(help: "Per-example clip C (default 1).") var clip: Double?
-    @Option(help: "Expected logical batch size B (default: the task's).") var batchSize: Int?
-    @Option(help: "Epochs (default 30).") var epochs: Double?
-    @Option(help: "Peak learning rate, decayed linearly to 0 (default 3e-4).") var lr: Double?
-    @Option(help: "Maximum tokens per example.") var maxLength: Int = 128
-    @Option(help: "Carrier rank r.") var rank: Int = 1
+    @Option(parsing: .unconditional, help: "Target ε (private methods; default 8).") var epsilon: Double?
+    @Option(parsing: .unconditional, help: "δ.") var delta: Double = 1e-5
+    @Option(parsing: .unconditional, help: "Fix the noise multiplier σ instead of calibrating it from ε (ε is then what σ spends).") var sigma: Double?
+    @Option(parsing: .unconditional, help: "Per-example clip C (default 1).") var clip: Double?
+    @Option(parsing: .unconditional, help: "Expected logical batch size B (default: the task's).") var batchSize: Int?
+    @Option(parsing: .unconditional, help: "Epochs (default 30).") var epochs: Double?
+    @Option(parsing: .unconditional, help: "Peak learning rate, decayed linearly to 0 (default 3e-4).") var lr: Double?
+    @Option(parsing: .unconditional, help: "Maximum tokens per example.") var maxLength: Int = 128
+    @Option(parsing: .unconditional, help: "Carrier rank r.") var rank: Int = 1
     @Option(help: "weight (authors' code) or history (the paper: W_t − W_0).") var carrierSource: CarrierSource = .weight
-    @Option(help: "Power-iteration rounds.") var powerIterations: Int = 1
+    @Option(parsing: .unconditional, help: "Power-iteration rounds.") var powerIterations: Int = 1
     @Option(help: "projection or reference (the authors' + sign).") var reconstruction: Reconstruction = .projection
     @Flag(help: "One carrier pair for Q, K, V stacked (as the authors' code).") var fusedQKV = false
-    @Option(help: "Scale of the head's per-example gradients in the joint clip.") var headScale: Double = 0.1
+    @Option(parsing: .unconditional, help: "Scale of the head's per-example gradients in the joint clip.") var headScale: Double = 0.1
     @Option(help: "rdp or prv.") var accountant: AccountantKind = .prv
     @Option(help: "poisson (default for private methods) or shuffled.") var sampling: SamplingKind?
-    @Option(help: "Train on the first N examples only.") var maxTrain: Int?
-    @Option(help: "Evaluate on the first N examples of each dev set only (smoke runs).") var maxDev: Int?
-    @Option(help: "Seed (dropout, carriers, head initialisation).") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Train on the first N examples only.") var maxTrain: Int?
+    @Option(parsing: .unconditional, help: "Evaluate on the first N examples of each dev set only (smoke runs).") var maxDev: Int?
+    @Option(parsing: .unconditional, help: "Seed (dropout, carriers, head initialisation).") var seed: UInt64 = 0
     @Flag(help: "Seeded, NOT secure noise and sampling (tests only; marked in the record).") var seededNoise = false
     @Option(help: "official, or standin (offline stand-ins for missing train sets).") var split: SplitChoice = .official
     @Option(help: "Folder of the stand-in split index files.") var splitsDirectory: String = "experiments/splits"
-    @Option(help: "Padded token positions per micro-batch.") var microBatchTokens: Int = 4096
-    @Option(help: "OpenBLAS threads and elementwise workers.") var threads: Int = 2
+    @Option(parsing: .unconditional, help: "Padded token positions per micro-batch.") var microBatchTokens: Int = 4096
+    @Option(parsing: .unconditional, help: "OpenBLAS threads and elementwise workers.") var threads: Int = 2
     @Option(help: "Run directory (resumes when it holds the same configuration).") var out: String?
+
+    @Flag(help: "Run with δ ≥ 1/N (refused otherwise; recorded in the run's settings).") var allowLargeDelta = false
 
     func configuration(task: GLUETask) throws -> TrainingConfiguration {
         var c = TrainingConfiguration.authorsDefaults(task: task, method: method, model: model)
-        if let epsilon { c.epsilon = method.isPrivate ? epsilon : nil }
+        // --sigma alone fixes σ and records the ε it spends, with no target; with --epsilon too, ε is the ceiling.
+        c.epsilon = method.isPrivate ? (epsilon ?? (sigma == nil ? c.epsilon : nil)) : nil
         c.delta = delta
         c.sigmaOverride = sigma
         if let clip { c.clip = clip }
@@ -71,9 +74,9 @@ struct FinetuneOptions: ParsableArguments {
         c.seededNoise = seededNoise
         c.split = split
         c.microBatchTokens = microBatchTokens
-        guard c.epsilon.map({ $0 > 0 }) ?? true, c.clip > 0, c.epochs > 0, c.learningRate > 0, c.rank >= 1 else {
-            throw ValidationError("--epsilon, --clip, --epochs, --lr and --rank must be positive")
-        }
+        c.allowLargeDelta = allowLargeDelta
+        try c.validate()
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
         return c
     }
 

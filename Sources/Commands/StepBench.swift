@@ -40,7 +40,7 @@ struct StepBench: ParsableCommand {
                 c.microBatchTokens = batch * length
                 let trainer = try Trainer(configuration: c, runDirectory: NSTemporaryDirectory() + "/bench-\(getpid())",
                                           data: data, tokenizer: tokenizer)
-                let seconds = benchmarkSteps(trainer, repetitions, indices: Array(0..<batch))
+                let seconds = try benchmarkSteps(trainer, repetitions, indices: Array(0..<batch))
                 let flops = m.plugin.stepFLOPs(config: config, batch: batch, length: length, rank: 1)
                 print("\(name) \(m.rawValue): \(format(seconds, digits: 3)) s/step, \(format(Double(batch) / seconds)) examples/s, "
                       + "\(format(flops / seconds / 1e9)) GFLOP/s = \(format(flops / seconds / 1e9 / peak, digits: 3)) of peak, "
@@ -52,8 +52,8 @@ struct StepBench: ParsableCommand {
 
 /// Median seconds of `count` training steps on the fixed batch `indices`, after one warm-up step; parameters change
 /// as in training (σ as configured, so private methods pay for their noise).
-func benchmarkSteps(_ trainer: Trainer, _ count: Int, indices: [Int]) -> Double {
-    trainer.engine.calibrate()
+func benchmarkSteps(_ trainer: Trainer, _ count: Int, indices: [Int]) throws -> Double {
+    try trainer.engine.calibrate()
     _ = trainer.method.step(indices, step: 0)
     let clock = ContinuousClock()
     var samples: [Double] = []

@@ -33,6 +33,28 @@ public struct PRVAccountant: Sendable {
         self.deltaError = deltaError
     }
 
+    /// Grid points a composition may hold (2²⁵: about 1.3 GB of FFT buffers); inputs needing more are refused.
+    public static let maximumDomainPoints = 1 << 25
+
+    /// Bytes per grid point of one composition (the single-step grid, its spectrum and the composed curve's tables).
+    static let bytesPerPoint = 40
+
+    /// Grid points the larger of the two directions' compositions needs for these inputs (computed, not allocated).
+    public func domainPoints(sigma: Double, sampleRate q: Double, steps: Int, delta: Double) -> Double {
+        let deltaError = self.deltaError ?? delta / 1000
+        return [Direction.remove, .add].map { direction -> Double in
+            let d = Composition.domain(direction: direction, sigma: sigma, q: q, steps: steps, epsilonError: epsilonError,
+                                       deltaError: deltaError)
+            let points = (d.high - d.low) / d.mesh + 1
+            return points.isFinite ? exp2(ceil(log2(points))) : .infinity
+        }.max() ?? .infinity
+    }
+
+    /// The memory a composition for these inputs would take, in bytes (an estimate, before anything is allocated).
+    public func estimatedBytes(sigma: Double, sampleRate q: Double, steps: Int, delta: Double) -> Double {
+        domainPoints(sigma: sigma, sampleRate: q, steps: steps, delta: delta) * Double(Self.bytesPerPoint)
+    }
+
     public func epsilon(sigma: Double, sampleRate q: Double, steps: Int, delta: Double) -> Report {
         precondition(sigma > 0 && q > 0 && q <= 1 && steps >= 1 && delta > 0 && delta < 1)
         let deltaError = self.deltaError ?? delta / 1000
@@ -61,7 +83,9 @@ public struct PRVAccountant: Sendable {
         var suffixMass: [Double] = []      // Σ_{j ≥ i} m_j
         var suffixWeighted: [Double] = []  // Σ_{j ≥ i} m_j e^{−v_j}
 
-        init(direction: Direction, sigma: Double, q: Double, steps: Int, epsilonError: Double, deltaError: Double) {
+        /// The composed domain [low, high] and mesh h of one direction (no allocation: also the memory estimate).
+        static func domain(direction: Direction, sigma: Double, q: Double, steps: Int, epsilonError: Double,
+                           deltaError: Double) -> (low: Double, high: Double, mesh: Double) {
             let loss = Loss(direction: direction, mu: 1 / sigma, q: q)
             let t = Double(steps)
             let mesh = epsilonError / (2 * t * log(4 / deltaError)).squareRoot()
@@ -91,6 +115,15 @@ public struct PRVAccountant: Sendable {
                 }
                 low = -bound - 1
             }
+            return (low, high, mesh)
+        }
+
+        init(direction: Direction, sigma: Double, q: Double, steps: Int, epsilonError: Double, deltaError: Double) {
+            let loss = Loss(direction: direction, mu: 1 / sigma, q: q)
+            let t = Double(steps)
+            let (low, high, mesh) = Self.domain(direction: direction, sigma: sigma, q: q, steps: steps,
+                                                epsilonError: epsilonError, deltaError: deltaError)
+            let moments = loss.moments()
             let size = 1 << Int(ceil(log2((high - low) / mesh + 1)))
             let lowIndex = Int(floor(low / mesh))
 

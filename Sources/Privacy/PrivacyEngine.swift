@@ -43,11 +43,27 @@ public struct FlatLayout: Sendable, Equatable {
 ///
 /// σ is calibrated only in `noiseMultiplier(…)`, and ε spent is computed only in `epsilonSpent(afterSteps:)`.
 public final class PrivacyEngine {
-    /// What decides σ: a noise multiplier given outright, or a target ε to calibrate for.
+    /// What decides σ: a noise multiplier given outright (with the target it must not exceed, if any), or a target ε
+    /// to calibrate for. Non-private runs have none.
     public enum NoiseChoice: Sendable, Equatable {
         case none
-        case noiseMultiplier(Double)
+        case noiseMultiplier(Double, target: Double?)
         case targetEpsilon(Double)
+
+        /// The ε the run promises not to exceed, if any.
+        public var target: Double? {
+            switch self {
+            case .none: nil
+            case .noiseMultiplier(_, let target): target
+            case .targetEpsilon(let epsilon): epsilon
+            }
+        }
+    }
+
+    /// Why a private run is refused before it starts.
+    public struct RefusedError: Error, CustomStringConvertible {
+        public var description: String
+        public init(_ description: String) { self.description = description }
     }
 
     /// The inputs of one σ calibration; a σ calibrated elsewhere (the grid planner) is reused only for equal keys.
@@ -82,9 +98,37 @@ public final class PrivacyEngine {
     let seed: UInt64
     var secureRandom: PrivacyRandom?
 
-    /// `seededRandomness`: sampling and noise from a per-step seeded generator (tests only; never a privacy claim).
+    /// σ = 0 in a private run, for tests that compare a private method without noise to its non-private twin and
+    /// for the privacy audit's broken-run check. Never set from the command line; a record of such a run says it is
+    /// not private and claims no ε.
+    public var allowsZeroNoiseForTesting = false
+    /// δ ≥ 1/N was allowed explicitly (`--allow-large-delta`); recorded.
+    public let allowsLargeDelta: Bool
+
+    /// Checks the privacy settings before anything runs. `seededRandomness`: sampling and noise from a per-step
+    /// seeded generator (tests only; never a privacy claim).
     public init(schedule: Schedule, isPrivate: Bool, clip: Double, delta: Double, noise: NoiseChoice, accountant: AccountantKind,
-                seed: UInt64, seededRandomness: Bool) {
+                seed: UInt64, seededRandomness: Bool, allowsLargeDelta: Bool = false) throws {
+        if isPrivate {
+            guard delta.isFinite, delta > 0, delta < 1 else { throw RefusedError("δ must lie in (0, 1), got \(delta)") }
+            let inverseN = 1 / Double(schedule.trainSize)
+            if delta >= inverseN && !allowsLargeDelta {
+                throw RefusedError(String(format: "δ = %g is not below 1/N = %.3g (N = %d): a mechanism that publishes one "
+                                          + "example's data outright would meet it; use a smaller --delta, or pass "
+                                          + "--allow-large-delta to run anyway (recorded)", delta, inverseN, schedule.trainSize))
+            }
+            guard clip.isFinite, clip > 0 else { throw RefusedError("the clip C must be a positive number, got \(clip)") }
+            switch noise {
+            case .none:
+                throw RefusedError("a private method needs a privacy budget: give --epsilon (σ is calibrated) or --sigma")
+            case .targetEpsilon(let epsilon):
+                guard epsilon.isFinite, epsilon > 0 else { throw RefusedError("ε must be a positive number, got \(epsilon)") }
+            case .noiseMultiplier(let sigma, let target):
+                guard sigma.isFinite, sigma >= 0 else { throw RefusedError("σ must be a positive number, got \(sigma)") }
+                if let target, !(target.isFinite && target > 0) { throw RefusedError("ε must be a positive number, got \(target)") }
+            }
+        }
+        self.allowsLargeDelta = allowsLargeDelta
         self.schedule = schedule
         self.isPrivate = isPrivate
         self.clip = isPrivate ? clip : .infinity
@@ -100,9 +144,9 @@ public final class PrivacyEngine {
 
     /// The one σ calibration: the smallest σ whose ε after the schedule's T steps is at most the target (PRV: its
     /// upper bound), rounded up.
-    public static func noiseMultiplier(for key: CalibrationKey) -> Double {
-        PrivacyAccounting(kind: key.accountant).sigma(targetEpsilon: key.targetEpsilon, sampleRate: key.sampleRate,
-                                                      steps: key.steps, delta: key.delta)
+    public static func noiseMultiplier(for key: CalibrationKey) throws -> Double {
+        try PrivacyAccounting(kind: key.accountant).sigma(targetEpsilon: key.targetEpsilon, sampleRate: key.sampleRate,
+                                                          steps: key.steps, delta: key.delta)
     }
 
     /// The calibration this run needs, if it calibrates.
@@ -111,18 +155,34 @@ public final class PrivacyEngine {
         return CalibrationKey(targetEpsilon: epsilon, delta: delta, schedule: schedule, accountant: accounting.kind)
     }
 
-    /// Sets σ: the given multiplier, or a σ already calibrated for this very key, or a fresh calibration.
-    public func calibrate(known: (key: CalibrationKey, sigma: Double)? = nil, progress: (String) -> Void = { _ in }) {
+    /// Sets σ before step 1: the given multiplier, or a σ already calibrated for this very key, or a fresh calibration.
+    /// A private run with σ = 0 is refused (unless `allowsZeroNoiseForTesting`), and so is a fixed σ whose ε after T
+    /// steps would exceed the run's target.
+    public func calibrate(known: (key: CalibrationKey, sigma: Double)? = nil, progress: (String) -> Void = { _ in }) throws {
         switch noise {
-        case .noiseMultiplier(let value): sigma = value
         case .none: sigma = 0
+        case .noiseMultiplier(let value, let target):
+            sigma = value
+            guard isPrivate else { return }
+            if value == 0 {
+                guard allowsZeroNoiseForTesting else {
+                    throw RefusedError("σ = 0 adds no noise: a private method needs σ > 0 (the non-private variants are full and lowrank)")
+                }
+                return
+            }
+            let spent = try accounting.epsilon(sigma: value, sampleRate: schedule.sampleRate, steps: schedule.totalSteps, delta: delta)
+            if let target, spent > target {
+                throw RefusedError(String(format: "σ %g spends ε %.4g over T = %d steps (q %.6g, δ %g, %@), above the target %g: "
+                                          + "refused before step 1 (drop --sigma to calibrate σ for the target, or raise --epsilon)",
+                                          value, spent, schedule.totalSteps, schedule.sampleRate, delta, accounting.kind.rawValue, target))
+            }
         case .targetEpsilon:
             guard let key = calibrationKey else { return }
             if let known, known.key == key {
                 sigma = known.sigma
             } else {
                 progress("calibrating σ for ε \(key.targetEpsilon), δ \(delta), q \(String(format: "%.6f", key.sampleRate)), T \(key.steps)…")
-                sigma = Self.noiseMultiplier(for: key)
+                sigma = try Self.noiseMultiplier(for: key)
             }
         }
     }
@@ -130,11 +190,14 @@ public final class PrivacyEngine {
     /// Restores σ from a checkpoint (a resumed run never recalibrates).
     public func restore(sigma: Double) { self.sigma = sigma }
 
+    /// Whether this run adds noise with σ > 0 (a private run forced to σ = 0 in a test does not).
+    public var isNoised: Bool { isPrivate && sigma > 0 }
+
     /// The one ε computation: the accountant's bound after `steps` steps at this run's σ and q; nil for non-private
-    /// runs and for σ = 0.
-    public func epsilonSpent(afterSteps steps: Int) -> Double? {
-        guard isPrivate && sigma > 0 else { return nil }
-        return accounting.epsilon(sigma: sigma, sampleRate: schedule.sampleRate, steps: steps, delta: delta)
+    /// runs and for a test run forced to σ = 0.
+    public func epsilonSpent(afterSteps steps: Int) throws -> Double? {
+        guard isNoised else { return nil }
+        return try accounting.epsilon(sigma: sigma, sampleRate: schedule.sampleRate, steps: steps, delta: delta)
     }
 
     // MARK: Randomness and sampling

@@ -164,9 +164,13 @@ public struct Planner {
                     sigma = cached
                 } else if calibrate {
                     progress("calibrating σ for \(cell.id): ε \(formatNumber(epsilon)), q \(String(format: "%.6f", k.sampleRate)), T \(k.steps)…")
-                    let value = PrivacyEngine.noiseMultiplier(for: k)
-                    sigmaCache[k] = value
-                    sigma = value
+                    do {
+                        let value = try PrivacyEngine.noiseMultiplier(for: k)
+                        sigmaCache[k] = value
+                        sigma = value
+                    } catch {
+                        progress("\(cell.id): \(error)")
+                    }
                 }
             }
             let steps = schedule.totalSteps

@@ -24,7 +24,8 @@ public struct SettingsLayer: Decodable, Sendable, Equatable {
 
     /// Keys a layer may set: every setting except those the profile fixes for the whole grid.
     public static let settingKeys: [String] = TrainingConfiguration.CodingKeys.allCases.map(\.stringValue)
-        .filter { !["task", "method", "model", "split", "seed", "epsilon", "delta", "accountant", "seeded_noise", "sigma"].contains($0) }
+        .filter { !["task", "method", "model", "split", "seed", "epsilon", "delta", "accountant", "seeded_noise", "sigma",
+                      "allow_large_delta"].contains($0) }
     /// Keys that must be positive numbers.
     static let positiveKeys: Set<String> = ["batch_size", "epochs", "lr", "clip", "max_train", "max_dev", "max_length", "rank"]
 

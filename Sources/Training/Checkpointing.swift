@@ -126,7 +126,7 @@ extension Trainer {
         try handle.close()
     }
 
-    func makeResult(wallSeconds: Double, finished: Bool) -> RunResult {
+    func makeResult(wallSeconds: Double, finished: Bool) throws -> RunResult {
         let c = configuration, last = epochs.last?.evaluation, facts = c.method.facts
         let best = epochs.enumerated().max { $0.element.evaluation.accuracy < $1.element.evaluation.accuracy }
         let isPrivate = facts.isPrivate
@@ -150,7 +150,7 @@ extension Trainer {
             accuracy_matched: c.task == .mnli ? last?.accuracy : nil,
             accuracy_mismatched: last?.accuracyMismatched, f1: last?.f1,
             best_accuracy: best?.element.evaluation.accuracy ?? 0, best_epoch: (best?.offset ?? -1) + 1,
-            epsilon_spent: engine.epsilonSpent(afterSteps: step),
+            epsilon_spent: try engine.epsilonSpent(afterSteps: step),
             sigma: isPrivate ? sigma : nil, sample_rate: schedule.sampleRate, steps: step, examples_seen: examplesSeen,
             accountant_assumptions: isPrivate ? engine.accounting.description : nil,
             sampling_note: isPrivate && c.sampling == .shuffled
@@ -163,14 +163,26 @@ extension Trainer {
             update_norms: updateNorms, epochs_log: epochs, finished: finished)
     }
 
-    func partialResult() -> RunResult {
-        makeResult(wallSeconds: wallSecondsBefore, finished: false)
+    func partialResult() throws -> RunResult {
+        try makeResult(wallSeconds: wallSecondsBefore, finished: false)
     }
 
     func finish(wallSeconds: Double) throws -> RunResult {
-        let result = makeResult(wallSeconds: wallSeconds, finished: true)
-        if let epsilon = configuration.epsilon, let spent = result.epsilon_spent, spent > epsilon + 1e-9, configuration.sigmaOverride == nil {
-            throw TrainingError("ε spent \(spent) exceeds the target \(epsilon): refusing to write the result")
+        var result = try makeResult(wallSeconds: wallSeconds, finished: true)
+        if configuration.method.isPrivate {
+            if engine.isNoised {
+                // Every private record states ε spent, σ, q, T, δ and the accountant, within its target, or is not written.
+                guard let spent = result.epsilon_spent, spent.isFinite, let sigma = result.sigma, sigma > 0,
+                      result.delta != nil, result.accountant != nil, result.steps > 0 else {
+                    throw TrainingError("\(tag): a private record needs ε spent, σ, q, T, δ and the accountant: refusing to write it")
+                }
+                if let target = configuration.epsilon, spent > target + 1e-9 {
+                    throw TrainingError("\(tag): ε spent \(spent) exceeds the target \(target): refusing to write the result")
+                }
+            } else {
+                guard engine.allowsZeroNoiseForTesting else { throw TrainingError("\(tag): a private run without noise: refusing to write it") }
+                result.privacy_note = "σ = 0 forced by a test: this run is NOT private and claims no ε"
+            }
         }
         if exportsModel { try exportModel() }
         try Files.writeAtomically(try recordEncoder().encode(result), to: runDirectory + "/result.json")

@@ -48,15 +48,45 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var seededNoise = false
     /// Padded positions per micro-batch.
     public var microBatchTokens: Int = 4096
-    /// Override σ instead of calibrating it from ε (tests; recorded).
+    /// A fixed noise multiplier σ instead of calibrating it from ε; with a target ε too, a σ that would exceed it is
+    /// refused before step 1.
     public var sigmaOverride: Double?
+    /// Run with δ ≥ 1/N (refused otherwise); recorded.
+    public var allowLargeDelta = false
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case task, method, model, split, seed, epsilon, delta, clip, batchSize = "batch_size", epochs, learningRate = "lr"
         case maxLength = "max_length", rank, carrierSource = "carrier_source", powerIterations = "power_iterations"
         case reconstruction, fusedQKV = "fused_qkv", headScale = "head_scale", accountant, sampling
         case maxTrain = "max_train", maxDev = "max_dev", seededNoise = "seeded_noise", microBatchTokens = "micro_batch_tokens"
-        case sigmaOverride = "sigma"
+        case sigmaOverride = "sigma", allowLargeDelta = "allow_large_delta"
+    }
+
+    /// Checks every number before anything is loaded; each message names the option.
+    public func validate() throws {
+        func positive(_ name: String, _ value: Double?) throws {
+            if let value, !(value.isFinite && value > 0) { throw TrainingError("--\(name) must be a positive number, got \(value)") }
+        }
+        func atLeastOne(_ name: String, _ value: Int?) throws {
+            if let value, value < 1 { throw TrainingError("--\(name) must be at least 1, got \(value)") }
+        }
+        try positive("epsilon", epsilon)
+        try positive("clip", clip)
+        try positive("epochs", epochs)
+        try positive("lr", learningRate)
+        try positive("head-scale", headScale)
+        // σ = 0 passes here and is refused by the privacy engine (tests alone may force it).
+        if let sigmaOverride, !(sigmaOverride.isFinite && sigmaOverride >= 0) {
+            throw TrainingError("--sigma must be a positive number, got \(sigmaOverride)")
+        }
+        guard delta.isFinite, delta > 0, delta < 1 else { throw TrainingError("--delta must lie in (0, 1), got \(delta)") }
+        try atLeastOne("batch-size", batchSize)
+        try atLeastOne("max-length", maxLength)
+        try atLeastOne("rank", rank)
+        try atLeastOne("power-iterations", powerIterations)
+        try atLeastOne("max-train", maxTrain)
+        try atLeastOne("max-dev", maxDev)
+        try atLeastOne("micro-batch-tokens", microBatchTokens)
     }
 
     /// The schedule this configuration runs on a training set of `trainSize` examples.

@@ -64,6 +64,8 @@ public struct RunResult: Codable, Sendable {
     public var examples_seen: Int
     public var accountant_assumptions: String?
     public var sampling_note: String?
+    /// Set only when a test forced σ = 0 in a private method: the run is not private.
+    public var privacy_note: String?
     /// Scale of the head's per-example gradients inside the joint clip, as the method applied it.
     public var head_scale: Double?
     public var wall_seconds: Double
@@ -97,7 +99,7 @@ public struct RunResult: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case schema, settings, accuracy, accuracy_matched, accuracy_mismatched, f1, best_accuracy, best_epoch, best_accuracy_note
-        case epsilon_spent, sigma, sample_rate, steps, examples_seen, accountant_assumptions, sampling_note, head_scale
+        case epsilon_spent, sigma, sample_rate, steps, examples_seen, accountant_assumptions, sampling_note, privacy_note, head_scale
         case wall_seconds, git_commit, train_data, train_examples, dev_examples, clipped_fraction, update_norms, epochs_log, finished
     }
 
@@ -157,6 +159,7 @@ public struct RunResult: Codable, Sendable {
         examples_seen = try c.decode(Int.self, forKey: .examples_seen)
         accountant_assumptions = try c.decodeIfPresent(String.self, forKey: .accountant_assumptions)
         sampling_note = try c.decodeIfPresent(String.self, forKey: .sampling_note)
+        privacy_note = try c.decodeIfPresent(String.self, forKey: .privacy_note)
         head_scale = try c.decodeIfPresent(Double.self, forKey: .head_scale)
         wall_seconds = try c.decode(Double.self, forKey: .wall_seconds)
         git_commit = try c.decode(String.self, forKey: .git_commit)

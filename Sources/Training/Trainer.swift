@@ -45,6 +45,11 @@ public final class Trainer {
     /// Write the fine-tuned checkpoint to RUN_DIR/model/ when the run finishes (`rgp evaluate` reads it). Grid cells
     /// skip it unless asked: a MiniLM checkpoint is 90 MB, and the tables need only the records.
     public var exportsModel = true
+    /// Tests only: let a private method run with σ = 0 (its record then says it is not private and claims no ε).
+    public var allowsZeroNoiseForTesting: Bool {
+        get { engine.allowsZeroNoiseForTesting }
+        set { engine.allowsZeroNoiseForTesting = newValue }
+    }
     /// σ already calibrated by the caller (the grid planner), used when its key is this run's.
     public var knownSigma: (key: PrivacyEngine.CalibrationKey, sigma: Double)?
 
@@ -55,21 +60,26 @@ public final class Trainer {
         self.configuration = c
         self.runDirectory = runDirectory
         let classes = c.task.labels.count
+        try c.validate()
         guard !data.train.isEmpty else { throw TrainingError("no training examples") }
         guard c.batchSize >= 1, c.batchSize <= data.train.count else {
             throw TrainingError("batch size \(c.batchSize) must lie in 1...\(data.train.count) (the training set)")
-        }
-        if c.method.isPrivate && c.epsilon == nil && c.sigmaOverride == nil {
-            throw TrainingError("method \(c.method.rawValue) is private: give --epsilon")
         }
         let checkpoint = try Checkpoint.load(directory: c.model, classes: classes, classifierSeed: c.seed, weights: weights)
         let model = BertModel(parameters: checkpoint.parameters)
         let initial = BertParameters(config: checkpoint.config, classes: classes)
         for name in initial.names { initial[name].copy(from: checkpoint.parameters[name]) }
-        let noise: PrivacyEngine.NoiseChoice = c.sigmaOverride.map { .noiseMultiplier($0) }
-            ?? (c.method.isPrivate ? c.epsilon.map { .targetEpsilon($0) } ?? .none : .none)
-        let engine = PrivacyEngine(schedule: c.schedule(trainSize: data.train.count), isPrivate: c.method.isPrivate, clip: c.clip,
-                                   delta: c.delta, noise: noise, accountant: c.accountant, seed: c.seed, seededRandomness: c.seededNoise)
+        let isPrivate = c.method.isPrivate
+        let noise: PrivacyEngine.NoiseChoice = c.sigmaOverride.map { .noiseMultiplier($0, target: isPrivate ? c.epsilon : nil) }
+            ?? (isPrivate ? c.epsilon.map { .targetEpsilon($0) } ?? .none : .none)
+        let engine: PrivacyEngine
+        do {
+            engine = try PrivacyEngine(schedule: c.schedule(trainSize: data.train.count), isPrivate: isPrivate, clip: c.clip,
+                                       delta: c.delta, noise: noise, accountant: c.accountant, seed: c.seed,
+                                       seededRandomness: c.seededNoise, allowsLargeDelta: c.allowLargeDelta)
+        } catch let error as PrivacyEngine.RefusedError {
+            throw TrainingError("\(c.method.rawValue): \(error.description)")
+        }
         context = MethodContext(configuration: c, model: model, initial: initial, data: data, tokenizer: tokenizer, engine: engine)
         method = try c.method.plugin.init(context: context)
         evaluator = Evaluator(model: model, tokenizer: tokenizer, task: c.task, microBatchTokens: c.microBatchTokens)
@@ -88,7 +98,11 @@ public final class Trainer {
         if resumed {
             progress("[\(tag)] resumed at step \(step)/\(schedule.totalSteps)")
         } else {
-            engine.calibrate(known: knownSigma) { [progress, tag] in progress("[\(tag)] \($0)") }
+            do {
+                try engine.calibrate(known: knownSigma) { [progress, tag] in progress("[\(tag)] \($0)") }
+            } catch {
+                throw TrainingError("\(tag): \(error)")
+            }
         }
         let c = configuration
         progress("[\(tag)] N \(data.train.count), B \(c.batchSize), q \(format(schedule.sampleRate, 6)), T \(schedule.totalSteps) steps"
@@ -98,7 +112,7 @@ public final class Trainer {
         var windowStart = clock.now, windowExamples = 0, lastSave = clock.now
         let totalSteps = schedule.totalSteps
         while step < totalSteps {
-            if let stop = stopAfterSteps, stepsThisInvocation >= stop { return partialResult() }
+            if let stop = stopAfterSteps, stepsThisInvocation >= stop { return try partialResult() }
             let indices = engine.sample(step: step)
             let loss = method.step(indices, step: step)
             step += 1
@@ -111,7 +125,7 @@ public final class Trainer {
             let endOfEpoch = schedule.endsEpoch(afterStep: step)
             // About twenty progress readings of ε per run (each costs an accountant evaluation), and every epoch end.
             let reading = totalSteps >= 20 && step % (totalSteps / 20) == 0
-            if reading || endOfEpoch { lastEpsilon = engine.epsilonSpent(afterSteps: step) ?? lastEpsilon }
+            if reading || endOfEpoch { lastEpsilon = try engine.epsilonSpent(afterSteps: step) ?? lastEpsilon }
             if endOfEpoch {
                 let record = EpochRecord(epoch: epochs.count + 1, step: step, examplesSeen: examplesSeen,
                                          epsilonSpent: c.method.isPrivate ? lastEpsilon : nil, evaluation: evaluator.evaluate(data.dev),
