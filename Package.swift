@@ -34,7 +34,7 @@ let package = Package(
         // Whole-file reads with zstd decompression, atomic writes.
         .target(name: "Storage", dependencies: ["CZstd"]),
         // Text to token ids: WordPiece and SentencePiece, pair encoding with truncation.
-        .target(name: "Tokenizers", dependencies: ["CSentencePiece"], swiftSettings: release),
+        .target(name: "Tokenizers", dependencies: ["CSentencePiece", "Storage"], swiftSettings: release),
         // GLUE tasks: TSV loading by header name, label maps, metrics.
         .target(name: "GLUE", dependencies: ["Storage"], swiftSettings: release),
 
@@ -49,7 +49,11 @@ let package = Package(
         .target(name: "Numerics", dependencies: ["CBLAS"], swiftSettings: release),
 
         // BERT: config, parameters, checkpoint reading, encoder forward/backward, classification head.
-        .target(name: "Transformer", dependencies: ["Numerics", "Storage"], swiftSettings: release),
+        .target(
+            name: "Transformer",
+            dependencies: ["Numerics", "Storage", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: release
+        ),
 
         // RGP: gradient carriers by power iteration, per-example carrier gradients, reconstruction.
         .target(name: "RGP", dependencies: ["Numerics", "Transformer", "CLAPACKE"], swiftSettings: release),
@@ -57,7 +61,8 @@ let package = Package(
         // Methods (full, low-rank, DP-SGD, RGP, DP head), trainer loop, checkpoint/resume, run records.
         .target(
             name: "Training",
-            dependencies: ["Numerics", "Transformer", "Tokenizers", "GLUE", "Privacy", "RGP", "Storage"],
+            dependencies: ["Numerics", "Transformer", "Tokenizers", "GLUE", "Privacy", "RGP", "Storage",
+                           .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: release
         ),
 

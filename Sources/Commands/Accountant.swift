@@ -99,8 +99,6 @@ struct SigmaCommand: ParsableCommand {
             sigma = try accounting.sigma(targetEpsilon: epsilon, sampleRate: options.sampleRate, steps: options.steps,
                                          delta: options.delta)
             achieved = try accounting.epsilon(sigma: sigma, sampleRate: options.sampleRate, steps: options.steps, delta: options.delta)
-        } catch let error as AccountingError {
-            throw ValidationError(error.description)
         }
         if options.json {
             try printJSON(Output(sigma: sigma, epsilon: achieved, accountant: options.accountant.rawValue))

@@ -14,7 +14,8 @@ struct Bench: ParsableCommand {
 }
 
 /// Uses `threads` for OpenBLAS and for the elementwise kernels alike.
-func useThreads(_ threads: Int) {
+func useThreads(_ threads: Int) throws {
+    guard threads >= 1 && threads <= 1024 else { throw ValidationError("--threads must lie in 1...1024, got \(threads)") }
     BLAS.threads = threads
     Parallel.workers = threads
 }
@@ -227,7 +228,7 @@ struct ForwardBench: ParsableCommand {
     @Option(help: "Timed repetitions (median reported).") var repetitions: Int = 5
 
     func run() throws {
-        useThreads(threads)
+        try useThreads(threads)
         let peak = measureGemmPeak()
         print("sgemm peak (4096×768)·(768×3072): \(format(peak)) GFLOP/s, threads \(threads)")
         for (name, config) in [("MiniLM-L6-H384", BertConfig.miniLM), ("BERT-base", BertConfig.bertBase)] {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Tokenizers
 import Numerics
+import Training
 import Transformer
 
 struct Encode: ParsableCommand {
@@ -24,12 +25,10 @@ struct Encode: ParsableCommand {
     }
 
     func run() throws {
-        useThreads(threads)
+        try useThreads(threads)
         let tokenizer = try loadTokenizer(directory: model)
         let checkpoint = try Checkpoint.load(directory: model, classes: 2)
-        guard maxLength <= checkpoint.config.maxPositionEmbeddings else {
-            throw ValidationError("--max-length \(maxLength) exceeds the model's \(checkpoint.config.maxPositionEmbeddings) positions")
-        }
+        try checkCompatibility(tokenizer: tokenizer, config: checkpoint.config, maxLength: maxLength, model: model)
         let encoding = tokenizer.encode(text, pair: pair, maxLength: maxLength)
         let encoder = BertModel(parameters: checkpoint.parameters)
         encoder.forward(Batch(sequences: [encoding.inputIds], tokenTypes: [encoding.tokenTypeIds], padId: tokenizer.padId))

@@ -76,12 +76,11 @@ struct FinetuneOptions: ParsableArguments {
         c.microBatchTokens = microBatchTokens
         c.allowLargeDelta = allowLargeDelta
         try c.validate()
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
         return c
     }
 
     func run(task: GLUETask) throws {
-        useThreads(threads)
+        try useThreads(threads)
         let c = try configuration(task: task)
         let root = try glueRoot(data)
         let tokenizer = try loadTokenizer(directory: model)
@@ -104,7 +103,7 @@ struct Finetune: ParsableCommand {
     @OptionGroup var options: FinetuneOptions
 
     func run() throws {
-        do { try options.run(task: task) } catch let error as TrainingError { throw ValidationError(error.description) }
+        try options.run(task: task)
     }
 }
 
@@ -123,6 +122,6 @@ public struct TaskFinetune: ParsableCommand {
     }
 
     public func run() throws {
-        do { try options.run(task: Self.task) } catch let error as TrainingError { throw ValidationError(error.description) }
+        try options.run(task: Self.task)
     }
 }

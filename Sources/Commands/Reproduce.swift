@@ -43,7 +43,7 @@ struct Reproduce: ParsableCommand {
                   + (grid.missing.isEmpty ? "" : " (not yet run: \(grid.missing.count))"))
             return
         }
-        useThreads(threads)
+        try useThreads(threads)
         let shard = try self.shard.map(Shard.init(parsing:))
         let root = data ?? ProcessInfo.processInfo.environment["RGP_GLUE_DIR"]
         var throughput = ThroughputAssumption.measuredHere

@@ -19,7 +19,7 @@ struct StepBench: ParsableCommand {
     @Option(help: "Methods (repeatable).") var method: [TrainingMethod] = [.full, .lowrank, .rgp, .dpsgd]
 
     func run() throws {
-        useThreads(threads)
+        try useThreads(threads)
         let peak = measureGemmPeak()
         print("sgemm peak (4096×768)·(768×3072): \(format(peak)) GFLOP/s, threads \(threads), batch \(batch)×\(length)")
         for name in shape {

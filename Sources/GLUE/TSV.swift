@@ -4,9 +4,21 @@ import Storage
 /// A file that does not have the shape a GLUE loader expects; names the file and the 1-based line.
 public struct GLUEError: Error, CustomStringConvertible, Equatable {
     public var path: String
-    public var line: Int
+    /// The line (1-based), or nil for a problem of the whole file.
+    public var line: Int?
     public var expected: String
-    public var description: String { "\(path):\(line): \(expected)" }
+    public var description: String { line.map { "\(path):\($0): \(expected)" } ?? "\(path): \(expected)" }
+
+    public init(path: String, line: Int?, expected: String) {
+        self.path = path
+        self.line = line
+        self.expected = expected
+    }
+}
+
+/// `text`, cut to `limit` characters with a note of what was left out (messages never echo a 10 MB line).
+func excerpt(_ text: some StringProtocol, limit: Int = 120) -> String {
+    text.count <= limit ? String(text) : String(text.prefix(limit)) + "… (\(text.count - limit) more characters)"
 }
 
 /// The examples of one split, and what was skipped in lenient mode.
@@ -31,7 +43,8 @@ public enum GLUELoader {
         do {
             bytes = try Files.read(path)
         } catch let error as StorageError {
-            throw GLUEError(path: path, line: 0, expected: "a readable TSV file (\(error))")
+            if case .unreadable(_, let reason) = error { throw GLUEError(path: path, line: nil, expected: "a TSV file, but it \(reason)") }
+            throw GLUEError(path: path, line: nil, expected: "a readable TSV file (\(error))")
         }
         var lines = splitLines(bytes)
         guard let headerBytes = lines.first, !(lines.count == 1 && headerBytes.isEmpty) else {
@@ -42,8 +55,12 @@ public enum GLUELoader {
         if let first = header.first, first.hasPrefix("\u{FEFF}") { header[0] = String(first.dropFirst()) }
 
         func column(_ name: String) throws -> Int {
-            guard let index = header.firstIndex(of: name) else {
-                throw GLUEError(path: path, line: 1, expected: "a column named \"\(name)\" for \(task.rawValue) (header has: \(header.joined(separator: ", ")))")
+            let matches = header.indices.filter { header[$0] == name }
+            guard let index = matches.first else {
+                throw GLUEError(path: path, line: 1, expected: "a column named \"\(name)\" for \(task.rawValue) (header has: \(excerpt(header.joined(separator: ", "), limit: 200)))")
+            }
+            guard matches.count == 1 else {
+                throw GLUEError(path: path, line: 1, expected: "one column named \"\(name)\", found \(matches.count) (columns \(matches.map { String($0 + 1) }.joined(separator: ", ")))")
             }
             return index
         }
@@ -64,7 +81,7 @@ public enum GLUELoader {
             if fields.count != header.count {
                 problem = "\(header.count) tab-separated fields as in the header, found \(fields.count)"
             } else if labelIds[String(fields[labelColumn])] == nil {
-                problem = "a label in column \"\(task.labelColumn)\" among \(task.labels.joined(separator: ", ")), found \"\(fields[labelColumn])\""
+                problem = "a label in column \"\(task.labelColumn)\" among \(task.labels.joined(separator: ", ")), found \"\(excerpt(fields[labelColumn], limit: 80))\""
             }
             if let problem {
                 if lenient {
@@ -82,11 +99,17 @@ public enum GLUELoader {
     }
 
     /// The path of a split under a GLUE root, preferring `name` and falling back to `name.zst`.
-    public static func path(root: String, task: GLUETask, file: String) -> String {
+    /// The file of `task` under `root`: `file`, or `file.zst`; both present is an error (which would be read?).
+    public static func path(root: String, task: GLUETask, file: String) throws -> String {
         let plain = "\(root)/\(task.directoryName)/\(file)"
-        if FileManager.default.fileExists(atPath: plain) { return plain }
         let compressed = plain + ".zst"
-        return FileManager.default.fileExists(atPath: compressed) ? compressed : plain
+        let fm = FileManager.default
+        switch (fm.fileExists(atPath: plain), fm.fileExists(atPath: compressed)) {
+        case (true, true):
+            throw GLUEError(path: plain, line: nil, expected: "both \(file) and \(file).zst are present: remove one, so that it is clear which is read")
+        case (false, true): return compressed
+        default: return plain
+        }
     }
 
     private static func splitLines(_ bytes: [UInt8]) -> [ArraySlice<UInt8>] {

@@ -33,8 +33,9 @@ public struct PRVAccountant: Sendable {
         self.deltaError = deltaError
     }
 
-    /// Grid points a composition may hold (2²⁵: about 1.3 GB of FFT buffers); inputs needing more are refused.
-    public static let maximumDomainPoints = 1 << 25
+    /// Grid points a composition may hold (2²²: about 170 MB of buffers, seconds of work); inputs needing more are
+    /// refused. The paper profile's cells need about 2²⁰ (T ≈ 1000, ε_err 0.01).
+    public static let maximumDomainPoints = 1 << 22
 
     /// Bytes per grid point of one composition (the single-step grid, its spectrum and the composed curve's tables).
     static let bytesPerPoint = 40

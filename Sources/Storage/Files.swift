@@ -18,30 +18,60 @@ public enum StorageError: Error, CustomStringConvertible, Equatable {
 
 /// Reading whole files, with zstd decompression for `.zst` paths, and atomic writes.
 public enum Files {
+    /// Why `path` cannot be read, in words (no raw NSError text): "does not exist", "is a directory", …
+    public static func unreadableReason(_ path: String) -> String {
+        var isDirectory: ObjCBool = false
+        if !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) { return "does not exist" }
+        if isDirectory.boolValue { return "is a directory, expected a file" }
+        if !FileManager.default.isReadableFile(atPath: path) { return "permission denied" }
+        return "cannot be read"
+    }
+
+    /// Largest output a `.zst` file may expand to when neither its frame nor the caller states a size.
+    public static let defaultDecompressedLimit = 4 << 30
+
     /// The bytes of `path`, decompressed when the name ends in `.zst`.
-    public static func read(_ path: String) throws -> [UInt8] {
+    ///
+    /// `expectedSize`, for `.zst` files, is asked with the output so far until it returns the total size the content
+    /// declares (a safetensors header states its data's length): decompression stops with an error as soon as the
+    /// output exceeds it, or the size the zstd frame declares, or `defaultDecompressedLimit`, so a small file that
+    /// expands to gigabytes is refused before it is held in memory. `chunk` sees the decompressed bytes as they
+    /// arrive (a streaming hash).
+    public static func read(_ path: String, expectedSize: (([UInt8]) throws -> Int?)? = nil,
+                            chunk: ((UnsafeRawBufferPointer) -> Void)? = nil) throws -> [UInt8] {
         let raw: Data
         do {
             raw = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw StorageError.unreadable(path: path, reason: (error as NSError).localizedDescription)
+            throw StorageError.unreadable(path: path, reason: unreadableReason(path))
         }
         let bytes = [UInt8](raw)
-        return path.hasSuffix(".zst") ? try decompressZstd(bytes, path: path) : bytes
+        if path.hasSuffix(".zst") { return try decompressZstd(bytes, path: path, expectedSize: expectedSize, chunk: chunk) }
+        if let chunk { bytes.withUnsafeBytes { chunk($0) } }
+        return bytes
     }
 
-    /// Streaming decompression of one or more zstd frames; a truncated or corrupted stream is an error.
-    public static func decompressZstd(_ input: [UInt8], path: String) throws -> [UInt8] {
+    /// Streaming decompression of one or more zstd frames; a truncated or corrupted stream is an error, and so is
+    /// output beyond the frame's declared size, the caller's `expectedSize`, or `defaultDecompressedLimit`.
+    public static func decompressZstd(_ input: [UInt8], path: String, expectedSize: (([UInt8]) throws -> Int?)? = nil,
+                                      chunk: ((UnsafeRawBufferPointer) -> Void)? = nil) throws -> [UInt8] {
         guard let stream = ZSTD_createDStream() else { throw StorageError.corruptZstd(path: path, reason: "out of memory") }
         defer { ZSTD_freeDStream(stream) }
         ZSTD_initDStream(stream)
-        let chunk = ZSTD_DStreamOutSize()
+        let chunkSize = ZSTD_DStreamOutSize()
         var output: [UInt8] = []
+        var limit = defaultDecompressedLimit, limitSource = "the reader's limit"
         let frameSize = input.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, input.count) }
-        if frameSize != ZSTD_CONTENTSIZE_UNKNOWN && frameSize != ZSTD_CONTENTSIZE_ERROR && frameSize < 1 << 36 {
+        if frameSize != ZSTD_CONTENTSIZE_UNKNOWN && frameSize != ZSTD_CONTENTSIZE_ERROR {
+            if frameSize > UInt64(limit) {
+                throw StorageError.corruptZstd(path: path, reason: "its frame declares \(frameSize) bytes, above the limit of \(limit)")
+            }
+            limit = Int(frameSize)
+            limitSource = "the size its frame declares"
             output.reserveCapacity(Int(frameSize))
         }
-        var buffer = [UInt8](repeating: 0, count: chunk)
+        var declared: Int?
+        var buffer = [UInt8](repeating: 0, count: chunkSize)
         var lastResult = 0
         try input.withUnsafeBytes { source in
             var inBuffer = ZSTD_inBuffer(src: source.baseAddress, size: source.count, pos: 0)
@@ -55,7 +85,15 @@ public enum Files {
                     lastResult = result
                     return outBuffer.pos
                 }
+                if output.count + produced > limit {
+                    throw StorageError.corruptZstd(path: path, reason: "expands beyond \(limit) bytes (\(limitSource))")
+                }
                 output.append(contentsOf: buffer[0..<produced])
+                if let chunk { buffer.withUnsafeBytes { chunk(UnsafeRawBufferPointer(rebasing: $0[0..<produced])) } }
+                if declared == nil, let expectedSize, let size = try expectedSize(output) {
+                    declared = size
+                    if size < limit { (limit, limitSource) = (size, "the size its content declares") }
+                }
                 if produced == 0 && inBuffer.pos == inBuffer.size { break }
             } while inBuffer.pos < inBuffer.size || lastResult != 0
         }
@@ -96,7 +134,8 @@ public enum Files {
             throw error
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
-            throw StorageError.unwritable(path: path, reason: (error as NSError).localizedDescription)
+            throw StorageError.unwritable(path: path, reason: unreadableReason(directory.isEmpty ? "." : directory) == "cannot be read"
+                                          ? "cannot write there" : "its folder " + unreadableReason(directory.isEmpty ? "." : directory))
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 /// Builds the tokenizer a checkpoint folder asks for.
 ///
@@ -7,13 +8,18 @@ import Foundation
 /// ids, no specials).
 public func loadTokenizer(directory: String) throws -> any Tokenizer {
     let fileManager = FileManager.default
+    var isDirectory: ObjCBool = false
+    guard fileManager.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+        throw TokenizerError.unreadable(path: directory, reason: fileManager.fileExists(atPath: directory)
+                                        ? "is a file, expected a checkpoint folder" : "does not exist")
+    }
     let configPath = directory + "/config.json"
     if fileManager.fileExists(atPath: configPath) {
-        let object: Any
-        do {
-            object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath)))
-        } catch {
-            throw TokenizerError.invalidConfig(path: configPath, reason: "not valid JSON: \(error.localizedDescription)")
+        guard let data = FileManager.default.contents(atPath: configPath) else {
+            throw TokenizerError.unreadable(path: configPath, reason: Files.unreadableReason(configPath))
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: data) else {
+            throw TokenizerError.invalidConfig(path: configPath, reason: "not valid JSON")
         }
         if let config = object as? [String: Any], let block = config["tokenizer"] {
             return try tokenizer(from: block, directory: directory, configPath: configPath)

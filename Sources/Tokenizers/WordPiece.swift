@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 /// BERT's tokenizer: the basic tokenizer (text cleanup, CJK split, optional lower-casing and accent
 /// stripping, whitespace and punctuation split) followed by greedy longest-match-first WordPiece.
@@ -33,7 +34,8 @@ public final class WordPieceTokenizer: Tokenizer, @unchecked Sendable {
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw TokenizerError.unreadable(path: path, reason: "\(error.localizedDescription)")
+            throw TokenizerError.unreadable(path: path, reason: FileManager.default.isReadableFile(atPath: path)
+                                            ? "not UTF-8 text" : Files.unreadableReason(path))
         }
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         if lines.last == "" { lines.removeLast() }

@@ -33,11 +33,21 @@ extension Trainer {
         return result
     }
 
+    /// run.json: the settings' keys, plus "data" (the files read, with sizes and hashes).
+    struct RunFile: Codable {
+        var data: DataIdentity?
+    }
+
     func checkConfiguration() throws {
         let path = runDirectory + "/run.json"
         guard let data = FileManager.default.contents(atPath: path) else { return }
-        guard let saved = try? JSONDecoder().decode(TrainingConfiguration.self, from: data) else {
-            throw TrainingError("\(path): unreadable run configuration")
+        guard let saved = try? JSONDecoder().decode(TrainingConfiguration.self, from: data),
+              let savedData = try? JSONDecoder().decode(RunFile.self, from: data) else {
+            throw TrainingError("\(path): unreadable run configuration (written by another version? use another --out)")
+        }
+        if savedData.data != self.data.identity {
+            throw TrainingError("\(runDirectory) holds a run on other data (\(path) records \(savedData.data?.files.map(\.path).joined(separator: ", ") ?? "none")"
+                                + " with other sizes, hashes or subsets): use another --out")
         }
         if saved != configuration {
             let mirrorA = Mirror(reflecting: saved), mirrorB = Mirror(reflecting: configuration)
@@ -48,7 +58,23 @@ extension Trainer {
 
     func prepareRunDirectory() throws {
         try checkConfiguration()
-        try Files.writeAtomically(try recordEncoder().encode(configuration), to: runDirectory + "/run.json")
+        guard var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(configuration)) as? [String: Any] else { return }
+        if let identity = data.identity { object["data"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(identity)) }
+        try Files.writeAtomically(try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]),
+                                  to: runDirectory + "/run.json")
+    }
+
+    /// Cuts metrics.jsonl back to the epochs a checkpoint at `step` had logged: lines a killed run wrote after its
+    /// last checkpoint belong to steps that will run again.
+    func truncateMetrics(toStep step: Int) throws {
+        let path = runDirectory + "/metrics.jsonl"
+        guard let data = FileManager.default.contents(atPath: path) else { return }
+        let kept = String(decoding: data, as: UTF8.self).split(separator: "\n").filter { line in
+            guard let record = try? JSONDecoder().decode(EpochRecord.self, from: Data(line.utf8)) else { return false }
+            return record.step <= step
+        }
+        let text = kept.map { $0 + "\n" }.joined()
+        if text.utf8.count != data.count { try Files.writeAtomically(Data(text.utf8), to: path) }
     }
 
     /// Restores the last checkpoint, if any; true when resumed.
@@ -56,7 +82,10 @@ extension Trainer {
         var directory = statePath
         if !FileManager.default.fileExists(atPath: directory + "/state.json") {
             directory = statePath + ".old"  // a crash between the two renames of saveState
-            if !FileManager.default.fileExists(atPath: directory + "/state.json") { return false }
+            if !FileManager.default.fileExists(atPath: directory + "/state.json") {
+                try truncateMetrics(toStep: 0)
+                return false
+            }
         }
         guard let data = FileManager.default.contents(atPath: directory + "/state.json") else { return false }
         let state = try JSONDecoder().decode(SavedState.self, from: data)
@@ -74,6 +103,7 @@ extension Trainer {
         }
         context.adam.restore(step: state.adamStep, first: first, second: second)
         step = state.step
+        try truncateMetrics(toStep: state.step)
         examplesSeen = state.examplesSeen
         engine.restore(sigma: state.sigma)
         epochs = state.epochs
@@ -156,7 +186,7 @@ extension Trainer {
             sampling_note: isPrivate && c.sampling == .shuffled
                 ? "shuffled fixed-size batches: the reported ε assumes Poisson sampling and is not a proven bound" : nil,
             head_scale: method.headScale,
-            wall_seconds: wallSeconds, git_commit: gitCommit(),
+            model_integrity: modelIntegrity, wall_seconds: wallSeconds, git_commit: gitCommit(),
             train_data: data.trainDescription, train_examples: data.train.count,
             dev_examples: Dictionary(data.dev.map { ($0.name, $0.examples.count) }, uniquingKeysWith: { a, _ in a }),
             clipped_fraction: isPrivate && engine.normCount > 0 ? Double(engine.clippedCount) / Double(engine.normCount) : nil,

@@ -68,6 +68,8 @@ public struct RunResult: Codable, Sendable {
     public var privacy_note: String?
     /// Scale of the head's per-example gradients inside the joint clip, as the method applied it.
     public var head_scale: Double?
+    /// How the checkpoint's weights were verified (manifest.json's SHA-256, or not).
+    public var model_integrity: String?
     public var wall_seconds: Double
     public var git_commit: String
     public var train_data: String
@@ -100,13 +102,13 @@ public struct RunResult: Codable, Sendable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case schema, settings, accuracy, accuracy_matched, accuracy_mismatched, f1, best_accuracy, best_epoch, best_accuracy_note
         case epsilon_spent, sigma, sample_rate, steps, examples_seen, accountant_assumptions, sampling_note, privacy_note, head_scale
-        case wall_seconds, git_commit, train_data, train_examples, dev_examples, clipped_fraction, update_norms, epochs_log, finished
+        case model_integrity, wall_seconds, git_commit, train_data, train_examples, dev_examples, clipped_fraction, update_norms, epochs_log, finished
     }
 
     public init(settings: TrainingConfiguration, accuracy: Double, accuracy_matched: Double?, accuracy_mismatched: Double?,
                 f1: Double?, best_accuracy: Double, best_epoch: Int, epsilon_spent: Double?, sigma: Double?, sample_rate: Double,
                 steps: Int, examples_seen: Int, accountant_assumptions: String?, sampling_note: String?, head_scale: Double?,
-                wall_seconds: Double, git_commit: String, train_data: String, train_examples: Int, dev_examples: [String: Int]?,
+                model_integrity: String?, wall_seconds: Double, git_commit: String, train_data: String, train_examples: Int, dev_examples: [String: Int]?,
                 clipped_fraction: Double?, update_norms: [String: Double]?, epochs_log: [EpochRecord], finished: Bool) {
         self.settings = settings
         self.accuracy = accuracy
@@ -123,6 +125,7 @@ public struct RunResult: Codable, Sendable {
         self.accountant_assumptions = accountant_assumptions
         self.sampling_note = sampling_note
         self.head_scale = head_scale
+        self.model_integrity = model_integrity
         self.wall_seconds = wall_seconds
         self.git_commit = git_commit
         self.train_data = train_data
@@ -161,6 +164,7 @@ public struct RunResult: Codable, Sendable {
         sampling_note = try c.decodeIfPresent(String.self, forKey: .sampling_note)
         privacy_note = try c.decodeIfPresent(String.self, forKey: .privacy_note)
         head_scale = try c.decodeIfPresent(Double.self, forKey: .head_scale)
+        model_integrity = try c.decodeIfPresent(String.self, forKey: .model_integrity)
         wall_seconds = try c.decode(Double.self, forKey: .wall_seconds)
         git_commit = try c.decode(String.self, forKey: .git_commit)
         train_data = try c.decode(String.self, forKey: .train_data)

@@ -1,5 +1,7 @@
+import Crypto
 import Foundation
 import GLUE
+import Storage
 import Tokenizers
 
 /// Which files (and, for the offline stand-ins, which rows of them) a task trains and evaluates on: the one statement
@@ -18,6 +20,8 @@ public struct SplitFiles: Sendable {
     /// The primary dev set first (MNLI official: matched, then mismatched).
     public var dev: [Source]
     public var trainDescription: String
+    /// The files behind it (nil for data made in memory: benchmarks, tests).
+    public var identity: DataIdentity?
 
     public init(task: GLUETask, split: SplitChoice, splitsDirectory: String) {
         switch (split, task) {
@@ -37,12 +41,37 @@ public struct SplitFiles: Sendable {
     }
 }
 
+/// What a run was trained and evaluated on, as run.json records it: every file read (size and SHA-256), the split
+/// and the subsets taken. A run directory resumes only on the same data.
+public struct DataIdentity: Codable, Sendable, Equatable {
+    public struct File: Codable, Sendable, Equatable {
+        /// Relative to the GLUE root (or the stand-in index file's path as given).
+        public var path: String
+        public var bytes: Int
+        public var sha256: String
+    }
+
+    public var files: [File]
+    public var split: String
+    public var max_train: Int?
+    public var max_dev: Int?
+
+    static func file(_ path: String, shownAs name: String) throws -> File {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw TrainingError("\(path): \(Files.unreadableReason(path))")
+        }
+        return File(path: name, bytes: data.count, sha256: SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined())
+    }
+}
+
 /// The data of one run: training examples and the dev sets it reports.
 public struct TaskData {
     public var train: [EncodedExample]
     /// (name, examples): the primary dev set first.
     public var dev: [(name: String, examples: [EncodedExample])]
     public var trainDescription: String
+    /// The files behind it (nil for data made in memory: benchmarks, tests).
+    public var identity: DataIdentity?
 
     public init(train: [EncodedExample], dev: [(name: String, examples: [EncodedExample])], trainDescription: String) {
         self.train = train
@@ -65,6 +94,18 @@ public struct TaskData {
         let files = SplitFiles(task: task, split: split, splitsDirectory: splitsDirectory)
         var train = devOnly ? [] : try examples(files.train)
         var dev = try files.dev.map { ($0.name, try examples($0)) }
+        for (name, examples) in dev where examples.isEmpty {
+            throw TrainingError("\(task.directoryName)/\(name): the dev set has no examples, so no accuracy can be reported")
+        }
+        var read: [DataIdentity.File] = []
+        for source in (devOnly ? [] : [files.train]) + files.dev {
+            let path = try GLUELoader.path(root: root, task: task, file: source.file)
+            let shown = "\(task.directoryName)/\((path as NSString).lastPathComponent)"
+            if !read.contains(where: { $0.path == shown }) { read.append(try DataIdentity.file(path, shownAs: shown)) }
+            if let index = source.indexFile, !read.contains(where: { $0.path == index }) {
+                read.append(try DataIdentity.file(index, shownAs: index))
+            }
+        }
         var description = files.trainDescription
         if let maxDev {
             dev = dev.map { $0.1.count > maxDev ? ($0.0 + ", first \(maxDev)", Array($0.1.prefix(maxDev))) : $0 }
@@ -73,9 +114,11 @@ public struct TaskData {
             train = Array(train.prefix(maxTrain))
             description += ", first \(maxTrain)"
         }
-        return TaskData(train: encodeExamples(train, tokenizer: tokenizer, maxLength: maxLength),
-                        dev: dev.map { ($0.0, encodeExamples($0.1, tokenizer: tokenizer, maxLength: maxLength)) },
-                        trainDescription: description)
+        var data = TaskData(train: encodeExamples(train, tokenizer: tokenizer, maxLength: maxLength),
+                            dev: dev.map { ($0.0, encodeExamples($0.1, tokenizer: tokenizer, maxLength: maxLength)) },
+                            trainDescription: description)
+        data.identity = DataIdentity(files: read, split: split.rawValue, max_train: maxTrain, max_dev: maxDev)
+        return data
     }
 
     static func readIndices(_ path: String, count: Int) throws -> [Int] {

@@ -66,6 +66,8 @@ public final class Trainer {
             throw TrainingError("batch size \(c.batchSize) must lie in 1...\(data.train.count) (the training set)")
         }
         let checkpoint = try Checkpoint.load(directory: c.model, classes: classes, classifierSeed: c.seed, weights: weights)
+        try checkCompatibility(tokenizer: tokenizer, config: checkpoint.config, maxLength: c.maxLength, model: c.model)
+        modelIntegrity = checkpoint.integrity
         let model = BertModel(parameters: checkpoint.parameters)
         let initial = BertParameters(config: checkpoint.config, classes: classes)
         for name in initial.names { initial[name].copy(from: checkpoint.parameters[name]) }
@@ -86,12 +88,18 @@ public final class Trainer {
     }
 
     var tag: String { "\(configuration.method.rawValue) \(configuration.task.rawValue)" }
+    /// How the checkpoint's weights were verified (recorded).
+    let modelIntegrity: String
+    /// The exclusive lock on the run directory, held while `run()` runs.
+    var lock: RunDirectoryLock?
 
     /// Trains (or resumes) to the last step, evaluating after every epoch; writes result.json and the fine-tuned
     /// model. Returns the result.
     @discardableResult
     public func run() throws -> RunResult {
         try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+        lock = try RunDirectoryLock(directory: runDirectory)
+        defer { lock = nil }
         if let finished = try existingResult() { return finished }
         try prepareRunDirectory()
         let resumed = try restoreState()
@@ -151,5 +159,38 @@ public final class Trainer {
             if elapsed > 30 { (windowStart, windowExamples) = (clock.now, 0) }
         }
         return try finish(wallSeconds: wallSecondsBefore + seconds(clock.now - started))
+    }
+}
+
+/// Refuses a tokenizer or a maximum length that would index past the model's tables: every token id must have an
+/// embedding row, and every position a position embedding.
+public func checkCompatibility(tokenizer: any Tokenizer, config: BertConfig, maxLength: Int, model: String) throws {
+    guard tokenizer.vocabularySize <= config.vocabSize else {
+        throw TrainingError("\(model): the tokenizer has \(tokenizer.vocabularySize) tokens but the model only \(config.vocabSize) "
+                            + "embedding rows (vocab_size): the vocabulary file does not belong to this checkpoint")
+    }
+    guard maxLength >= 1, maxLength <= config.maxPositionEmbeddings else {
+        throw TrainingError("--max-length \(maxLength) exceeds the \(config.maxPositionEmbeddings) position embeddings of \(model)")
+    }
+}
+
+/// An exclusive `flock` on RUN_DIR/.lock for as long as the value lives: a second process training into the same
+/// directory stops at once instead of interleaving checkpoints.
+final class RunDirectoryLock {
+    let descriptor: Int32
+
+    init(directory: String) throws {
+        let path = directory + "/.lock"
+        descriptor = open(path, O_CREAT | O_RDWR, 0o644)
+        guard descriptor >= 0 else { throw TrainingError("\(path): cannot create the run's lock file (\(String(cString: strerror(errno))))") }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            close(descriptor)
+            throw TrainingError("\(directory) is in use by another rgp process (its lock \(path) is held): wait for it, or use another --out")
+        }
+    }
+
+    deinit {
+        flock(descriptor, LOCK_UN)
+        close(descriptor)
     }
 }

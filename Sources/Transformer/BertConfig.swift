@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 /// The Hugging Face BERT configuration fields the encoder uses.
 public struct BertConfig: Codable, Sendable, Equatable {
@@ -51,7 +52,7 @@ public struct BertConfig: Codable, Sendable, Equatable {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw CheckpointError.unreadable(path: path, reason: (error as NSError).localizedDescription)
+            throw CheckpointError.unreadable(path: path, reason: Files.unreadableReason(path))
         }
         let config: BertConfig
         do {
@@ -65,9 +66,35 @@ public struct BertConfig: Codable, Sendable, Equatable {
            let activation = object["hidden_act"] as? String, activation != "gelu" {
             throw CheckpointError.invalidConfig(path: path, reason: "hidden_act \"\(activation)\" is not supported (expected gelu)")
         }
-        guard config.hiddenSize % config.numAttentionHeads == 0 else {
-            throw CheckpointError.invalidConfig(path: path, reason: "hidden_size \(config.hiddenSize) is not divisible by num_attention_heads \(config.numAttentionHeads)")
-        }
+        try config.validate(path: path)
         return config
+    }
+
+    /// Limits no real BERT-family checkpoint comes near; beyond them config.json is refused before anything is sized
+    /// from it.
+    var limits: [(key: String, value: Int, maximum: Int)] {
+        [("vocab_size", vocabSize, 1 << 24), ("hidden_size", hiddenSize, 1 << 16), ("num_hidden_layers", numHiddenLayers, 1024),
+         ("num_attention_heads", numAttentionHeads, 1024), ("intermediate_size", intermediateSize, 1 << 18),
+         ("max_position_embeddings", maxPositionEmbeddings, 1 << 20), ("type_vocab_size", typeVocabSize, 1 << 12)]
+    }
+
+    /// Every size positive and within `limits`, heads dividing the hidden size, ε and dropout rates in range.
+    public func validate(path: String) throws {
+        for (key, value, maximum) in limits {
+            guard value >= 1, value <= maximum else {
+                throw CheckpointError.invalidConfig(path: path, reason: "\(key) must lie in 1...\(maximum), got \(value)")
+            }
+        }
+        guard hiddenSize % numAttentionHeads == 0 else {
+            throw CheckpointError.invalidConfig(path: path, reason: "hidden_size \(hiddenSize) is not divisible by num_attention_heads \(numAttentionHeads)")
+        }
+        guard layerNormEps.isFinite, layerNormEps > 0 else {
+            throw CheckpointError.invalidConfig(path: path, reason: "layer_norm_eps must be a positive number, got \(layerNormEps)")
+        }
+        for (key, rate) in [("hidden_dropout_prob", hiddenDropoutProb), ("attention_probs_dropout_prob", attentionProbsDropoutProb)] {
+            guard rate.isFinite, rate >= 0, rate < 1 else {
+                throw CheckpointError.invalidConfig(path: path, reason: "\(key) must lie in [0, 1), got \(rate)")
+            }
+        }
     }
 }

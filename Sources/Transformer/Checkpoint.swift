@@ -16,6 +16,8 @@ public struct Checkpoint {
     /// Whether the classification head came from the file (false: freshly initialised).
     public var classifierLoaded: Bool
     public var weightsPath: String
+    /// How the weights were checked: against manifest.json's SHA-256, or not (an unconverted folder has no manifest).
+    public var integrity: String
 
     /// Canonical name for a stored tensor name.
     public static func canonicalName(_ stored: String) -> String {
@@ -44,9 +46,25 @@ public struct Checkpoint {
         return try load(file: file, config: config, classes: classes, classifierSeed: classifierSeed)
     }
 
-    /// The folder's weights file, read (decompressed) and parsed.
+    /// The folder's weights file, read (decompressed) and parsed; with a manifest.json (a converted checkpoint), its
+    /// SHA-256 is verified while decompressing.
     public static func weightsFile(in directory: String) throws -> SafeTensorsFile {
-        try SafeTensorsFile(path: weightsPath(in: directory))
+        let manifestPath = directory + "/manifest.json"
+        var expected: String?
+        if let data = FileManager.default.contents(atPath: manifestPath) {
+            guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+                  let sha = object["sha256"] as? String, sha.count == 64, sha.allSatisfy(\.isHexDigit) else {
+                throw CheckpointError.invalidConfig(path: manifestPath, reason: "expected a JSON object with \"sha256\": 64 hex digits")
+            }
+            expected = sha
+        }
+        return try SafeTensorsFile(path: weightsPath(in: directory), expectedSHA256: expected)
+    }
+
+    /// What a record says of a weights file's integrity.
+    public static func integrityNote(_ file: SafeTensorsFile) -> String {
+        file.verifiedSHA256.map { "sha256 \($0) verified against manifest.json" }
+            ?? "no manifest.json (an unconverted Hugging Face folder): weights not verified against a checksum"
     }
 
     /// Loads parameters from a parsed safetensors file.
@@ -59,8 +77,21 @@ public struct Checkpoint {
             let canonical = canonicalName(name)
             if known.contains(canonical) && file.isFloat(name) { stored[canonical] = name } else { extra.append(name) }
         }
-        let parameters = BertParameters(config: config, classes: classes)
+        // Every shape is checked against the file before anything is allocated, so a config.json that disagrees with
+        // the weights (more layers, a larger vocabulary) is an error, not an allocation of what it claims.
+        var heldLayers = Set<Int>()
+        for name in stored.keys where name.hasPrefix("encoder.layer.") {
+            if let layer = Int(name.dropFirst("encoder.layer.".count).prefix { $0.isNumber }) { heldLayers.insert(layer) }
+        }
+        for name in file.entries.keys.map(canonicalName) where name.hasPrefix("encoder.layer.") {
+            if let layer = Int(name.dropFirst("encoder.layer.".count).prefix { $0.isNumber }) { heldLayers.insert(layer) }
+        }
+        if let top = heldLayers.max(), top >= config.numHiddenLayers {
+            throw CheckpointError.invalidConfig(path: file.path, reason: "config.json declares \(config.numHiddenLayers) layers, "
+                                                + "but the weights hold \(top + 1) (encoder.layer.0–\(top))")
+        }
         var classifierLoaded = true
+        var copies: [(canonical: String, stored: String)] = []
         for entry in layout {
             guard let name = stored[entry.name] else {
                 if entry.group == .classifier {
@@ -69,7 +100,7 @@ public struct Checkpoint {
                 }
                 throw CheckpointError.missingTensor(path: file.path, name: entry.name)
             }
-            let shape = file.entries[name]!.shape
+            let shape = file.entries[name]?.shape ?? []
             if entry.group == .classifier && shape != entry.shape {
                 // A head for another number of classes: start a fresh one (as for a pretrained encoder).
                 classifierLoaded = false
@@ -79,11 +110,15 @@ public struct Checkpoint {
             guard shape == entry.shape else {
                 throw CheckpointError.wrongShape(path: file.path, name: entry.name, expected: entry.shape, found: shape)
             }
+            copies.append((entry.name, name))
+        }
+        let parameters = BertParameters(config: config, classes: classes)
+        for (canonical, name) in copies {
             let values = try file.floats(name)
-            values.withUnsafeBufferPointer { parameters[entry.name].data.update(from: $0.baseAddress!, count: values.count) }
+            values.withUnsafeBufferPointer { parameters[canonical].data.update(from: $0.baseAddress!, count: values.count) }
         }
         if !classifierLoaded { parameters.initialiseClassifier(seed: classifierSeed) }
         return Checkpoint(config: config, parameters: parameters, extraTensors: extra,
-                          classifierLoaded: classifierLoaded, weightsPath: file.path)
+                          classifierLoaded: classifierLoaded, weightsPath: file.path, integrity: integrityNote(file))
     }
 }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Numerics
 import Storage
@@ -10,6 +11,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case wrongShape(path: String, name: String, expected: [Int], found: [Int])
     case unsupportedType(path: String, name: String, dtype: String)
     case invalidConfig(path: String, reason: String)
+    case integrity(path: String, expected: String, found: String)
 
     public var description: String {
         switch self {
@@ -19,6 +21,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
         case let .wrongShape(path, name, expected, found): "\(path): tensor \(name) has shape \(found), expected \(expected)"
         case let .unsupportedType(path, name, dtype): "\(path): tensor \(name) has type \(dtype); expected F32, F16 or BF16"
         case let .invalidConfig(path, reason): "\(path): \(reason)"
+        case let .integrity(path, expected, found):
+            "\(path): SHA-256 of its contents is \(found), but manifest.json says \(expected): the file was altered or damaged"
         }
     }
 }
@@ -41,7 +45,7 @@ public struct SafeTensorsFile {
         guard bytes.count >= 8 else { throw CheckpointError.malformed(path: path, reason: "shorter than its 8-byte header length") }
         var headerLength = 0
         for i in 0..<8 { headerLength |= Int(bytes[i]) << (8 * i) }
-        guard headerLength > 0, headerLength <= bytes.count - 8 else {
+        guard headerLength > 0, headerLength <= Self.maximumHeaderBytes, headerLength <= bytes.count - 8 else {
             throw CheckpointError.malformed(path: path, reason: "header length \(headerLength) exceeds the file (\(bytes.count) bytes): truncated?")
         }
         let headerObject: Any
@@ -62,8 +66,11 @@ public struct SafeTensorsFile {
             guard offsets[0] >= 0, offsets[0] <= offsets[1], offsets[1] <= dataLength else {
                 throw CheckpointError.malformed(path: path, reason: "tensor \(name) lies outside the file: truncated?")
             }
-            let elementBytes = ["F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "F64": 8, "I8": 1, "U8": 1, "BOOL": 1][dtype]
-            if let elementBytes, shape.reduce(1, *) * elementBytes != offsets[1] - offsets[0] {
+            guard let count = Self.elementCount(shape) else {
+                throw CheckpointError.malformed(path: path, reason: "tensor \(name) has an invalid shape \(shape)")
+            }
+            let elementBytes = Self.elementBytes[dtype]
+            if let elementBytes, count.multipliedReportingOverflow(by: elementBytes) != (offsets[1] - offsets[0], false) {
                 throw CheckpointError.malformed(path: path, reason: "tensor \(name): \(offsets[1] - offsets[0]) bytes for shape \(shape) of \(dtype)")
             }
             entries[name] = Entry(dtype: dtype, shape: shape, range: offsets[0]..<offsets[1])
@@ -74,15 +81,73 @@ public struct SafeTensorsFile {
         self.dataStart = dataStart
     }
 
-    /// Reads a (possibly `.zst`-compressed) file.
-    public init(path: String) throws {
-        let bytes: [UInt8]
-        do {
-            bytes = try Files.read(path)
-        } catch {
-            throw CheckpointError.unreadable(path: path, reason: "\(error)")
+    /// Longest JSON header read (real checkpoints: tens of kilobytes).
+    public static let maximumHeaderBytes = 100 << 20
+    static let elementBytes = ["F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "F64": 8, "I8": 1, "U8": 1, "BOOL": 1]
+
+    /// Elements of a shape; nil for a negative dimension or a count that overflows.
+    static func elementCount(_ shape: [Int]) -> Int? {
+        var count = 1
+        for dimension in shape {
+            guard dimension >= 0 else { return nil }
+            let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+            if overflow { return nil }
+            count = product
         }
-        try self.init(bytes: bytes, path: path)
+        return count
+    }
+
+    /// The total length a safetensors file's first bytes declare (8 + header + the furthest tensor end), once enough
+    /// of it is there; nil while the header is incomplete. Bounds decompression of `.zst` checkpoints.
+    static func declaredLength(_ prefix: [UInt8], path: String) throws -> Int? {
+        guard prefix.count >= 8 else { return nil }
+        var headerLength = 0
+        for i in 0..<8 { headerLength |= Int(prefix[i]) << (8 * i) }
+        guard headerLength > 0, headerLength <= maximumHeaderBytes else {
+            throw CheckpointError.malformed(path: path, reason: "header length \(headerLength) is not in 1...\(maximumHeaderBytes)")
+        }
+        guard prefix.count >= 8 + headerLength else { return nil }
+        guard let header = (try? JSONSerialization.jsonObject(with: Data(prefix[8..<(8 + headerLength)]))) as? [String: Any] else {
+            throw CheckpointError.malformed(path: path, reason: "header is not a JSON object")
+        }
+        var end = 0
+        for (name, value) in header where name != "__metadata__" {
+            guard let offsets = (value as? [String: Any])?["data_offsets"] as? [Int], offsets.count == 2, offsets[1] >= 0 else {
+                throw CheckpointError.malformed(path: path, reason: "entry \(name) lacks data_offsets")
+            }
+            end = Swift.max(end, offsets[1])
+        }
+        return 8 + headerLength + end
+    }
+
+    /// SHA-256 of the (decompressed) contents, when `init(path:expectedSHA256:)` verified it.
+    public private(set) var verifiedSHA256: String?
+
+    /// Reads a (possibly `.zst`-compressed) file; decompression stops at the length its header declares. With
+    /// `expectedSHA256` (a converted checkpoint's manifest), the contents are hashed as they are decompressed and a
+    /// mismatch is an error.
+    public init(path: String, expectedSHA256: String? = nil) throws {
+        let bytes: [UInt8]
+        var hasher = SHA256()
+        do {
+            bytes = try Files.read(path, expectedSize: { try Self.declaredLength($0, path: path) },
+                                   chunk: expectedSHA256 == nil ? nil : { hasher.update(bufferPointer: $0) })
+        } catch let error as CheckpointError {
+            throw error
+        } catch let error as StorageError {
+            if case .unreadable(_, let reason) = error { throw CheckpointError.unreadable(path: path, reason: reason) }
+            throw CheckpointError.malformed(path: path, reason: "\(error)")
+        }
+        if let expectedSHA256 {
+            let found = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+            guard found == expectedSHA256.lowercased() else {
+                throw CheckpointError.integrity(path: path, expected: expectedSHA256, found: found)
+            }
+            try self.init(bytes: bytes, path: path)
+            verifiedSHA256 = found
+        } else {
+            try self.init(bytes: bytes, path: path)
+        }
     }
 
     /// Whether the entry holds floating-point values this reader converts.

@@ -104,7 +104,10 @@ struct MalformedGLUETests {
     func emptyAndMissing() {
         let empty = temporaryFile("dev.tsv", "")
         #expect(error(.sst2, empty)?.description == "\(empty):1: a header row, found an empty file")
-        #expect(error(.sst2, "/nonexistent/dev.tsv")?.line == 0)
+        // A whole-file problem has no line, and says what is wrong in words.
+        #expect(error(.sst2, "/nonexistent/dev.tsv")?.description == "/nonexistent/dev.tsv: a TSV file, but it does not exist")
+        let directory = FileManager.default.temporaryDirectory.path
+        #expect(error(.sst2, directory)?.description == "\(directory): a TSV file, but it is a directory, expected a file")
     }
 
     @Test("BOM and CRLF are accepted; quotes stay literal; columns are found by name in any order")

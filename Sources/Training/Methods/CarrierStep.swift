@@ -19,9 +19,14 @@ final class CarrierStep {
     let trainableNames: [String]
     let emptyGradients: BertParameters
 
-    init(context: MethodContext) {
+    init(context: MethodContext) throws {
         self.context = context
         let c = context.configuration
+        // Rank r carriers of a p×d matrix need r ≤ min(p, d) (LAPACK's QR would reject it mid-run).
+        let smallest = LinearSite.allCases.map { let s = $0.shape(context.config); return Swift.min(s.rows, s.columns) }.min() ?? 0
+        guard c.rank <= smallest else {
+            throw TrainingError("--rank \(c.rank) exceeds the smallest reparametrized matrix's min(p, d) = \(smallest) of \(context.config.hiddenSize)-wide \(c.model)")
+        }
         carriers = CarrierSet(config: context.config, rank: c.rank, fusedQKV: c.fusedQKV)
         layout = FlatLayout(carriers.groups.map { FlatSegment(size: $0.perExampleSize) }
                             + [FlatSegment(size: context.headSize, scale: Float(c.headScale))])

@@ -24,6 +24,6 @@ public final class RGPFineTuning: TrainingMethodPlugin {
     public var trainableNames: [String] { carrierStep.trainableNames }
     public var headScale: Double? { carrierStep.context.configuration.headScale }
 
-    public init(context: MethodContext) { carrierStep = CarrierStep(context: context) }
+    public init(context: MethodContext) throws { carrierStep = try CarrierStep(context: context) }
     public func step(_ indices: [Int], step: Int) -> Double { carrierStep.step(indices, step: step) }
 }
