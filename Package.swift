@@ -1,8 +1,6 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-let release: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
-
 let package = Package(
     name: "RGP",
     platforms: [.macOS(.v14)],
@@ -12,7 +10,14 @@ let package = Package(
         .executable(name: "rgp-qnli", targets: ["rgp-qnli"]),
         .executable(name: "rgp-qqp", targets: ["rgp-qqp"]),
         .executable(name: "rgp-mnli", targets: ["rgp-mnli"]),
+        // The suite as libraries, for researchers who build on it (no unsafe flags anywhere, so it can be a dependency).
         .library(name: "Numerics", targets: ["Numerics"]),
+        .library(name: "Privacy", targets: ["Privacy"]),
+        .library(name: "Transformer", targets: ["Transformer"]),
+        .library(name: "Tokenizers", targets: ["Tokenizers"]),
+        .library(name: "GLUE", targets: ["GLUE"]),
+        .library(name: "RGP", targets: ["RGP"]),
+        .library(name: "Training", targets: ["Training"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -27,43 +32,39 @@ let package = Package(
         .target(
             name: "CSentencePiece",
             path: "Sources/CSentencePiece",
-            cxxSettings: [.unsafeFlags(["-std=c++17"])],
             linkerSettings: [.linkedLibrary("sentencepiece"), .linkedLibrary("stdc++")]
         ),
 
         // Whole-file reads with zstd decompression, atomic writes.
         .target(name: "Storage", dependencies: ["CZstd"]),
         // Text to token ids: WordPiece and SentencePiece, pair encoding with truncation.
-        .target(name: "Tokenizers", dependencies: ["CSentencePiece", "Storage"], swiftSettings: release),
+        .target(name: "Tokenizers", dependencies: ["CSentencePiece", "Storage"]),
         // GLUE tasks: TSV loading by header name, label maps, metrics.
-        .target(name: "GLUE", dependencies: ["Storage"], swiftSettings: release),
+        .target(name: "GLUE", dependencies: ["Storage"]),
 
         // Accountants (RDP, PRV), σ calibration, secure Gaussian noise, samplers, per-example clipping.
         .target(
             name: "Privacy",
-            dependencies: ["CFFTW", "Numerics", .product(name: "Crypto", package: "swift-crypto")],
-            swiftSettings: release
+            dependencies: ["CFFTW", "Numerics", .product(name: "Crypto", package: "swift-crypto")]
         ),
 
         // Float32 tensors, GEMM, and the forward/backward kernels every model shares.
-        .target(name: "Numerics", dependencies: ["CBLAS"], swiftSettings: release),
+        .target(name: "Numerics", dependencies: ["CBLAS"]),
 
         // BERT: config, parameters, checkpoint reading, encoder forward/backward, classification head.
         .target(
             name: "Transformer",
-            dependencies: ["Numerics", "Storage", .product(name: "Crypto", package: "swift-crypto")],
-            swiftSettings: release
+            dependencies: ["Numerics", "Storage", .product(name: "Crypto", package: "swift-crypto")]
         ),
 
         // RGP: gradient carriers by power iteration, per-example carrier gradients, reconstruction.
-        .target(name: "RGP", dependencies: ["Numerics", "Transformer", "CLAPACKE"], swiftSettings: release),
+        .target(name: "RGP", dependencies: ["Numerics", "Transformer", "CLAPACKE"]),
 
         // Methods (full, low-rank, DP-SGD, RGP, DP head), trainer loop, checkpoint/resume, run records.
         .target(
             name: "Training",
             dependencies: ["Numerics", "Transformer", "Tokenizers", "GLUE", "Privacy", "RGP", "Storage",
-                           .product(name: "Crypto", package: "swift-crypto")],
-            swiftSettings: release
+                           .product(name: "Crypto", package: "swift-crypto")]
         ),
 
         // Experiment profiles, the grid runner (shards, skip/resume), cost plans, tables (Markdown, CSV, LaTeX), SVG plots.
@@ -75,8 +76,7 @@ let package = Package(
             dependencies: [
                 "Numerics", "Tokenizers", "GLUE", "Privacy", "Transformer", "RGP", "Training", "Reproduction",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            swiftSettings: release
+            ]
         ),
         .executableTarget(name: "rgp", dependencies: ["Commands"], path: "Sources/rgp"),
         .executableTarget(name: "rgp-sst2", dependencies: ["Commands"], path: "Sources/rgp-sst2"),
@@ -103,5 +103,6 @@ let package = Package(
             dependencies: ["Transformer", "Numerics", "Storage", "Tokenizers"],
             resources: [.copy("Fixtures")]
         ),
-    ]
+    ],
+    cxxLanguageStandard: .cxx17
 )
