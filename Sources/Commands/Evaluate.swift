@@ -22,12 +22,7 @@ struct Evaluate: ParsableCommand {
         try useThreads(threads)
         let directory = FileManager.default.fileExists(atPath: model + "/model/config.json") ? model + "/model" : model
         let tokenizer = try loadTokenizer(directory: directory)
-        let checkpoint = try Checkpoint.load(directory: directory, classes: task.labels.count, classifierSeed: 0)
-        // A fresh (random) head would report a random model's accuracy: refuse it.
-        guard checkpoint.classifierLoaded else {
-            throw TrainingError("\(directory) holds no trained classifier head for \(task.rawValue) (\(task.labels.count) classes): "
-                                + "evaluate a fine-tuned run directory (or its model/ folder) for this task")
-        }
+        let checkpoint = try Evaluator.trainedCheckpoint(directory: directory, task: task)
         try checkCompatibility(tokenizer: tokenizer, config: checkpoint.config, maxLength: maxLength, model: directory)
         let taskData = try TaskData.load(task: task, root: try glueRoot(data), split: split, tokenizer: tokenizer,
                                          maxLength: maxLength, maxTrain: nil, splitsDirectory: splitsDirectory, devOnly: true)

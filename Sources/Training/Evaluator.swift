@@ -46,6 +46,17 @@ public struct Evaluator {
         self.microBatchTokens = microBatchTokens
     }
 
+    /// A fine-tuned checkpoint for `task`: refused when it holds no trained head with the task's class count (a fresh
+    /// random head would report a random model's accuracy).
+    public static func trainedCheckpoint(directory: String, task: GLUETask) throws -> Checkpoint {
+        let checkpoint = try Checkpoint.load(directory: directory, classes: task.labels.count, classifierSeed: 0)
+        guard checkpoint.classifierLoaded else {
+            throw TrainingError("\(directory) holds no trained classifier head for \(task.rawValue) (\(task.labels.count) classes): "
+                                + "evaluate a run directory fine-tuned on this task (or its model/ folder)")
+        }
+        return checkpoint
+    }
+
     /// The predicted class of every example (evaluation mode: no dropout).
     public func predictions(_ examples: [EncodedExample]) -> [Int] {
         let classes = task.labels.count

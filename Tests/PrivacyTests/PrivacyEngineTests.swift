@@ -72,3 +72,54 @@ struct PrivacyEngineTests {
         #expect(try e.epsilonSpent(afterSteps: key.steps) == RDPAccountant().epsilon(sigma: e.sigma, sampleRate: 0.04, steps: key.steps, delta: 1e-5).epsilon)
     }
 }
+
+@Suite("accountant inputs")
+struct AccountantInputTests {
+    func message(_ body: () throws -> Void) -> String? {
+        do {
+            try body()
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test("σ ≤ 0 or NaN, ε_err 0, absurd T and PRV grids beyond the memory limit are refused at once, with the reason")
+    func refusals() {
+        let prv = PrivacyAccounting(kind: .prv)
+        for sigma in [0, -1, Double.nan] {
+            #expect(message { _ = try prv.epsilon(sigma: sigma, sampleRate: 0.01, steps: 100, delta: 1e-5) }?.contains("σ must be a positive number") == true)
+        }
+        let clock = ContinuousClock(), start = clock.now
+        let small = message { _ = try prv.epsilon(sigma: 0.01, sampleRate: 0.01, steps: 100, delta: 1e-5) }
+        #expect(small?.contains("needs a grid of") == true && small?.contains("use --accountant rdp") == true, "\(small ?? "computed")")
+        #expect(clock.now - start < .seconds(5))
+        let zeroError = PrivacyAccounting(kind: .prv, prvEpsilonError: 0)
+        #expect(message { _ = try zeroError.epsilon(sigma: 1, sampleRate: 0.01, steps: 100, delta: 1e-5) }?.contains("ε error must lie in (0, 1]") == true)
+        #expect(message { _ = try prv.epsilon(sigma: 1, sampleRate: 0.01, steps: 1_000_000_000, delta: 1e-5) }?.contains("steps must lie in") == true)
+        #expect(message { _ = try prv.epsilon(sigma: 1, sampleRate: 0.01, steps: 10, delta: 0) }?.contains("δ must lie in (0, 1)") == true)
+    }
+
+    @Test("calibration refuses unreachable or infinite targets instead of looping")
+    func calibrationBounds() {
+        let rdp = PrivacyAccounting(kind: .rdp)
+        #expect(message { _ = try rdp.sigma(targetEpsilon: 0.005, sampleRate: 0.01, steps: 100, delta: 1e-5) }?.contains("no σ ≤ 10000 reaches ε 0.005") == true)
+        #expect(message { _ = try rdp.sigma(targetEpsilon: .infinity, sampleRate: 0.01, steps: 100, delta: 1e-5) }?.contains("target ε must be a positive number") == true)
+        #expect(message { _ = try rdp.sigma(targetEpsilon: 0, sampleRate: 0.01, steps: 100, delta: 1e-5) } != nil)
+    }
+
+    @Test("the engine refuses private settings that would claim privacy the run does not get")
+    func engineRefusals() {
+        let schedule = Schedule(trainSize: 1000, batchSize: 10, epochs: 1, sampling: .poisson)
+        func refusal(delta: Double = 1e-5, clip: Double = 1, noise: PrivacyEngine.NoiseChoice, allow: Bool = false) -> String? {
+            message { _ = try PrivacyEngine(schedule: schedule, isPrivate: true, clip: clip, delta: delta, noise: noise, accountant: .rdp,
+                                           seed: 0, seededRandomness: true, allowsLargeDelta: allow) }
+        }
+        #expect(refusal(noise: .none)?.contains("needs a privacy budget") == true)
+        #expect(refusal(delta: 0.001, noise: .targetEpsilon(8))?.contains("is not below 1/N") == true)
+        #expect(refusal(delta: 0.001, noise: .targetEpsilon(8), allow: true) == nil)
+        #expect(refusal(delta: 1, noise: .targetEpsilon(8))?.contains("δ must lie in (0, 1)") == true)
+        #expect(refusal(clip: 0, noise: .targetEpsilon(8))?.contains("clip C must be a positive number") == true)
+        #expect(refusal(noise: .targetEpsilon(-1))?.contains("ε must be a positive number") == true)
+    }
+}
