@@ -135,8 +135,11 @@ public struct SafeTensorsFile {
         } catch let error as CheckpointError {
             throw error
         } catch let error as StorageError {
-            if case .unreadable(_, let reason) = error { throw CheckpointError.unreadable(path: path, reason: reason) }
-            throw CheckpointError.malformed(path: path, reason: "\(error)")
+            switch error {
+            case .unreadable(_, let reason): throw CheckpointError.unreadable(path: path, reason: reason)
+            case .corruptZstd(_, let reason): throw CheckpointError.malformed(path: path, reason: "zstd stream \(reason)")
+            case .unwritable(_, let reason): throw CheckpointError.unreadable(path: path, reason: reason)
+            }
         }
         if let expectedSHA256 {
             let found = hasher.finalize().map { String(format: "%02x", $0) }.joined()
