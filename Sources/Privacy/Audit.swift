@@ -124,15 +124,15 @@ public enum OneRunAudit {
         public var score: String
     }
 
-    /// The grid (k₊, k₋) used for m canaries, fixed in advance: k₊ from 2.5% to 45% of m, k₋ from 0 to 30% of m.
+    /// The grid (k₊, k₋) used for m canaries, fixed in advance: one-sided (k₋ = 0, as JAX Privacy's auditor), k₊ at
+    /// 2.5, 5, 10, 20, 30, 40 and 45% of m (about half the canaries are in, and most of them are sampled at least once
+    /// in a run of T ≈ 1/q steps or more). Seven hypotheses keep the Bonferroni penalty small: at m = 1000 a 42-point
+    /// two-sided grid caps the bound at 3.65 even when every guess is right, seven points at about 4.4.
     public static func defaultGrid(canaries m: Int) -> [Guess] {
-        let plus = [0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.45], minus = [0.0, 0.025, 0.05, 0.1, 0.2, 0.3]
         var grid: [Guess] = []
-        for p in plus {
-            for n in minus {
-                let g = Guess(positives: Int((p * Double(m)).rounded()), negatives: Int((n * Double(m)).rounded()))
-                if g.positives > 0, g.positives + g.negatives <= m, !grid.contains(g) { grid.append(g) }
-            }
+        for fraction in [0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.45] {
+            let g = Guess(positives: Swift.max(1, Int((fraction * Double(m)).rounded())), negatives: 0)
+            if g.positives <= m, !grid.contains(g) { grid.append(g) }
         }
         return grid
     }

@@ -23,14 +23,21 @@ public struct FlatLayout: Sendable, Equatable {
     public let offsets: [Int]
     /// D: floats per example, and the length of the sum.
     public let size: Int
+    /// The last segment is the audit's reserved canary slice (`PrivacyEngine.layout(_:)` appends it): real rows
+    /// leave it zero, and the engine neither reads nor clips their part of it.
+    public let hasAuditSlice: Bool
 
-    public init(_ segments: [FlatSegment]) {
-        self.segments = segments
+    public init(_ segments: [FlatSegment], auditSlice: Int? = nil) {
+        self.segments = segments + (auditSlice.map { [FlatSegment(size: $0)] } ?? [])
         var offsets: [Int] = [], total = 0
-        for s in segments { offsets.append(total); total += s.size }
+        for s in self.segments { offsets.append(total); total += s.size }
         self.offsets = offsets
         size = total
+        hasAuditSlice = auditSlice != nil
     }
+
+    /// The segments real examples fill (all but the audit slice).
+    var realSegments: Int { segments.count - (hasAuditSlice ? 1 : 0) }
 }
 
 /// Model-free differential privacy for one training run: it owns the sampler, the per-example clip with segment
@@ -97,6 +104,22 @@ public final class PrivacyEngine {
     public var clippedCount = 0, normCount = 0
     let seed: UInt64
     var secureRandom: PrivacyRandom?
+    /// The one-run audit's canaries, when the run is audited.
+    public private(set) var audit: CanaryAudit?
+    /// Faults injected by tests of the audit (internal: no command reaches them).
+    var faults = MechanismFaults()
+
+    /// Starts a one-run audit with m canaries (before step 1); their signs come from the privacy generator.
+    public func enableAudit(canaries m: Int, magnitude: Double = 10) throws {
+        guard isPrivate else { throw RefusedError("an audit needs a private method") }
+        guard m >= 10, m <= 1_000_000 else { throw RefusedError("--audit-canaries must lie in 10...1000000, got \(m)") }
+        audit = withRandom(step: 0, salt: 6) { CanaryAudit(count: m, magnitude: magnitude, generator: &$0) }
+    }
+
+    /// A method's flat layout from its segments, with the audit's canary slice appended when the run is audited.
+    public func layout(_ segments: [FlatSegment]) -> FlatLayout {
+        FlatLayout(segments, auditSlice: audit?.count)
+    }
 
     /// σ = 0 in a private run, for tests that compare a private method without noise to its non-private twin and
     /// for the privacy audit's broken-run check. Never set from the command line; a record of such a run says it is
@@ -202,13 +225,14 @@ public final class PrivacyEngine {
 
     // MARK: Randomness and sampling
 
-    /// The generator for step `step`: the run's secure one, or a per-step seeded one in tests.
-    public func withRandom<T>(step: Int, _ body: (inout PrivacyRandom) -> T) -> T {
+    /// The generator for step `step`: the run's secure one, or a per-step seeded one in tests (`salt` separates the
+    /// seeded streams of different draws within a step: 3 batch and noise, 5 canary sampling, 6 canary signs).
+    public func withRandom<T>(step: Int, salt: UInt64 = 3, _ body: (inout PrivacyRandom) -> T) -> T {
         if var secure = secureRandom {
             defer { secureRandom = secure }
             return body(&secure)
         }
-        var seeded = PrivacyRandom(testingSeed: StepSeed.derive(seed: seed, step: step, salt: 3))
+        var seeded = PrivacyRandom(testingSeed: StepSeed.derive(seed: seed, step: step, salt: salt))
         return body(&seeded)
     }
 
@@ -237,7 +261,7 @@ public final class PrivacyEngine {
     /// Clips the b per-example rows of `perExample` jointly over all segments (each scaled) and adds them into `sum`.
     public func accumulate(_ perExample: UnsafeMutablePointer<Float>, examples b: Int, layout: FlatLayout,
                            into sum: UnsafeMutablePointer<Float>) {
-        let groups = zip(layout.segments, layout.offsets).map { segment, offset in
+        let groups = zip(layout.segments.prefix(layout.realSegments), layout.offsets).map { segment, offset in
             PerExampleGroup(gradients: perExample + b * offset, size: segment.size, scale: segment.scale)
         }
         let factors = clipFactors(norms: clip.isFinite ? Clipping.jointNorms(groups, batch: b) : [Double](repeating: 0, count: b))
@@ -246,13 +270,19 @@ public final class PrivacyEngine {
         }
     }
 
-    /// The released update of step `step`: noise N(0, σ²C²) added to `sum` (private runs) and division by the
-    /// expected batch size, segment by segment.
+    /// The released update of step `step`: the audit's sampled canary rows clipped and added (audited runs), noise
+    /// N(0, σ²C²) added to `sum` (private runs) and division by the expected batch size, segment by segment; then the
+    /// canaries score the released slice.
     public func release(_ sum: UnsafeMutablePointer<Float>, layout: FlatLayout, step: Int) {
+        let slice = layout.hasAuditSlice ? layout.offsets[layout.segments.count - 1] : nil
+        if let audit, let slice {
+            addCanaryRows(audit, into: sum + slice, step: step)
+        }
         if isPrivate {
+            let scale = faults.noiseScale
             withRandom(step: step) { generator in
                 for (segment, offset) in zip(layout.segments, layout.offsets) {
-                    GaussianMechanism.privatize(sum: sum + offset, count: segment.size, sigma: sigma, clip: clip,
+                    GaussianMechanism.privatize(sum: sum + offset, count: segment.size, sigma: sigma * scale, clip: clip,
                                                 expectedBatchSize: schedule.expectedBatchSize, generator: &generator)
                 }
             }
@@ -260,6 +290,26 @@ public final class PrivacyEngine {
             // The mechanism's arithmetic without noise, so σ = 0 gives bit-identical updates.
             let inverse = 1 / schedule.expectedBatchSize
             for i in 0..<layout.size { sum[i] = Float(Double(sum[i]) * inverse) }
+        }
+        if let audit, let slice {
+            audit.record(released: sum + slice, expectedBatchSize: schedule.expectedBatchSize, clip: clip, sigma: sigma,
+                         rate: schedule.sampleRate)
+        }
+    }
+
+    /// The sampled canaries' rows, each λ·C at its own slice coordinate, through the same joint clip and clipped sum
+    /// as real rows. Their rows are zero outside the slice, so norm and sum over the slice alone are exact.
+    func addCanaryRows(_ audit: CanaryAudit, into slice: UnsafeMutablePointer<Float>, step: Int) {
+        let sampled = withRandom(step: step, salt: 5) { audit.sample(rate: schedule.sampleRate, generator: &$0) }
+        guard !sampled.isEmpty else { return }
+        let m = audit.count, k = sampled.count
+        var rows = [Float](repeating: 0, count: k * m)
+        for (row, canary) in sampled.enumerated() { rows[row * m + canary] = Float(audit.magnitude * clip) }
+        rows.withUnsafeMutableBufferPointer { buffer in
+            let group = PerExampleGroup(gradients: buffer.baseAddress!, size: m)
+            let factors = faults.skipCanaryClipping ? [Float](repeating: 1, count: k)
+                : Clipping.factors(norms: Clipping.jointNorms([group], batch: k), clip: clip)
+            Clipping.clippedSum(group, factors: factors, into: slice, accumulate: true)
         }
     }
 }
