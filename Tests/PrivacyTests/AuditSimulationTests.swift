@@ -36,7 +36,6 @@ struct AuditSimulationTests {
         let weak = try bounds(sigma: sigma2, faults: MechanismFaults(noiseScale: 0.1))
         let unclipped = try bounds(sigma: sigma2, faults: MechanismFaults(skipCanaryClipping: true))
         let honest = try bounds(sigma: sigma2)
-              "honest:", honest.map { String(format: "%.2f", $0) })
         #expect(weak.allSatisfy { $0 > 2 })
         #expect(unclipped.allSatisfy { $0 > 2 })
         #expect(honest.allSatisfy { $0 <= 2 })
