@@ -48,6 +48,8 @@ struct FinetuneOptions: ParsableArguments {
     @Option(help: "Run directory (resumes when it holds the same configuration).") var out: String?
 
     @Flag(help: "Run with δ ≥ 1/N (refused otherwise; recorded in the run's settings).") var allowLargeDelta = false
+    @Option(parsing: .unconditional, help: "Audit the run with this many canaries (one-run audit; the ε lower bound goes in result.json).")
+    var auditCanaries: Int?
 
     func configuration(task: GLUETask) throws -> TrainingConfiguration {
         var c = TrainingConfiguration.authorsDefaults(task: task, method: method, model: model)
@@ -75,6 +77,7 @@ struct FinetuneOptions: ParsableArguments {
         c.split = split
         c.microBatchTokens = microBatchTokens
         c.allowLargeDelta = allowLargeDelta
+        c.auditCanaries = auditCanaries
         try c.validate()
         return c
     }

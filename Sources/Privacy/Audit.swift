@@ -122,6 +122,8 @@ public enum OneRunAudit {
         public var significance: Double
         public var delta: Double
         public var score: String
+        /// The ε the run claims (its accountant's ε spent), beside the lower bound.
+        public var claimed_epsilon: Double?
     }
 
     /// The grid (k₊, k₋) used for m canaries, fixed in advance: one-sided (k₋ = 0, as JAX Privacy's auditor), k₊ at

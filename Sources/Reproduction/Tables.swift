@@ -315,6 +315,19 @@ public struct TableRenderer {
                        + (r.f1.map { String(format: " (F1 %.4f)", $0) } ?? "")
                        + " | \(String(format: "%.4f", r.best_accuracy)) (\(r.best_epoch)) | \(duration(r.wall_seconds)) |")
         }
+        let audited = grid.cells.compactMap { cell in grid.records[cell.id].flatMap { r in r.audit.map { (cell.id, $0) } } }
+        if !audited.isEmpty {
+            out.append("")
+            out.append("One-run audits (Steinke, Nasr, Jagielski 2023): canaries in a reserved slice of the privacy engine's buffer; "
+                       + "ε lower bound at 95% confidence beside the claimed ε.")
+            out.append("")
+            out.append("| Cell | Canaries | Guesses | Correct | ε lower bound (95%) | Claimed ε | Score |")
+            out.append("|---|---:|---:|---:|---:|---:|---|")
+            for (id, a) in audited {
+                out.append("| \(id) | \(a.canaries) | \(a.guesses) | \(a.correct) | \(String(format: "%.3f", a.epsilon_lower_bound)) | "
+                           + "\(a.claimed_epsilon.map { String(format: "%.3f", $0) } ?? "—") | \(a.score) |")
+            }
+        }
         let total = grid.records.values.reduce(0) { $0 + $1.wall_seconds }
         out.append("")
         out.append("Total wall time of the recorded runs: \(duration(total)). Best accuracy is selected on the dev set (optimistic); the tables use the final epoch.")

@@ -16,6 +16,8 @@ struct SavedState: Codable {
     var wallSeconds: Double
     var clippedCount: Int
     var normCount: Int
+    /// The audit's canary signs and scores so far (audited runs).
+    var audit: CanaryAudit.State?
 }
 
 /// The run directory: run.json (the configuration it holds), state/ (the last checkpoint, swapped in atomically),
@@ -112,6 +114,12 @@ extension Trainer {
         wallSecondsBefore = state.wallSeconds
         engine.clippedCount = state.clippedCount
         engine.normCount = state.normCount
+        if let saved = state.audit {
+            guard let audit = engine.audit, audit.count == saved.included.count else {
+                throw TrainingError("\(statePath): its audit state does not match this run's --audit-canaries")
+            }
+            audit.restore(saved)
+        }
         return true
     }
 
@@ -135,7 +143,7 @@ extension Trainer {
         try Files.writeAtomically(Data(safeTensorsBytes(entries.map { ($0.0, $0.1, $0.2) })), to: temporary + "/tensors.safetensors")
         let state = SavedState(step: step, examplesSeen: examplesSeen, adamStep: adam.step, sigma: sigma, epochs: epochs,
                                epochLosses: epochLosses, shuffled: engine.shuffled, wallSeconds: wallSecondsBefore,
-                               clippedCount: engine.clippedCount, normCount: engine.normCount)
+                               clippedCount: engine.clippedCount, normCount: engine.normCount, audit: engine.audit?.state)
         try Files.writeAtomically(try JSONEncoder().encode(state), to: temporary + "/state.json")
         try? fm.removeItem(atPath: old)
         if fm.fileExists(atPath: statePath) { try fm.moveItem(atPath: statePath, toPath: old) }
@@ -190,7 +198,12 @@ extension Trainer {
             train_data: data.trainDescription, train_examples: data.train.count,
             dev_examples: Dictionary(data.dev.map { ($0.name, $0.examples.count) }, uniquingKeysWith: { a, _ in a }),
             clipped_fraction: isPrivate && engine.normCount > 0 ? Double(engine.clippedCount) / Double(engine.normCount) : nil,
-            update_norms: updateNorms, epochs_log: epochs, finished: finished)
+            update_norms: updateNorms, epochs_log: epochs, finished: finished,
+            audit: try engine.audit.map { audit in
+                var outcome = audit.outcome(sigma: sigma, delta: c.delta)
+                outcome.claimed_epsilon = try engine.epsilonSpent(afterSteps: step)
+                return outcome
+            })
     }
 
     func partialResult() throws -> RunResult {

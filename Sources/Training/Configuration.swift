@@ -53,13 +53,15 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var sigmaOverride: Double?
     /// Run with δ ≥ 1/N (refused otherwise); recorded.
     public var allowLargeDelta = false
+    /// Audit the run with this many canaries (the one-run audit; private methods only).
+    public var auditCanaries: Int?
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case task, method, model, split, seed, epsilon, delta, clip, batchSize = "batch_size", epochs, learningRate = "lr"
         case maxLength = "max_length", rank, carrierSource = "carrier_source", powerIterations = "power_iterations"
         case reconstruction, fusedQKV = "fused_qkv", headScale = "head_scale", accountant, sampling
         case maxTrain = "max_train", maxDev = "max_dev", seededNoise = "seeded_noise", microBatchTokens = "micro_batch_tokens"
-        case sigmaOverride = "sigma", allowLargeDelta = "allow_large_delta"
+        case sigmaOverride = "sigma", allowLargeDelta = "allow_large_delta", auditCanaries = "audit_canaries"
     }
 
     /// Checks every number before anything is loaded; each message names the option.
@@ -87,6 +89,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         try atLeastOne("max-train", maxTrain)
         try atLeastOne("max-dev", maxDev)
         try atLeastOne("micro-batch-tokens", microBatchTokens)
+        if let auditCanaries, !method.isPrivate || auditCanaries < 10 {
+            throw TrainingError("--audit-canaries \(auditCanaries): an audit needs a private method and at least 10 canaries")
+        }
     }
 
     /// The schedule this configuration runs on a training set of `trainSize` examples.

@@ -82,6 +82,8 @@ public struct RunResult: Codable, Sendable {
     public var update_norms: [String: Double]?
     public var epochs_log: [EpochRecord]
     public var finished: Bool
+    /// The one-run audit (audited runs): canaries, guesses, ε lower bound at 95% beside the claimed ε.
+    public var audit: OneRunAudit.Outcome?
 
     // Settings as the tables print them (nil where the method has no such setting).
     public var isPrivate: Bool { settings.method.isPrivate }
@@ -103,13 +105,15 @@ public struct RunResult: Codable, Sendable {
         case schema, settings, accuracy, accuracy_matched, accuracy_mismatched, f1, best_accuracy, best_epoch, best_accuracy_note
         case epsilon_spent, sigma, sample_rate, steps, examples_seen, accountant_assumptions, sampling_note, privacy_note, head_scale
         case model_integrity, wall_seconds, git_commit, train_data, train_examples, dev_examples, clipped_fraction, update_norms, epochs_log, finished
+        case audit
     }
 
     public init(settings: TrainingConfiguration, accuracy: Double, accuracy_matched: Double?, accuracy_mismatched: Double?,
                 f1: Double?, best_accuracy: Double, best_epoch: Int, epsilon_spent: Double?, sigma: Double?, sample_rate: Double,
                 steps: Int, examples_seen: Int, accountant_assumptions: String?, sampling_note: String?, head_scale: Double?,
                 model_integrity: String?, wall_seconds: Double, git_commit: String, train_data: String, train_examples: Int, dev_examples: [String: Int]?,
-                clipped_fraction: Double?, update_norms: [String: Double]?, epochs_log: [EpochRecord], finished: Bool) {
+                clipped_fraction: Double?, update_norms: [String: Double]?, epochs_log: [EpochRecord], finished: Bool,
+                audit: OneRunAudit.Outcome? = nil) {
         self.settings = settings
         self.accuracy = accuracy
         self.accuracy_matched = accuracy_matched
@@ -135,6 +139,7 @@ public struct RunResult: Codable, Sendable {
         self.update_norms = update_norms
         self.epochs_log = epochs_log
         self.finished = finished
+        self.audit = audit
     }
 
     public init(from decoder: any Decoder) throws {
@@ -174,6 +179,7 @@ public struct RunResult: Codable, Sendable {
         update_norms = try c.decodeIfPresent([String: Double].self, forKey: .update_norms)
         epochs_log = try c.decode([EpochRecord].self, forKey: .epochs_log)
         finished = try c.decode(Bool.self, forKey: .finished)
+        audit = try c.decodeIfPresent(OneRunAudit.Outcome.self, forKey: .audit)
     }
 }
 

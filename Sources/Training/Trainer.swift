@@ -82,6 +82,7 @@ public final class Trainer {
         } catch let error as PrivacyEngine.RefusedError {
             throw TrainingError("\(c.method.rawValue): \(error.description)")
         }
+        if let canaries = c.auditCanaries { try engine.enableAudit(canaries: canaries) }
         context = MethodContext(configuration: c, model: model, initial: initial, data: data, tokenizer: tokenizer, engine: engine)
         method = try c.method.plugin.init(context: context)
         evaluator = Evaluator(model: model, tokenizer: tokenizer, task: c.task, microBatchTokens: c.microBatchTokens)

@@ -77,13 +77,15 @@ public final class BertParameters: @unchecked Sendable {
 
     /// Zero tensors for the given groups. `contiguous`: every tensor is a view into one buffer (`storage`), in
     /// `names` order, so the whole set is one operand (a flat gradient for the privacy engine, one all-reduce).
-    public init(config: BertConfig, classes: Int, groups: ParameterGroups = .all, contiguous: Bool = false) {
+    /// `extraCapacity` floats follow the tensors in `storage` (a contiguous store's trailing segment, e.g. an audit's
+    /// canary slice).
+    public init(config: BertConfig, classes: Int, groups: ParameterGroups = .all, contiguous: Bool = false, extraCapacity: Int = 0) {
         self.config = config
         self.classes = classes
         var tensors: [String: Tensor] = [:]
         var names: [String] = []
         let entries = Self.layout(config: config, classes: classes).filter { groups.contains($0.group) }
-        let storage = contiguous ? Tensor(zeros: [entries.reduce(0) { $0 + $1.shape.reduce(1, *) }]) : nil
+        let storage = contiguous ? Tensor(zeros: [entries.reduce(0) { $0 + $1.shape.reduce(1, *) } + extraCapacity]) : nil
         var offset = 0
         for entry in entries {
             tensors[entry.name] = storage?.view(offset: offset, shape: entry.shape) ?? Tensor(zeros: entry.shape)

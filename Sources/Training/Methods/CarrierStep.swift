@@ -8,7 +8,8 @@ import Transformer
 final class CarrierStep {
     let context: MethodContext
     let carriers: CarrierSet
-    /// Segments: every carrier group (scale 1), then the head (scale `headScale`).
+    /// Segments: every carrier group (scale 1), then the head (scale `headScale`), then the audit's canary slice when
+    /// the run is audited.
     let layout: FlatLayout
     /// The flat sum [D]; each group's `sum` and `headSum` are views into it.
     let sum: Tensor
@@ -28,11 +29,11 @@ final class CarrierStep {
             throw TrainingError("--rank \(c.rank) exceeds the smallest reparametrized matrix's min(p, d) = \(smallest) of \(context.config.hiddenSize)-wide \(c.model)")
         }
         carriers = CarrierSet(config: context.config, rank: c.rank, fusedQKV: c.fusedQKV)
-        layout = FlatLayout(carriers.groups.map { FlatSegment(size: $0.perExampleSize) }
-                            + [FlatSegment(size: context.headSize, scale: Float(c.headScale))])
+        layout = context.engine.layout(carriers.groups.map { FlatSegment(size: $0.perExampleSize) }
+                                       + [FlatSegment(size: context.headSize, scale: Float(c.headScale))])
         sum = Tensor(zeros: [layout.size])
         for (g, offset) in zip(carriers.groups, layout.offsets) { g.bind(sum: sum.view(offset: offset, shape: [g.perExampleSize])) }
-        headSum = sum.view(offset: layout.offsets.last!, shape: [context.headSize])
+        headSum = sum.view(offset: layout.offsets[carriers.groups.count], shape: [context.headSize])
         let parameters = context.model.parameters
         members = carriers.groups.map { g in
             g.members.map { site in
@@ -54,7 +55,7 @@ final class CarrierStep {
         }
         sum.zero()
         var lossSum = 0.0
-        let groups = carriers.groups, headOffset = layout.offsets.last!
+        let groups = carriers.groups, headOffset = layout.offsets[groups.count]
         for micro in context.beginStep(indices, step: step) {
             let (loss, dlogits) = context.forwardLoss(micro, scale: 1)
             lossSum += loss

@@ -32,8 +32,8 @@ public final class DPHeadOnly: TrainingMethodPlugin {
 
     public init(context: MethodContext) {
         self.context = context
-        layout = FlatLayout([FlatSegment(size: context.headSize)])
-        sum = Tensor(zeros: [context.headSize])
+        layout = context.engine.layout([FlatSegment(size: context.headSize)])
+        sum = Tensor(zeros: [layout.size])
     }
 
     /// Frozen pooled features of every training example (evaluation mode), computed once.

@@ -33,15 +33,19 @@ public final class DPSGD: TrainingMethodPlugin {
 
     public init(context: MethodContext) {
         self.context = context
+        let layout = context.engine.layout(BertParameters.layout(config: context.config, classes: context.classes)
+            .filter { $0.group != .embeddings }.map { FlatSegment(size: $0.shape.reduce(1, *)) })
+        // One buffer: every gradient in `names` order, then the audit's canary slice (when audited).
         let gradients = BertParameters(config: context.config, classes: context.classes,
-                                       groups: [.encoderWeights, .encoderBiases, .layerNorms, .pooler, .classifier], contiguous: true)
+                                       groups: [.encoderWeights, .encoderBiases, .layerNorms, .pooler, .classifier], contiguous: true,
+                                       extraCapacity: layout.hasAuditSlice ? layout.segments.last!.size : 0)
         self.gradients = gradients
-        layout = FlatLayout(gradients.names.map { FlatSegment(size: gradients[$0].count) })
+        self.layout = layout
     }
 
     public func step(_ indices: [Int], step: Int) -> Double {
         let model = context.model, classes = context.classes
-        gradients.zero()
+        gradients.storage!.zero()
         var lossSum = 0.0
         for micro in context.beginStep(indices, step: step) {
             let (loss, dlogits) = context.forwardLoss(micro, scale: 1)
