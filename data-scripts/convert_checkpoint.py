@@ -101,6 +101,16 @@ def tokenizer_block(source_dir):
     sys.exit(f"convert_checkpoint: {source_dir}: no vocab.txt and not exactly one .model file")
 
 
+def pooler_trained(source_dir, source, tensors):
+    """False for sentence-transformers checkpoints (trained with mean pooling: their pooler never saw a gradient, its
+    bias is exactly zero); the suite refuses a head on an untrained pooler."""
+    markers = ["modules.json", "sentence_bert_config.json", "1_Pooling"]
+    if any(os.path.exists(os.path.join(source_dir, m)) for m in markers) or "sentence-transformers/" in source:
+        return False
+    bias = tensors.get("pooler.dense.bias")
+    return not (bias is not None and not any(bias[1]))
+
+
 def convert(source_dir, out_dir, source):
     weights = os.path.join(source_dir, "model.safetensors")
     if not os.path.exists(weights):
@@ -113,6 +123,7 @@ def convert(source_dir, out_dir, source):
     with open(os.path.join(source_dir, "config.json")) as f:
         config = json.load(f)
     config["tokenizer"] = tokenizer_block(source_dir)
+    config["pooler_trained"] = pooler_trained(source_dir, source, tensors)
 
     parent = os.path.dirname(os.path.abspath(out_dir))
     os.makedirs(parent, exist_ok=True)

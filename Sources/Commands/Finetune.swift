@@ -6,6 +6,7 @@ import Privacy
 import RGP
 import Tokenizers
 import Training
+import Transformer
 
 extension TrainingMethod: ExpressibleByArgument {
     /// The registered methods, so `--help` and error messages list them.
@@ -15,6 +16,7 @@ extension SplitChoice: ExpressibleByArgument {}
 extension CarrierSource: ExpressibleByArgument {}
 extension Reconstruction: ExpressibleByArgument {}
 extension SamplingKind: ExpressibleByArgument {}
+extension HeadInput: ExpressibleByArgument {}
 
 /// Options of `rgp finetune`; unset ones take the task's defaults (the RGP authors' latest settings).
 struct FinetuneOptions: ParsableArguments {
@@ -47,6 +49,7 @@ struct FinetuneOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "OpenBLAS threads and elementwise workers.") var threads: Int = 2
     @Option(help: "Run directory (resumes when it holds the same configuration).") var out: String?
 
+    @Option(help: "Head input: cls (first token, as the authors), pooler (only where trained), or mean.") var head: HeadInput = .cls
     @Flag(help: "Run with δ ≥ 1/N (refused otherwise; recorded in the run's settings).") var allowLargeDelta = false
     @Option(parsing: .unconditional, help: "Audit the run with this many canaries (one-run audit; the ε lower bound goes in result.json).")
     var auditCanaries: Int?
@@ -78,6 +81,7 @@ struct FinetuneOptions: ParsableArguments {
         c.microBatchTokens = microBatchTokens
         c.allowLargeDelta = allowLargeDelta
         c.auditCanaries = auditCanaries
+        c.head = head
         try c.validate()
         return c
     }

@@ -1,6 +1,7 @@
 import GLUE
 import Privacy
 import RGP
+import Transformer
 
 /// Which files a task trains and evaluates on.
 public enum SplitChoice: String, Sendable, Codable, CaseIterable {
@@ -55,13 +56,15 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var allowLargeDelta = false
     /// Audit the run with this many canaries (the one-run audit; private methods only).
     public var auditCanaries: Int?
+    /// What the classification head reads: [CLS] (the authors' `--bert-pooler` head), the pooler, or the mean.
+    public var head: HeadInput = .cls
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case task, method, model, split, seed, epsilon, delta, clip, batchSize = "batch_size", epochs, learningRate = "lr"
         case maxLength = "max_length", rank, carrierSource = "carrier_source", powerIterations = "power_iterations"
         case reconstruction, fusedQKV = "fused_qkv", headScale = "head_scale", accountant, sampling
         case maxTrain = "max_train", maxDev = "max_dev", seededNoise = "seeded_noise", microBatchTokens = "micro_batch_tokens"
-        case sigmaOverride = "sigma", allowLargeDelta = "allow_large_delta", auditCanaries = "audit_canaries"
+        case sigmaOverride = "sigma", allowLargeDelta = "allow_large_delta", auditCanaries = "audit_canaries", head
     }
 
     /// Checks every number before anything is loaded; each message names the option.

@@ -78,7 +78,10 @@ public func perExampleGradientSquares(model: BertModel, dlogits: [Float], classe
     }, normHook: { _, dy, x, mean, rstd in
         norms.layerNorm(outputGradient: dy, input: x, mean: mean, rstd: rstd, columns: c.hiddenSize)
     })
-    norms.singleRow(input: ws.cls.data, outputGradient: ws.poolerGradient.data, inputs: c.hiddenSize, outputs: c.hiddenSize)
+    // The pooler is trained only when it feeds the head.
+    if model.headInput == .pooler {
+        norms.singleRow(input: ws.cls.data, outputGradient: ws.poolerGradient.data, inputs: c.hiddenSize, outputs: c.hiddenSize)
+    }
     dlogits.withUnsafeBufferPointer {
         norms.singleRow(input: ws.headInput.data, outputGradient: $0.baseAddress!, inputs: c.hiddenSize, outputs: classes)
     }

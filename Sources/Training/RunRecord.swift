@@ -210,11 +210,12 @@ struct LegacySettings: Decodable {
         s.powerIterations = try c.decodeIfPresent(Int.self, forKey: .power_iterations) ?? s.powerIterations
         s.reconstruction = try c.decodeIfPresent(Reconstruction.self, forKey: .reconstruction) ?? s.reconstruction
         s.fusedQKV = try c.decodeIfPresent(Bool.self, forKey: .fused_qkv) ?? s.fusedQKV
-        if s.method != .dphead { s.headScale = try c.decodeIfPresent(Double.self, forKey: .head_scale) ?? s.headScale }
+        s.headScale = try c.decodeIfPresent(Double.self, forKey: .head_scale) ?? s.headScale  // dphead's 1 was what it applied
         s.accountant = try c.decodeIfPresent(AccountantKind.self, forKey: .accountant) ?? s.accountant
         s.sampling = try c.decode(SamplingKind.self, forKey: .sampling)
         s.split = try c.decode(SplitChoice.self, forKey: .split)
         s.seededNoise = try c.decode(Bool.self, forKey: .seeded_noise)
+        s.head = .pooler  // every schema-1 run read the pooler
         settings = s
     }
 }

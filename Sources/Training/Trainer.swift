@@ -68,7 +68,12 @@ public final class Trainer {
         let checkpoint = try Checkpoint.load(directory: c.model, classes: classes, classifierSeed: c.seed, weights: weights)
         try checkCompatibility(tokenizer: tokenizer, config: checkpoint.config, maxLength: c.maxLength, model: c.model)
         modelIntegrity = checkpoint.integrity
+        if c.head == .pooler && checkpoint.config.poolerTrained == false {
+            throw TrainingError("\(c.model): its pooler was never trained (config.json: pooler_trained false, a sentence-transformers "
+                                + "checkpoint): use --head cls (the authors' head) or --head mean")
+        }
         let model = BertModel(parameters: checkpoint.parameters)
+        model.headInput = c.head
         let initial = BertParameters(config: checkpoint.config, classes: classes)
         for name in initial.names { initial[name].copy(from: checkpoint.parameters[name]) }
         let isPrivate = c.method.isPrivate

@@ -13,13 +13,16 @@ public struct BertConfig: Codable, Sendable, Equatable {
     public var layerNormEps: Float
     public var hiddenDropoutProb: Float
     public var attentionProbsDropoutProb: Float
+    /// Whether the checkpoint's pooler was trained (the converter writes false for sentence-transformers checkpoints,
+    /// whose pooler never saw a gradient); nil when unknown.
+    public var poolerTrained: Bool?
 
     enum CodingKeys: String, CodingKey {
         case vocabSize = "vocab_size", hiddenSize = "hidden_size", numHiddenLayers = "num_hidden_layers"
         case numAttentionHeads = "num_attention_heads", intermediateSize = "intermediate_size"
         case maxPositionEmbeddings = "max_position_embeddings", typeVocabSize = "type_vocab_size"
         case layerNormEps = "layer_norm_eps", hiddenDropoutProb = "hidden_dropout_prob"
-        case attentionProbsDropoutProb = "attention_probs_dropout_prob"
+        case attentionProbsDropoutProb = "attention_probs_dropout_prob", poolerTrained = "pooler_trained"
     }
 
     public init(vocabSize: Int, hiddenSize: Int, numHiddenLayers: Int, numAttentionHeads: Int, intermediateSize: Int,

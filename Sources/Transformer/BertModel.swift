@@ -8,6 +8,8 @@ import Numerics
 public final class BertModel: @unchecked Sendable {
     public let config: BertConfig
     public let parameters: BertParameters
+    /// What the classification head reads (`pooler` unless set: the checkpoint's dense + tanh on [CLS]).
+    public var headInput: HeadInput = .pooler
     /// Dropout on (training) or off (evaluation).
     public var training = false
     /// Source of dropout masks (seeded, so runs are reproducible).
@@ -65,13 +67,24 @@ public final class BertModel: @unchecked Sendable {
             input = ws.layers[l].output
         }
 
-        // Pooler on [CLS] (position 0), dropout, head.  [B, H] → [B, C]
+        // Head input [B, H]: the pooler on [CLS] (position 0), [CLS] itself, or the masked mean; then dropout, head.
         let b = batch.size
         for s in 0..<b { (ws.cls.data + s * h).update(from: input.data + s * t * h, count: h) }
         Linear.forward(ws.cls.data, weight: p.pooler.weight!.data, bias: p.pooler.bias!.data,
                        into: ws.pooled.data, rows: b, inputs: h, outputs: h)
         Tanh.forward(ws.pooled.data, into: ws.pooled.data, count: b * h)
-        ws.headInput.copy(from: ws.pooled)
+        switch headInput {
+        case .pooler: ws.headInput.copy(from: ws.pooled)
+        case .cls: ws.headInput.copy(from: ws.cls)
+        case .mean:
+            // mean_s = Σ_{valid j} h_{s,j} / count_s  [B, H]
+            ws.headInput.zero()
+            for s in 0..<b {
+                let row = ws.headInput.data + s * h, count = ws.validTokens(s)
+                for j in 0..<t where ws.attentionMask[s * t + j] != 0 { Elementwise.axpy(1, input.data + (s * t + j) * h, into: row, count: h) }
+                Elementwise.scale(row, by: 1 / Float(Swift.max(count, 1)), count: h)
+            }
+        }
         dropout(ws.headInput, mask: ws.headDropMask, p: c.hiddenDropoutProb)
         Linear.forward(ws.headInput.data, weight: p.classifier.weight!.data, bias: p.classifier.bias!.data,
                        into: ws.logits.data, rows: b, inputs: h, outputs: parameters.classes)
@@ -168,19 +181,32 @@ public final class BertModel: @unchecked Sendable {
         Linear.backward(outputGradient: dlogits, input: ws.headInput.data, weight: p.classifier.weight!.data,
                         inputGradient: ws.gradHead.data, weightGradient: g.classifier.weight?.data,
                         biasGradient: g.classifier.bias?.data, rows: b, inputs: h, outputs: p.classes)
-        let poolerWanted = g.pooler.weight != nil
+        let poolerWanted = g.pooler.weight != nil && headInput == .pooler
         guard poolerWanted || needsEncoder else { return }
         dropoutBackward(ws.gradHead, mask: ws.headDropMask, p: c.hiddenDropoutProb)
-        Tanh.backward(output: ws.pooled.data, outputGradient: ws.gradHead.data, into: ws.gradHead.data, count: b * h)
-        Linear.backward(outputGradient: ws.gradHead.data, input: ws.cls.data, weight: p.pooler.weight!.data,
-                        inputGradient: ws.gradCLS.data, weightGradient: g.pooler.weight?.data,
-                        biasGradient: g.pooler.bias?.data, rows: b, inputs: h, outputs: h)
-        guard needsEncoder else { return }
-
-        // Only [CLS] rows of the last layer receive gradient.  [N, H]
         var gradOutput = ws.gradA, gradInput = ws.gradB
         gradOutput.zero()
-        for s in 0..<b { (gradOutput.data + s * t * h).update(from: ws.gradCLS.data + s * h, count: h) }
+        switch headInput {
+        case .pooler:
+            Tanh.backward(output: ws.pooled.data, outputGradient: ws.gradHead.data, into: ws.gradHead.data, count: b * h)
+            Linear.backward(outputGradient: ws.gradHead.data, input: ws.cls.data, weight: p.pooler.weight!.data,
+                            inputGradient: ws.gradCLS.data, weightGradient: g.pooler.weight?.data,
+                            biasGradient: g.pooler.bias?.data, rows: b, inputs: h, outputs: h)
+            guard needsEncoder else { return }
+            // Only [CLS] rows of the last layer receive gradient.  [N, H]
+            for s in 0..<b { (gradOutput.data + s * t * h).update(from: ws.gradCLS.data + s * h, count: h) }
+        case .cls:
+            ws.gradCLS.copy(from: ws.gradHead)
+            for s in 0..<b { (gradOutput.data + s * t * h).update(from: ws.gradCLS.data + s * h, count: h) }
+        case .mean:
+            // Every valid row of sequence s receives dHead_s / count_s.
+            for s in 0..<b {
+                let scale = 1 / Float(Swift.max(ws.validTokens(s), 1))
+                for j in 0..<t where ws.attentionMask[s * t + j] != 0 {
+                    Elementwise.axpy(scale, ws.gradHead.data + s * h, into: gradOutput.data + (s * t + j) * h, count: h)
+                }
+            }
+        }
 
         for l in stride(from: c.numHiddenLayers - 1, through: 0, by: -1) {
             let input = l == 0 ? ws.embeddingOutput : ws.layers[l - 1].output
@@ -385,6 +411,13 @@ public final class BertModel: @unchecked Sendable {
 
         /// Final hidden states [N, H].
         public var lastHiddenStates: Tensor { layers.last?.output ?? embeddingOutput }
+
+        /// Tokens of sequence `s` that the attention mask keeps.
+        func validTokens(_ s: Int) -> Int {
+            var count = 0
+            for i in 0..<length where attentionMask[s * length + i] != 0 { count += 1 }
+            return count
+        }
 
         /// Attention-masked mean of the final hidden states per sequence, [B, H].
         public func maskedMean() -> [[Float]] {

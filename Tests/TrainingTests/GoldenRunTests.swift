@@ -53,6 +53,9 @@ struct GoldenRunTests {
             c.epsilon = 8
             c.clip = 0.5
         }
+        // The computation as pinned before issue 13 changed the defaults: the head on the pooler, DP head-only unscaled.
+        c.head = .pooler
+        if method == .dphead { c.headScale = 1 }
         let tokenizer = try loadTokenizer(directory: tinyDirectory)
         let data = try TaskData.load(task: .sst2, root: root, split: .official, tokenizer: tokenizer, maxLength: 32,
                                      maxTrain: nil, splitsDirectory: "")

@@ -120,13 +120,17 @@ struct TrainerTests {
 
 @Suite("DP-SGD trainer", .serialized)
 struct DPSGDTrainerTests {
-    @Test("a DP-SGD run trains everything but the embedding tables, within its ε")
-    func embeddingsFrozen() throws {
-        let t = try trainer(configuration(.dpsgd), root: try syntheticGLUE())
+    @Test("a DP-SGD run trains everything but the embedding tables, and the pooler only when the head reads it, within its ε",
+          arguments: [HeadInput.cls, .mean, .pooler])
+    func embeddingsFrozen(head: HeadInput) throws {
+        var c = configuration(.dpsgd)
+        c.head = head
+        let t = try trainer(c, root: try syntheticGLUE())
         let result = try t.run()
         for name in t.model.parameters.names {
             let same = t.model.parameters[name].array == t.initial[name].array
-            #expect(same == (name.hasPrefix("embeddings.") && !name.contains("LayerNorm")), "\(name)")
+            let frozen = (name.hasPrefix("embeddings.") && !name.contains("LayerNorm")) || (name.hasPrefix("pooler.") && head != .pooler)
+            #expect(same == frozen, "\(name)")
         }
         #expect(try #require(result.epsilon_spent) <= 8)
     }

@@ -27,16 +27,17 @@ public final class DPHeadOnly: TrainingMethodPlugin {
     var features: Tensor?
     public let trainableNames = ["classifier.weight", "classifier.bias"]
 
-    /// The head alone is clipped, unscaled.
-    public var headScale: Double? { 1 }
+    /// The head alone is clipped, with the run's head scale (as inside RGP).
+    public var headScale: Double? { context.configuration.headScale }
 
     public init(context: MethodContext) {
         self.context = context
-        layout = context.engine.layout([FlatSegment(size: context.headSize)])
+        // The head alone, scaled as inside RGP's joint clip, so both clip the head alike.
+        layout = context.engine.layout([FlatSegment(size: context.headSize, scale: Float(context.configuration.headScale))])
         sum = Tensor(zeros: [layout.size])
     }
 
-    /// Frozen pooled features of every training example (evaluation mode), computed once.
+    /// Frozen head inputs of every training example (evaluation mode: no dropout), computed once.
     func trainingFeatures() -> Tensor {
         if let features { return features }
         let model = context.model, data = context.data.train, h = context.config.hiddenSize
@@ -44,8 +45,8 @@ public final class DPHeadOnly: TrainingMethodPlugin {
         model.training = false
         for micro in microBatches(Array(data.indices), of: data, tokenBudget: context.configuration.microBatchTokens) {
             model.forward(makeBatch(micro, of: data, padId: context.tokenizer.padId))
-            let pooled = model.workspace!.pooled
-            for (row, index) in micro.enumerated() { (result.data + index * h).update(from: pooled.data + row * h, count: h) }
+            let features = model.workspace!.headInput
+            for (row, index) in micro.enumerated() { (result.data + index * h).update(from: features.data + row * h, count: h) }
         }
         features = result
         return result

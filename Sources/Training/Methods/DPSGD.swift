@@ -33,11 +33,13 @@ public final class DPSGD: TrainingMethodPlugin {
 
     public init(context: MethodContext) {
         self.context = context
+        // Everything but the embedding tables, and the pooler only when it feeds the head (nothing untrained is trained).
+        var groups: ParameterGroups = [.encoderWeights, .encoderBiases, .layerNorms, .classifier]
+        if context.model.headInput == .pooler { groups.insert(.pooler) }
         let layout = context.engine.layout(BertParameters.layout(config: context.config, classes: context.classes)
-            .filter { $0.group != .embeddings }.map { FlatSegment(size: $0.shape.reduce(1, *)) })
+            .filter { groups.contains($0.group) }.map { FlatSegment(size: $0.shape.reduce(1, *)) })
         // One buffer: every gradient in `names` order, then the audit's canary slice (when audited).
-        let gradients = BertParameters(config: context.config, classes: context.classes,
-                                       groups: [.encoderWeights, .encoderBiases, .layerNorms, .pooler, .classifier], contiguous: true,
+        let gradients = BertParameters(config: context.config, classes: context.classes, groups: groups, contiguous: true,
                                        extraCapacity: layout.hasAuditSlice ? layout.segments.last!.size : 0)
         self.gradients = gradients
         self.layout = layout
