@@ -102,6 +102,40 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         Schedule(trainSize: trainSize, batchSize: batchSize, epochs: epochs, sampling: sampling)
     }
 
+    /// Every key is required except those added after schema 2 first shipped, which take the value earlier runs used:
+    /// `allow_large_delta` false, `audit_canaries` none, `head` pooler (the only head before it became a setting).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        task = try c.decode(GLUETask.self, forKey: .task)
+        method = try c.decode(TrainingMethod.self, forKey: .method)
+        model = try c.decode(String.self, forKey: .model)
+        split = try c.decode(SplitChoice.self, forKey: .split)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        epsilon = try c.decodeIfPresent(Double.self, forKey: .epsilon)
+        delta = try c.decode(Double.self, forKey: .delta)
+        clip = try c.decode(Double.self, forKey: .clip)
+        batchSize = try c.decode(Int.self, forKey: .batchSize)
+        epochs = try c.decode(Double.self, forKey: .epochs)
+        learningRate = try c.decode(Double.self, forKey: .learningRate)
+        maxLength = try c.decode(Int.self, forKey: .maxLength)
+        rank = try c.decode(Int.self, forKey: .rank)
+        carrierSource = try c.decode(CarrierSource.self, forKey: .carrierSource)
+        powerIterations = try c.decode(Int.self, forKey: .powerIterations)
+        reconstruction = try c.decode(Reconstruction.self, forKey: .reconstruction)
+        fusedQKV = try c.decode(Bool.self, forKey: .fusedQKV)
+        headScale = try c.decode(Double.self, forKey: .headScale)
+        accountant = try c.decode(AccountantKind.self, forKey: .accountant)
+        sampling = try c.decode(SamplingKind.self, forKey: .sampling)
+        maxTrain = try c.decodeIfPresent(Int.self, forKey: .maxTrain)
+        maxDev = try c.decodeIfPresent(Int.self, forKey: .maxDev)
+        seededNoise = try c.decode(Bool.self, forKey: .seededNoise)
+        microBatchTokens = try c.decode(Int.self, forKey: .microBatchTokens)
+        sigmaOverride = try c.decodeIfPresent(Double.self, forKey: .sigmaOverride)
+        allowLargeDelta = try c.decodeIfPresent(Bool.self, forKey: .allowLargeDelta) ?? false
+        auditCanaries = try c.decodeIfPresent(Int.self, forKey: .auditCanaries)
+        head = try c.decodeIfPresent(HeadInput.self, forKey: .head) ?? .pooler
+    }
+
     public init(task: GLUETask, method: TrainingMethod, model: String, batchSize: Int, epochs: Double, learningRate: Double) {
         self.task = task
         self.method = method
