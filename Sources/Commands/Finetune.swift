@@ -17,6 +17,7 @@ extension CarrierSource: ExpressibleByArgument {}
 extension Reconstruction: ExpressibleByArgument {}
 extension SamplingKind: ExpressibleByArgument {}
 extension HeadInput: ExpressibleByArgument {}
+extension LRSchedule: ExpressibleByArgument {}
 
 /// Options of `rgp finetune`; unset ones take the task's defaults (the RGP authors' latest settings).
 struct FinetuneOptions: ParsableArguments {
@@ -50,6 +51,9 @@ struct FinetuneOptions: ParsableArguments {
     @Option(help: "Run directory (resumes when it holds the same configuration).") var out: String?
 
     @Option(help: "Head input: cls (first token, as the authors), pooler (only where trained), or mean.") var head: HeadInput = .cls
+    @Option(help: "Learning-rate schedule: linear (to 0 over T), constant, or polynomial (to 0 over --lr-decay-steps).")
+    var lrSchedule: LRSchedule = .linear
+    @Option(parsing: .unconditional, help: "Horizon of the polynomial schedule (default 4000, the authors').") var lrDecaySteps: Int?
     @Flag(help: "Run with δ ≥ 1/N (refused otherwise; recorded in the run's settings).") var allowLargeDelta = false
     @Option(parsing: .unconditional, help: "Audit the run with this many canaries (one-run audit; the ε lower bound goes in result.json).")
     var auditCanaries: Int?
@@ -82,6 +86,8 @@ struct FinetuneOptions: ParsableArguments {
         c.allowLargeDelta = allowLargeDelta
         c.auditCanaries = auditCanaries
         c.head = head
+        c.lrSchedule = lrSchedule
+        c.lrDecaySteps = lrDecaySteps
         try c.validate()
         return c
     }

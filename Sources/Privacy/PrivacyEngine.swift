@@ -102,6 +102,17 @@ public final class PrivacyEngine {
     public var shuffled: ShuffledSampler?
     /// Per-example norms above C and norms seen: a local diagnostic computed on private data, NOT differentially private.
     public var clippedCount = 0, normCount = 0
+    /// The per-example norms since the last `takeNormStatistics()` (local log only; not DP).
+    var recentNorms: [Double] = []
+
+    /// The share of per-example norms above C and their median since the last call (for the local log only: computed
+    /// on private data, NOT differentially private); nil when the run does not clip.
+    public func takeNormStatistics() -> (clippedFraction: Double, medianNorm: Double)? {
+        defer { recentNorms = [] }
+        guard clip.isFinite, !recentNorms.isEmpty else { return nil }
+        let sorted = recentNorms.sorted()
+        return (Double(sorted.filter { $0 > clip }.count) / Double(sorted.count), sorted[sorted.count / 2])
+    }
     let seed: UInt64
     var secureRandom: PrivacyRandom?
     /// The one-run audit's canaries, when the run is audited.
@@ -255,6 +266,7 @@ public final class PrivacyEngine {
         guard clip.isFinite else { return [Float](repeating: 1, count: norms.count) }
         clippedCount += norms.filter { $0 > clip }.count
         normCount += norms.count
+        recentNorms += norms
         return Clipping.factors(norms: norms, clip: clip)
     }
 

@@ -43,8 +43,9 @@ public struct PoissonSampler: Sendable {
     }
 }
 
-/// Shuffled fixed-size batches: each epoch a fresh permutation, cut into ⌈N/B⌉ batches (the last may be short),
-/// so every example is seen exactly once per epoch.
+/// Shuffled fixed-size batches: each epoch a fresh permutation cut into exactly ⌊N/B⌋ full batches of B (the N mod B
+/// left over are skipped that epoch), so an epoch is ⌊N/B⌋ steps as the schedule counts them and every batch is divided
+/// by its true size.
 public struct ShuffledSampler: Sendable, Codable {
     public let population: Int
     public let batchSize: Int
@@ -52,7 +53,7 @@ public struct ShuffledSampler: Sendable, Codable {
     public private(set) var position: Int
 
     public init(population: Int, batchSize: Int) {
-        precondition(population > 0 && batchSize > 0)
+        precondition(population > 0 && batchSize > 0 && batchSize <= population)
         self.population = population
         self.batchSize = batchSize
         self.permutation = []
@@ -61,12 +62,12 @@ public struct ShuffledSampler: Sendable, Codable {
 
     /// The next batch; starts a new permutation when the epoch is exhausted.
     public mutating func next<G: RandomNumberGenerator>(using generator: inout G) -> [Int] {
-        if position >= permutation.count {
+        if position + batchSize > permutation.count {
             permutation = Array(0..<population)
             permutation.shuffle(using: &generator)
             position = 0
         }
-        let end = Swift.min(position + batchSize, permutation.count)
+        let end = position + batchSize
         defer { position = end }
         return Array(permutation[position..<end])
     }

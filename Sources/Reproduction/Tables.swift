@@ -315,6 +315,17 @@ public struct TableRenderer {
                        + (r.f1.map { String(format: " (F1 %.4f)", $0) } ?? "")
                        + " | \(String(format: "%.4f", r.best_accuracy)) (\(r.best_epoch)) | \(duration(r.wall_seconds)) |")
         }
+        let shares = grid.cells.compactMap { cell in grid.records[cell.id].flatMap { r in r.predicted_share.map { (cell.id, $0) } } }
+        if !shares.isEmpty {
+            out.append("")
+            out.append("Predicted-class share on the primary dev set (final epoch): a row whose largest share is near 1 predicts one class.")
+            out.append("")
+            out.append("| Cell | Shares by class | Largest |")
+            out.append("|---|---|---:|")
+            for (id, share) in shares {
+                out.append("| \(id) | \(share.map { String(format: "%.3f", $0) }.joined(separator: " / ")) | \(String(format: "%.3f", share.max() ?? 0)) |")
+            }
+        }
         let audited = grid.cells.compactMap { cell in grid.records[cell.id].flatMap { r in r.audit.map { (cell.id, $0) } } }
         if !audited.isEmpty {
             out.append("")

@@ -197,7 +197,7 @@ extension Trainer {
             model_integrity: modelIntegrity, wall_seconds: wallSeconds, git_commit: gitCommit(),
             train_data: data.trainDescription, train_examples: data.train.count,
             dev_examples: Dictionary(data.dev.map { ($0.name, $0.examples.count) }, uniquingKeysWith: { a, _ in a }),
-            clipped_fraction: isPrivate && engine.normCount > 0 ? Double(engine.clippedCount) / Double(engine.normCount) : nil,
+            clipped_fraction: nil,
             update_norms: updateNorms, epochs_log: epochs, finished: finished,
             audit: try engine.audit.map { audit in
                 var outcome = audit.outcome(sigma: sigma, delta: c.delta)

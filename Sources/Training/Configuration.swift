@@ -3,6 +3,24 @@ import Privacy
 import RGP
 import Transformer
 
+/// Learning-rate schedules (no warmup: the authors run with warmup ratio 0).
+public enum LRSchedule: String, Sendable, Codable, CaseIterable {
+    /// lr·(1 − t/T): to 0 at the last step.
+    case linear
+    case constant
+    /// lr·max(0, 1 − t/H) with horizon H = `lr_decay_steps` (default 4000): at T ≈ 1000 it ends near 0.75·lr.
+    case polynomial
+
+    /// The rate at step t (0-based) of T steps.
+    public func rate(peak: Double, step t: Int, steps: Int, horizon: Int?) -> Double {
+        switch self {
+        case .linear: peak * (1 - Double(t) / Double(steps))
+        case .constant: peak
+        case .polynomial: peak * Swift.max(0, 1 - Double(t) / Double(horizon ?? 4000))
+        }
+    }
+}
+
 /// Which files a task trains and evaluates on.
 public enum SplitChoice: String, Sendable, Codable, CaseIterable {
     /// train.tsv for training; dev (MNLI: matched and mismatched) for evaluation.
@@ -58,6 +76,11 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var auditCanaries: Int?
     /// What the classification head reads: [CLS] (the authors' `--bert-pooler` head), the pooler, or the mean.
     public var head: HeadInput = .cls
+    /// How the learning rate moves from its peak: linear to 0 over T, constant, or polynomial (power 1) to 0 over
+    /// `lrDecaySteps` updates — the authors' effective schedule with 4000 and no warmup.
+    public var lrSchedule: LRSchedule = .linear
+    /// The polynomial schedule's horizon (default 4000, fairseq's total_num_update in the authors' runs).
+    public var lrDecaySteps: Int?
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case task, method, model, split, seed, epsilon, delta, clip, batchSize = "batch_size", epochs, learningRate = "lr"
@@ -65,6 +88,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         case reconstruction, fusedQKV = "fused_qkv", headScale = "head_scale", accountant, sampling
         case maxTrain = "max_train", maxDev = "max_dev", seededNoise = "seeded_noise", microBatchTokens = "micro_batch_tokens"
         case sigmaOverride = "sigma", allowLargeDelta = "allow_large_delta", auditCanaries = "audit_canaries", head
+        case lrSchedule = "lr_schedule", lrDecaySteps = "lr_decay_steps"
     }
 
     /// Checks every number before anything is loaded; each message names the option.
@@ -92,6 +116,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         try atLeastOne("max-train", maxTrain)
         try atLeastOne("max-dev", maxDev)
         try atLeastOne("micro-batch-tokens", microBatchTokens)
+        try atLeastOne("lr-decay-steps", lrDecaySteps)
         if let auditCanaries, !method.isPrivate || auditCanaries < 10 {
             throw TrainingError("--audit-canaries \(auditCanaries): an audit needs a private method and at least 10 canaries")
         }
@@ -134,6 +159,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         allowLargeDelta = try c.decodeIfPresent(Bool.self, forKey: .allowLargeDelta) ?? false
         auditCanaries = try c.decodeIfPresent(Int.self, forKey: .auditCanaries)
         head = try c.decodeIfPresent(HeadInput.self, forKey: .head) ?? .pooler
+        lrSchedule = try c.decodeIfPresent(LRSchedule.self, forKey: .lrSchedule) ?? .linear
+        lrDecaySteps = try c.decodeIfPresent(Int.self, forKey: .lrDecaySteps)
     }
 
     public init(task: GLUETask, method: TrainingMethod, model: String, batchSize: Int, epochs: Double, learningRate: Double) {

@@ -10,14 +10,17 @@ public struct Evaluation: Codable, Sendable, Equatable {
     public var accuracyMismatched: Double?
     /// QQP only: F1 of the duplicate class.
     public var f1: Double?
+    /// Fraction of the primary dev set predicted as each class (a collapse to one class shows as a share near 1).
+    public var predictedShare: [Double]?
 
-    public init(accuracy: Double, accuracyMismatched: Double? = nil, f1: Double? = nil) {
+    public init(accuracy: Double, accuracyMismatched: Double? = nil, f1: Double? = nil, predictedShare: [Double]? = nil) {
         self.accuracy = accuracy
         self.accuracyMismatched = accuracyMismatched
         self.f1 = f1
+        self.predictedShare = predictedShare
     }
 
-    enum CodingKeys: String, CodingKey { case accuracy, accuracyMismatched = "accuracy_mismatched", f1 }
+    enum CodingKeys: String, CodingKey { case accuracy, accuracyMismatched = "accuracy_mismatched", f1, predictedShare = "predicted_share" }
     enum LegacyKeys: String, CodingKey { case accuracyMismatched }
 
     /// Reads snake_case (schema 2) and the camelCase of schema-1 records.
@@ -27,6 +30,7 @@ public struct Evaluation: Codable, Sendable, Equatable {
         accuracyMismatched = try c.decodeIfPresent(Double.self, forKey: .accuracyMismatched)
             ?? legacy.decodeIfPresent(Double.self, forKey: .accuracyMismatched)
         f1 = try c.decodeIfPresent(Double.self, forKey: .f1)
+        predictedShare = try c.decodeIfPresent([Double].self, forKey: .predictedShare)
     }
 }
 
@@ -77,6 +81,8 @@ public struct Evaluator {
     public func evaluate(_ dev: [(name: String, examples: [EncodedExample])]) -> Evaluation {
         let primary = dev[0].examples, predicted = predictions(primary), labels = primary.map(\.label)
         var evaluation = Evaluation(accuracy: Metrics.accuracy(predictions: predicted, labels: labels))
+        let classes = task.labels.count
+        evaluation.predictedShare = (0..<classes).map { c in Double(predicted.filter { $0 == c }.count) / Double(Swift.max(1, predicted.count)) }
         if task == .qqp { evaluation.f1 = Metrics.f1(predictions: predicted, labels: labels) }
         if dev.count > 1 {
             let second = dev[1].examples

@@ -76,8 +76,11 @@ public struct RunResult: Codable, Sendable {
     public var train_examples: Int
     /// Dev sets evaluated and their sizes (a smoke run may use only the first examples of each).
     public var dev_examples: [String: Int]?
-    /// Fraction of per-example gradients that the clip scaled down (over the whole run; not DP).
+    /// Fraction of per-example gradients that the clip scaled down: computed on private data, so no longer written
+    /// (the local log shows it per epoch, marked not DP); read from schema-1 records.
     public var clipped_fraction: Double?
+    /// The final evaluation's share of each predicted class on the primary dev set (a collapse shows as one near 1).
+    public var predicted_share: [Double]?
     /// ‖W_T − W₀‖_F per reparametrized matrix (every method that trains them), by canonical name.
     public var update_norms: [String: Double]?
     public var epochs_log: [EpochRecord]
@@ -104,7 +107,7 @@ public struct RunResult: Codable, Sendable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case schema, settings, accuracy, accuracy_matched, accuracy_mismatched, f1, best_accuracy, best_epoch, best_accuracy_note
         case epsilon_spent, sigma, sample_rate, steps, examples_seen, accountant_assumptions, sampling_note, privacy_note, head_scale
-        case model_integrity, wall_seconds, git_commit, train_data, train_examples, dev_examples, clipped_fraction, update_norms, epochs_log, finished
+        case predicted_share, model_integrity, wall_seconds, git_commit, train_data, train_examples, dev_examples, clipped_fraction, update_norms, epochs_log, finished
         case audit
     }
 
@@ -140,6 +143,7 @@ public struct RunResult: Codable, Sendable {
         self.epochs_log = epochs_log
         self.finished = finished
         self.audit = audit
+        predicted_share = epochs_log.last?.evaluation.predictedShare
     }
 
     public init(from decoder: any Decoder) throws {
@@ -176,6 +180,7 @@ public struct RunResult: Codable, Sendable {
         train_examples = try c.decode(Int.self, forKey: .train_examples)
         dev_examples = try c.decodeIfPresent([String: Int].self, forKey: .dev_examples)
         clipped_fraction = try c.decodeIfPresent(Double.self, forKey: .clipped_fraction)
+        predicted_share = try c.decodeIfPresent([Double].self, forKey: .predicted_share)
         update_norms = try c.decodeIfPresent([String: Double].self, forKey: .update_norms)
         epochs_log = try c.decode([EpochRecord].self, forKey: .epochs_log)
         finished = try c.decode(Bool.self, forKey: .finished)

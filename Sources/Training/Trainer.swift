@@ -147,6 +147,11 @@ public final class Trainer {
                 epochs.append(record)
                 epochLosses = []
                 try appendMetrics(record)
+                let share = record.evaluation.predictedShare.map { " | predicted class shares " + $0.map { format($0, 3) }.joined(separator: "/") } ?? ""
+                let norms = engine.takeNormStatistics().map {
+                    " | clipped \(format(100 * $0.clippedFraction, 1))% of per-example norms, median ‖g‖ \(format($0.medianNorm, 4)) (private data, not DP)"
+                } ?? ""
+                progress("[\(tag)] epoch \(record.epoch): dev accuracy \(format(record.evaluation.accuracy, 4))\(share)\(norms)")
             }
             let remaining = Double(totalSteps - step) * Double(c.batchSize) / Swift.max(rate, 1e-9)
             progress("[\(tag)] step \(step)/\(totalSteps) epoch \(format(Double(step) / Double(schedule.stepsPerEpoch), 2)) | "

@@ -113,14 +113,24 @@ struct MechanismTests {
         #expect(sampler.expectedBatchSize == 50)
     }
 
-    @Test("the shuffled sampler covers every example exactly once per epoch")
+    @Test("the shuffled sampler yields exactly ⌊N/B⌋ full batches per epoch, no example twice within an epoch")
     func shuffled() {
         var sampler = ShuffledSampler(population: 103, batchSize: 10)
         var generator = PrivacyRandom(testingSeed: 5)
-        for _ in 0..<2 {
+        var firstEpoch: [Int] = []
+        for epoch in 0..<3 {
             var seen: [Int] = []
-            for _ in 0..<11 { seen += sampler.next(using: &generator) }
-            #expect(seen.sorted() == Array(0..<103))
+            for _ in 0..<10 {  // ⌊103/10⌋ = 10 steps per epoch
+                let batch = sampler.next(using: &generator)
+                #expect(batch.count == 10)
+                seen += batch
+            }
+            #expect(Set(seen).count == 100 && seen.allSatisfy { (0..<103).contains($0) })
+            if epoch == 0 { firstEpoch = seen } else { #expect(seen != firstEpoch, "a fresh permutation each epoch") }
         }
+        var exact = ShuffledSampler(population: 100, batchSize: 10)
+        var covered: [Int] = []
+        for _ in 0..<10 { covered += exact.next(using: &generator) }
+        #expect(covered.sorted() == Array(0..<100))
     }
 }

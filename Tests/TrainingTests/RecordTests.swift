@@ -59,3 +59,23 @@ struct MethodRegistryTests {
         }
     }
 }
+
+@Suite("schedules and diagnostics")
+struct ScheduleDiagnosticTests {
+    @Test("learning-rate schedules: linear reaches 0 at T, constant stays, polynomial with horizon 4000 ends near 0.75 at T 1000")
+    func schedules() {
+        #expect(LRSchedule.linear.rate(peak: 1, step: 0, steps: 100, horizon: nil) == 1)
+        #expect(abs(LRSchedule.linear.rate(peak: 1, step: 99, steps: 100, horizon: nil) - 0.01) < 1e-12)
+        #expect(LRSchedule.constant.rate(peak: 3e-3, step: 77, steps: 100, horizon: nil) == 3e-3)
+        #expect(abs(LRSchedule.polynomial.rate(peak: 1, step: 999, steps: 1000, horizon: nil) - 0.75025) < 1e-9)
+        #expect(LRSchedule.polynomial.rate(peak: 1, step: 5000, steps: 6000, horizon: 4000) == 0)
+    }
+
+    @Test("a run records each class's predicted share on dev, summing to 1")
+    func predictedShare() throws {
+        let result = try trainer(configuration(.full), root: try syntheticGLUE()).run()
+        let share = try #require(result.predicted_share)
+        #expect(share.count == 2 && abs(share.reduce(0, +) - 1) < 1e-12)
+        #expect(result.clipped_fraction == nil)
+    }
+}

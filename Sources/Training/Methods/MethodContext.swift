@@ -34,9 +34,10 @@ public final class MethodContext {
     /// A seed for one purpose at one step (salts: 1 carriers, 2 dropout; the engine uses 3 and 4).
     public func seed(step: Int, salt: UInt64) -> UInt64 { StepSeed.derive(seed: configuration.seed, step: step, salt: salt) }
 
-    /// Peak learning rate decayed linearly to 0 over T.
+    /// The learning rate at step `step` (0-based) under the run's schedule.
     public func learningRate(step: Int) -> Float {
-        Float(configuration.learningRate * (1 - Double(step) / Double(schedule.totalSteps)))
+        Float(configuration.lrSchedule.rate(peak: configuration.learningRate, step: step, steps: schedule.totalSteps,
+                                            horizon: configuration.lrDecaySteps))
     }
 
     /// Training mode with this step's dropout seed, and the step's length-bucketed micro-batches.
