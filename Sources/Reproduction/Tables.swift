@@ -68,18 +68,26 @@ public struct ResultsGrid: Sendable {
     public var cells: [Cell]
     public var records: [String: RunResult]
 
+    /// Audited runs of a cell's configuration kept beside the grid (results/<profile>/audits/<cell id>.result.json):
+    /// shown in the details' audit table, not in the accuracy tables.
+    public var auditRecords: [String: RunResult] = [:]
+
     public init(profile: Profile, recordsDirectory: String) throws {
         self.profile = profile
         cells = profile.cells()
         records = [:]
+        let audits = (recordsDirectory as NSString).deletingLastPathComponent + "/audits"
         for cell in cells {
-            let path = "\(recordsDirectory)/\(cell.id).result.json"
-            guard let data = FileManager.default.contents(atPath: path) else { continue }
-            do {
-                let record = try JSONDecoder().decode(RunResult.self, from: data)
-                if record.finished { records[cell.id] = record }
-            } catch {
-                throw ReproductionError("\(path): not a run record (\(error))")
+            for (directory, isAudit) in [(recordsDirectory, false), (audits, true)] {
+                let path = "\(directory)/\(cell.id).result.json"
+                guard let data = FileManager.default.contents(atPath: path) else { continue }
+                do {
+                    let record = try JSONDecoder().decode(RunResult.self, from: data)
+                    guard record.finished else { continue }
+                    if isAudit { auditRecords[cell.id] = record } else { records[cell.id] = record }
+                } catch {
+                    throw ReproductionError("\(path): not a run record (\(error))")
+                }
             }
         }
     }
@@ -327,6 +335,11 @@ public struct TableRenderer {
             }
         }
         let audited = grid.cells.compactMap { cell in grid.records[cell.id].flatMap { r in r.audit.map { (cell.id, $0) } } }
+            + grid.cells.compactMap { cell in
+                grid.auditRecords[cell.id].flatMap { r in
+                    r.audit.map { ("\(cell.id) (separate audited run, audits/\(cell.id).result.json: dev acc \(String(format: "%.4f", r.accuracy)))", $0) }
+                }
+            }
         if !audited.isEmpty {
             out.append("")
             out.append("One-run audits (Steinke, Nasr, Jagielski 2023): canaries in a reserved slice of the privacy engine's buffer; "
