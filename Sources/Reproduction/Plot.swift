@@ -13,6 +13,7 @@ public func accuracyPlotSVG(_ grid: ResultsGrid) -> String {
         case .sst2: (.sst2, "SST-2")
         }
     }
+    var usesMajority = false
     let panelWidth = 300.0, panelHeight = 240.0, margin = (left: 52.0, right: 14.0, top: 34.0, bottom: 44.0)
     let legendHeight = 56.0
     let width = Double(panels.count) * panelWidth, height = panelHeight + legendHeight + 30
@@ -45,7 +46,13 @@ public func accuracyPlotSVG(_ grid: ResultsGrid) -> String {
         let w = panelWidth - margin.left - margin.right, h = panelHeight - margin.top - margin.bottom
         var values: [Double] = []
         for row in rows { if let a = grid.aggregate(row: row, column: column) { values.append(a.mean - (a.std ?? 0)); values.append(a.mean + (a.std ?? 0)) } }
-        let chance = 100 / Double(column.task?.labels.count ?? 2)
+        // The reference a collapsed model reaches: the dev set's majority-class share where records state it (QQP and
+        // MNLI are unbalanced), else uniform chance.
+        let majority = column.task.flatMap { task in
+            grid.cells.filter { $0.task == task }.compactMap { grid.records[$0.id]?.dev_majority_share }.first
+        }
+        let chance = majority.map { $0 * 100 } ?? 100 / Double(column.task?.labels.count ?? 2)
+        if majority != nil { usesMajority = true }
         var low = (Swift.min(values.min() ?? chance, chance) - 3) / 5, high = ((values.max() ?? 100) + 3) / 5
         low = Swift.max(0, low.rounded(.down) * 5)
         high = Swift.min(100, high.rounded(.up) * 5)
@@ -108,7 +115,8 @@ public func accuracyPlotSVG(_ grid: ResultsGrid) -> String {
         legendX += 130
     }
     svg.append(String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\" stroke-dasharray=\"2 3\"/>", legendX, legendY, legendX + 24, legendY))
-    svg.append(String(format: "<text x=\"%.1f\" y=\"%.1f\">uniform chance</text>", legendX + 30, legendY + 4))
+    svg.append(String(format: "<text x=\"%.1f\" y=\"%.1f\">%@</text>", legendX + 30, legendY + 4,
+                      usesMajority ? "majority class (else uniform chance)" : "uniform chance"))
     let seeds = grid.profile.seeds.count
     svg.append(String(format: "<text x=\"%.1f\" y=\"%.1f\" fill=\"#555\">Final-epoch dev accuracy; %@; δ = %g; %@ accountant. Per-cell steps, examples seen and σ: table.md.</text>",
                       margin.left, legendY + 24, seeds > 1 ? "mean ± std over \(seeds) seeds" : "one seed", grid.profile.delta, grid.profile.accountant.rawValue.uppercased()))

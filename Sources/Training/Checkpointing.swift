@@ -183,7 +183,10 @@ extension Trainer {
             }
             updateNorms = norms
         }
-        return RunResult(
+        let devLabels = data.dev.first?.examples.map(\.label) ?? []
+        let majority = devLabels.isEmpty ? nil
+            : Double(Dictionary(grouping: devLabels, by: { $0 }).values.map(\.count).max() ?? 0) / Double(devLabels.count)
+        var result = RunResult(
             settings: c, accuracy: last?.accuracy ?? 0,
             accuracy_matched: c.task == .mnli ? last?.accuracy : nil,
             accuracy_mismatched: last?.accuracyMismatched, f1: last?.f1,
@@ -204,6 +207,8 @@ extension Trainer {
                 outcome.claimed_epsilon = try engine.epsilonSpent(afterSteps: step)
                 return outcome
             })
+        result.dev_majority_share = majority
+        return result
     }
 
     func partialResult() throws -> RunResult {

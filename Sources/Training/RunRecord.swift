@@ -81,6 +81,8 @@ public struct RunResult: Codable, Sendable {
     public var clipped_fraction: Double?
     /// The final evaluation's share of each predicted class on the primary dev set (a collapse shows as one near 1).
     public var predicted_share: [Double]?
+    /// The share of the primary dev set's most frequent label: the accuracy of predicting one class.
+    public var dev_majority_share: Double?
     /// ‖W_T − W₀‖_F per reparametrized matrix (every method that trains them), by canonical name.
     public var update_norms: [String: Double]?
     public var epochs_log: [EpochRecord]
@@ -107,7 +109,7 @@ public struct RunResult: Codable, Sendable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case schema, settings, accuracy, accuracy_matched, accuracy_mismatched, f1, best_accuracy, best_epoch, best_accuracy_note
         case epsilon_spent, sigma, sample_rate, steps, examples_seen, accountant_assumptions, sampling_note, privacy_note, head_scale
-        case predicted_share, model_integrity, wall_seconds, git_commit, train_data, train_examples, dev_examples, clipped_fraction, update_norms, epochs_log, finished
+        case predicted_share, dev_majority_share, model_integrity, wall_seconds, git_commit, train_data, train_examples, dev_examples, clipped_fraction, update_norms, epochs_log, finished
         case audit
     }
 
@@ -181,6 +183,7 @@ public struct RunResult: Codable, Sendable {
         dev_examples = try c.decodeIfPresent([String: Int].self, forKey: .dev_examples)
         clipped_fraction = try c.decodeIfPresent(Double.self, forKey: .clipped_fraction)
         predicted_share = try c.decodeIfPresent([Double].self, forKey: .predicted_share)
+        dev_majority_share = try c.decodeIfPresent(Double.self, forKey: .dev_majority_share)
         update_norms = try c.decodeIfPresent([String: Double].self, forKey: .update_norms)
         epochs_log = try c.decode([EpochRecord].self, forKey: .epochs_log)
         finished = try c.decode(Bool.self, forKey: .finished)

@@ -191,6 +191,15 @@ func record(task: GLUETask, method: TrainingMethod, epsilon: Double?, seed: UInt
         let parser = XMLParser(data: Data(svg.utf8))
         #expect(parser.parse(), "the plot is not well-formed XML")
         #expect(svg.contains("SST-2") && svg.contains("<circle"))
+        #expect(svg.contains("uniform chance") && !svg.contains("majority class"))
+        // Records that state their dev set's majority share draw that line instead.
+        var withMajority = try grid()
+        for (id, var r) in withMajority.records {
+            r.dev_majority_share = 0.632
+            withMajority.records[id] = r
+        }
+        let majoritySVG = accuracyPlotSVG(withMajority)
+        #expect(majoritySVG.contains("majority class") && majoritySVG != svg)
     }
 }
 

@@ -77,5 +77,6 @@ struct ScheduleDiagnosticTests {
         let share = try #require(result.predicted_share)
         #expect(share.count == 2 && abs(share.reduce(0, +) - 1) < 1e-12)
         #expect(result.clipped_fraction == nil)
+        #expect(result.dev_majority_share == 0.5)  // the synthetic dev set alternates its two labels
     }
 }
