@@ -60,8 +60,7 @@ func benchmarkSteps(_ trainer: Trainer, _ count: Int, indices: [Int]) throws -> 
     for step in 1...count {
         let start = clock.now
         _ = trainer.method.step(indices, step: step)
-        let elapsed = clock.now - start
-        samples.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+        samples.append(seconds(clock.now - start))
     }
     return samples.sorted()[samples.count / 2]
 }

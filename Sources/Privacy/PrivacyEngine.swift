@@ -100,9 +100,8 @@ public final class PrivacyEngine {
     public internal(set) var sigma: Double = 0
     /// Shuffled sampling's position in its permutation (saved in checkpoints).
     public var shuffled: ShuffledSampler?
-    /// Per-example norms above C and norms seen: a local diagnostic computed on private data, NOT differentially private.
-    public var clippedCount = 0, normCount = 0
-    /// The per-example norms since the last `takeNormStatistics()` (local log only; not DP).
+    /// The per-example norms since the last `takeNormStatistics()`: a local diagnostic computed on private data, NOT
+    /// differentially private.
     var recentNorms: [Double] = []
 
     /// The share of per-example norms above C and their median since the last call (for the local log only: computed
@@ -264,8 +263,6 @@ public final class PrivacyEngine {
     /// min(1, C/‖g_i‖) per example (ghost clipping: the method turns norms into a weighted sum itself).
     public func clipFactors(norms: [Double]) -> [Float] {
         guard clip.isFinite else { return [Float](repeating: 1, count: norms.count) }
-        clippedCount += norms.filter { $0 > clip }.count
-        normCount += norms.count
         recentNorms += norms
         return Clipping.factors(norms: norms, clip: clip)
     }

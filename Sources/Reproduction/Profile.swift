@@ -271,12 +271,6 @@ public struct RowKey: Hashable, Sendable, Comparable {
     }
 }
 
-/// 8 → "8", 0.5 → "0.5", 1e-05 → "1e-05".
-public func formatNumber(_ value: Double) -> String {
-    if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
-    return String(format: "%g", value)
-}
-
 struct AnyKey: CodingKey {
     var stringValue: String
     var intValue: Int? { nil }

@@ -134,8 +134,10 @@ public enum Files {
             throw error
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
-            throw StorageError.unwritable(path: path, reason: unreadableReason(directory.isEmpty ? "." : directory) == "cannot be read"
-                                          ? "cannot write there" : "its folder " + unreadableReason(directory.isEmpty ? "." : directory))
+            let folder = directory.isEmpty ? "." : directory
+            let reason = !FileManager.default.fileExists(atPath: folder) ? "its folder does not exist"
+                : !FileManager.default.isWritableFile(atPath: folder) ? "permission denied" : "cannot write there"
+            throw StorageError.unwritable(path: path, reason: reason)
         }
     }
 }

@@ -14,8 +14,6 @@ struct SavedState: Codable {
     var epochLosses: [Double]
     var shuffled: ShuffledSampler?
     var wallSeconds: Double
-    var clippedCount: Int
-    var normCount: Int
     /// The audit's canary signs and scores so far (audited runs).
     var audit: CanaryAudit.State?
 }
@@ -112,8 +110,6 @@ extension Trainer {
         epochLosses = state.epochLosses
         engine.shuffled = state.shuffled
         wallSecondsBefore = state.wallSeconds
-        engine.clippedCount = state.clippedCount
-        engine.normCount = state.normCount
         if let saved = state.audit {
             guard let audit = engine.audit, audit.count == saved.included.count else {
                 throw TrainingError("\(statePath): its audit state does not match this run's --audit-canaries")
@@ -143,7 +139,7 @@ extension Trainer {
         try Files.writeAtomically(Data(safeTensorsBytes(entries.map { ($0.0, $0.1, $0.2) })), to: temporary + "/tensors.safetensors")
         let state = SavedState(step: step, examplesSeen: examplesSeen, adamStep: adam.step, sigma: sigma, epochs: epochs,
                                epochLosses: epochLosses, shuffled: engine.shuffled, wallSeconds: wallSecondsBefore,
-                               clippedCount: engine.clippedCount, normCount: engine.normCount, audit: engine.audit?.state)
+                               audit: engine.audit?.state)
         try Files.writeAtomically(try JSONEncoder().encode(state), to: temporary + "/state.json")
         try? fm.removeItem(atPath: old)
         if fm.fileExists(atPath: statePath) { try fm.moveItem(atPath: statePath, toPath: old) }
@@ -200,7 +196,6 @@ extension Trainer {
             model_integrity: modelIntegrity, wall_seconds: wallSeconds, git_commit: gitCommit(),
             train_data: data.trainDescription, train_examples: data.train.count,
             dev_examples: Dictionary(data.dev.map { ($0.name, $0.examples.count) }, uniquingKeysWith: { a, _ in a }),
-            clipped_fraction: nil,
             update_norms: updateNorms, epochs_log: epochs, finished: finished,
             audit: try engine.audit.map { audit in
                 var outcome = audit.outcome(sigma: sigma, delta: c.delta)

@@ -117,7 +117,7 @@ public struct RunResult: Codable, Sendable {
                 f1: Double?, best_accuracy: Double, best_epoch: Int, epsilon_spent: Double?, sigma: Double?, sample_rate: Double,
                 steps: Int, examples_seen: Int, accountant_assumptions: String?, sampling_note: String?, head_scale: Double?,
                 model_integrity: String?, wall_seconds: Double, git_commit: String, train_data: String, train_examples: Int, dev_examples: [String: Int]?,
-                clipped_fraction: Double?, update_norms: [String: Double]?, epochs_log: [EpochRecord], finished: Bool,
+                update_norms: [String: Double]?, epochs_log: [EpochRecord], finished: Bool,
                 audit: OneRunAudit.Outcome? = nil) {
         self.settings = settings
         self.accuracy = accuracy
@@ -140,7 +140,6 @@ public struct RunResult: Codable, Sendable {
         self.train_data = train_data
         self.train_examples = train_examples
         self.dev_examples = dev_examples
-        self.clipped_fraction = clipped_fraction
         self.update_norms = update_norms
         self.epochs_log = epochs_log
         self.finished = finished

@@ -67,16 +67,12 @@ public struct MethodDescription: Sendable {
 
     /// The table row's label at `epsilon`.
     public func label(epsilon: Double?) -> String {
-        isPrivate ? "\(displayName) (ε = \(Self.number(epsilon ?? 0)))" : "\(displayName) (N.P.)"
+        isPrivate ? "\(displayName) (ε = \(formatNumber(epsilon ?? 0)))" : "\(displayName) (N.P.)"
     }
 
     /// The plot legend's label.
     public var legendLabel: String { isPrivate ? displayName : "\(displayName) (N.P.)" }
 
-    static func number(_ value: Double) -> String {
-        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
-        return String(format: "%g", value)
-    }
 }
 
 /// One training method: which parameters it trains, what per-example quantity it hands the privacy engine, and how
