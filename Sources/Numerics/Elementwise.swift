@@ -7,6 +7,13 @@ public enum Elementwise {
         for i in 0..<count { y[i] = a[i] + b[i] }
     }
 
+    /// y = a · b. `y` may alias either input.
+    public static func multiply(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int
+    ) {
+        for i in 0..<count { y[i] = a[i] * b[i] }
+    }
+
     /// y += alpha · x.
     public static func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
         for i in 0..<count { y[i] += alpha * x[i] }

@@ -23,3 +23,15 @@ public enum Parallel {
         }
     }
 }
+
+extension BLAS {
+    /// Calls `body(i)` for every i in 0..<count, the items split across `Parallel.workers` threads: for many small
+    /// independent GEMMs (attention's per-head products), which OpenBLAS runs on one thread each (its small-matrix
+    /// kernels), one after another, leaving the other cores idle. OpenBLAS's thread count is left alone: it is
+    /// process-wide, and a GEMM's last bits depend on it.
+    public static func concurrently(_ count: Int, _ body: (Int) -> Void) {
+        Parallel.rows(count, minimumRows: 2) { start, n in
+            for i in start..<(start + n) { body(i) }
+        }
+    }
+}

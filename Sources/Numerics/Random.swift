@@ -16,7 +16,9 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 /// Deterministic and fast, and **not** cryptographically secure: private runs draw their noise and their
 /// samples from the secure generator in the privacy module, never from this one.
 public struct Xoshiro256: RandomNumberGenerator, Sendable {
-    private var s0, s1, s2, s3: UInt64
+    // Visible to inlined callers: dropout draws one number per activation, and a call per draw through the
+    // generic RandomNumberGenerator witness cost more than the arithmetic (perf, a training forward).
+    @usableFromInline var s0, s1, s2, s3: UInt64
 
     public init(seed: UInt64) {
         var mixer = SplitMix64(seed: seed)
@@ -26,6 +28,7 @@ public struct Xoshiro256: RandomNumberGenerator, Sendable {
     @inlinable @inline(__always)
     static func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 
+    @inlinable
     public mutating func next() -> UInt64 {
         let result = Xoshiro256.rotl(s1 &* 5, 7) &* 9
         let t = s1 << 17

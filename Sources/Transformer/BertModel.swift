@@ -130,33 +130,41 @@ public final class BertModel: @unchecked Sendable {
     }
 
     /// softmax(Q·Kᵀ/√dₕ + mask)·V per sequence and head, reading heads in place from [B, T, A·dₕ].
+    ///
+    /// One (sequence, head) pair is one work item — scores, softmax, dropout and the product with V while its T×T
+    /// block is in cache — and the items are split across the elementwise workers: OpenBLAS runs GEMMs this small on
+    /// one thread (its small-matrix kernels), so issued one at a time they left the other core idle.
     private func attentionForward(_ a: Workspace.Layer, batch: Batch, ws: Workspace) {
         let c = config, t = batch.length, heads = c.numAttentionHeads, dh = c.headDimension, h = c.hiddenSize
-        let batchCount = batch.size * heads
-        let perHead = BLAS.BatchLayout(outer: t * h, inner: dh, innerCount: heads)
-        let perScore = BLAS.BatchLayout(stride: t * t)
+        let items = batch.size * heads, block = t * t
         let scale = 1 / Float(dh).squareRoot()
-        // Scores [B, A, T, T] = Q·Kᵀ/√dₕ
-        BLAS.batchedGemm(transA: false, transB: true, m: t, n: t, k: dh, batch: batchCount, alpha: scale,
-                         a: a.query.data, lda: h, layoutA: perHead, b: a.key.data, ldb: h, layoutB: perHead,
-                         c: a.probabilities.data, ldc: t, layoutC: perScore)
+        let dropped = training && c.attentionProbsDropoutProb > 0 ? a.droppedProbabilities : nil
+        if let dropped {
+            // Drawn up front and in order: the masks equal those of one sequential pass over [B, A, T, T].
+            Dropout.drawMask(a.probabilityDropMask!.data, count: items * block, probability: c.attentionProbsDropoutProb,
+                             generator: &dropoutGenerator)
+            _ = dropped
+        }
         ws.attentionMask.withUnsafeBufferPointer { mask in
-            parallelRows(batchCount * t) { start, count in
-                Softmax.forward(a.probabilities.data + start * t, into: a.probabilities.data + start * t, rows: count,
-                                columns: t, keyMask: mask.baseAddress!,
-                                rowsPerMask: heads * t, firstRow: start)
+            let keyMask = mask.baseAddress!
+            BLAS.concurrently(items) { i in
+                let head = (i / heads) * t * h + (i % heads) * dh  // (sequence, head) within [B, T, A·dₕ]
+                let scores = a.probabilities.data + i * block
+                // Scores [T, T] = Q·Kᵀ/√dₕ, softmax over unmasked keys.
+                BLAS.gemm(transA: false, transB: true, m: t, n: t, k: dh, alpha: scale, a: a.query.data + head, lda: h,
+                          b: a.key.data + head, ldb: h, c: scores, ldc: t)
+                Softmax.forward(scores, into: scores, rows: t, columns: t, keyMask: keyMask, rowsPerMask: heads * t,
+                                firstRow: i * t)
+                var mixing = UnsafePointer(scores)
+                if let dropped {
+                    Elementwise.multiply(scores, a.probabilityDropMask!.data + i * block, into: dropped.data + i * block, count: block)
+                    mixing = UnsafePointer(dropped.data + i * block)
+                }
+                // Context [T, dₕ] = P·V
+                BLAS.gemm(transA: false, transB: false, m: t, n: dh, k: t, a: mixing, lda: t, b: a.value.data + head, ldb: h,
+                          c: a.context.data + head, ldc: h)
             }
         }
-        var mixing = a.probabilities
-        if let dropped = a.droppedProbabilities, training && c.attentionProbsDropoutProb > 0 {
-            Dropout.forward(a.probabilities.data, into: dropped.data, mask: a.probabilityDropMask!.data,
-                            count: batchCount * t * t, probability: c.attentionProbsDropoutProb, generator: &dropoutGenerator)
-            mixing = dropped
-        }
-        // Context [B, T, A·dₕ] = P·V
-        BLAS.batchedGemm(transA: false, transB: false, m: t, n: dh, k: t, batch: batchCount,
-                         a: mixing.data, lda: t, layoutA: perScore, b: a.value.data, ldb: h, layoutB: perHead,
-                         c: a.context.data, ldc: h, layoutC: perHead)
     }
 
     private func dropout(_ x: Tensor, mask: Tensor, p: Float) {
@@ -289,36 +297,31 @@ public final class BertModel: @unchecked Sendable {
         linearBackward(.value, input: x, outputGradient: ws.gradValue, inputGradient: gradInput, accumulate: true, inputs: h, outputs: h)
     }
 
+    /// The backward of `attentionForward`, one (sequence, head) pair per work item as there.
     private func attentionBackward(_ a: Workspace.Layer, ws: Workspace) {
         let c = config, t = ws.length, heads = c.numAttentionHeads, dh = c.headDimension, h = c.hiddenSize
-        let batchCount = ws.batchSize * heads
-        let perHead = BLAS.BatchLayout(outer: t * h, inner: dh, innerCount: heads)
-        let perScore = BLAS.BatchLayout(stride: t * t)
+        let items = ws.batchSize * heads, block = t * t
         let scale = 1 / Float(dh).squareRoot()
         let dropped = training && c.attentionProbsDropoutProb > 0 ? a.droppedProbabilities : nil
-        let mixing = dropped ?? a.probabilities
-        // dP = dC·Vᵀ ; dV = Pᵀ·dC
-        BLAS.batchedGemm(transA: false, transB: true, m: t, n: t, k: dh, batch: batchCount,
-                         a: ws.gradContext.data, lda: h, layoutA: perHead, b: a.value.data, ldb: h, layoutB: perHead,
-                         c: ws.gradProbabilities.data, ldc: t, layoutC: perScore)
-        BLAS.batchedGemm(transA: true, transB: false, m: t, n: dh, k: t, batch: batchCount,
-                         a: mixing.data, lda: t, layoutA: perScore, b: ws.gradContext.data, ldb: h, layoutB: perHead,
-                         c: ws.gradValue.data, ldc: h, layoutC: perHead)
-        if dropped != nil {
-            Dropout.backward(outputGradient: ws.gradProbabilities.data, mask: a.probabilityDropMask!.data,
-                             into: ws.gradProbabilities.data, count: batchCount * t * t)
+        BLAS.concurrently(items) { i in
+            let head = (i / heads) * t * h + (i % heads) * dh
+            let probabilities = a.probabilities.data + i * block, gradScores = ws.gradProbabilities.data + i * block
+            let mixing = UnsafePointer(dropped.map { $0.data + i * block } ?? probabilities)
+            // dP = dC·Vᵀ [T, T] ; dV = Pᵀ·dC [T, dₕ]
+            BLAS.gemm(transA: false, transB: true, m: t, n: t, k: dh, a: ws.gradContext.data + head, lda: h,
+                      b: a.value.data + head, ldb: h, c: gradScores, ldc: t)
+            BLAS.gemm(transA: true, transB: false, m: t, n: dh, k: t, a: mixing, lda: t, b: ws.gradContext.data + head, ldb: h,
+                      c: ws.gradValue.data + head, ldc: h)
+            if dropped != nil {
+                Dropout.backward(outputGradient: gradScores, mask: a.probabilityDropMask!.data + i * block, into: gradScores, count: block)
+            }
+            Softmax.backward(output: probabilities, outputGradient: gradScores, into: gradScores, rows: t, columns: t)
+            // dQ = dS·K/√dₕ ; dK = dSᵀ·Q/√dₕ
+            BLAS.gemm(transA: false, transB: false, m: t, n: dh, k: t, alpha: scale, a: gradScores, lda: t,
+                      b: a.key.data + head, ldb: h, c: ws.gradQuery.data + head, ldc: h)
+            BLAS.gemm(transA: true, transB: false, m: t, n: dh, k: t, alpha: scale, a: gradScores, lda: t,
+                      b: a.query.data + head, ldb: h, c: ws.gradKey.data + head, ldc: h)
         }
-        parallelRows(batchCount * t) { start, count in
-            Softmax.backward(output: a.probabilities.data + start * t, outputGradient: ws.gradProbabilities.data + start * t,
-                             into: ws.gradProbabilities.data + start * t, rows: count, columns: t)
-        }
-        // dQ = dS·K/√dₕ ; dK = dSᵀ·Q/√dₕ
-        BLAS.batchedGemm(transA: false, transB: false, m: t, n: dh, k: t, batch: batchCount, alpha: scale,
-                         a: ws.gradProbabilities.data, lda: t, layoutA: perScore, b: a.key.data, ldb: h, layoutB: perHead,
-                         c: ws.gradQuery.data, ldc: h, layoutC: perHead)
-        BLAS.batchedGemm(transA: true, transB: false, m: t, n: dh, k: t, batch: batchCount, alpha: scale,
-                         a: ws.gradProbabilities.data, lda: t, layoutA: perScore, b: a.query.data, ldb: h, layoutB: perHead,
-                         c: ws.gradKey.data, ldc: h, layoutC: perHead)
     }
 
     private func dropoutBackward(_ gradient: Tensor, mask: Tensor, p: Float) {

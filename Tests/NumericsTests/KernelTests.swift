@@ -187,6 +187,11 @@ struct ActivationTests {
         var none = x
         Dropout.forward(x, into: &none, mask: &mask3, count: count, probability: 0, generator: &g3)
         #expect(none == x)
+        // A mask drawn on its own (attention draws its masks before the per-head work) equals forward's and leaves
+        // the generator where forward leaves it.
+        var g4 = Xoshiro256(seed: 7), alone = x
+        Dropout.drawMask(&alone, count: count, probability: p, generator: &g4)
+        #expect(alone == mask1 && g4.next() == g1.next())
     }
 }
 
