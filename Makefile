@@ -5,7 +5,9 @@ PROFILE ?= offline
 GLUE ?= $(if $(filter paper,$(PROFILE)),data/glue,$(or $(RGP_GLUE_DIR),../shared/glue))
 SHARD ?=
 
-.PHONY: all setup model build release test bench reproduce-glue paper-inputs clean
+.PHONY: all setup model build release test bench bench-compare reproduce-glue paper-inputs clean
+# A Python with torch, transformers and opacus, outside the repository (bench-compare and the fixture scripts).
+TORCH_PYTHON ?= ../torch-venv/bin/python
 
 all: build
 
@@ -30,6 +32,11 @@ bench: release
 	.build/release/rgp bench gemm
 	.build/release/rgp bench forward
 	.build/release/rgp bench step
+
+# Our step beside PyTorch's and Opacus's on this machine, interleaved, one process per figure (README "Performance").
+# Needs TORCH_PYTHON: python3 -m venv ../torch-venv && ../torch-venv/bin/pip install torch transformers opacus
+bench-compare: release
+	$(TORCH_PYTHON) data-scripts/bench_compare.py --rgp .build/release/rgp --out results/bench/compare.json
 
 # The grid of experiments/$(PROFILE).json (smoke, offline or paper): plan with σ per cell and the cost estimate, then
 # every cell (finished ones skipped, interrupted ones resumed), then tables and plot in results/$(PROFILE)/.

@@ -226,19 +226,28 @@ struct ForwardBench: ParsableCommand {
     @Option(help: "Sequences per batch.") var batch: Int = 32
     @Option(help: "Tokens per sequence.") var length: Int = 128
     @Option(help: "Timed repetitions (median reported).") var repetitions: Int = 5
+    @Option(help: "Shapes: minilm, bert-base (repeatable).") var shape: [String] = ["minilm", "bert-base"]
+    @Flag(help: "Training mode (dropout on), as a training step's forward runs.") var training = false
+    @Flag(help: "One JSON object per line (for `make bench-compare`).") var json = false
 
     func run() throws {
         try useThreads(threads)
         let peak = measureGemmPeak()
-        print("sgemm peak (4096×768)·(768×3072): \(format(peak)) GFLOP/s, threads \(threads)")
-        for (name, config) in [("MiniLM-L6-H384", BertConfig.miniLM), ("BERT-base", BertConfig.bertBase)] {
+        if !json { print("sgemm peak (4096×768)·(768×3072): \(format(peak)) GFLOP/s, threads \(threads)") }
+        let shapes = [("minilm", "MiniLM-L6-H384", BertConfig.miniLM), ("bert-base", "BERT-base", BertConfig.bertBase)]
+        for (key, name, config) in shapes where shape.contains(key) {
             let model = BertModel(parameters: randomParameters(config))
+            model.training = training
             var generator = Xoshiro256(seed: 7)
             let sequences = (0..<batch).map { _ in (0..<length).map { _ in Int32(generator.next() % 30000) + 100 } }
             let input = Batch(sequences: sequences, tokenTypes: sequences.map { $0.map { _ in 0 } }, padId: 0)
             let seconds = medianSeconds(repetitions: repetitions) { model.forward(input) }
             let flops = forwardFlops(config, batch: batch, length: length)
             let achieved = flops / seconds / 1e9
+            if json {
+                printBenchJSON(shape: key, method: "forward", seconds: seconds, flops: flops, peak: peak, threads: threads)
+                continue
+            }
             print("\(name) forward \(batch)×\(length): \(format(seconds * 1000)) ms, "
                   + "\(format(Double(batch * length) / seconds, digits: 0)) tokens/s, \(format(achieved)) GFLOP/s = "
                   + "\(format(achieved / peak, digits: 3)) of peak")

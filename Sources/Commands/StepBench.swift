@@ -17,11 +17,12 @@ struct StepBench: ParsableCommand {
     @Option(help: "Timed steps per method (median reported).") var repetitions: Int = 3
     @Option(help: "Shapes: minilm, bert-base (repeatable).") var shape: [String] = ["minilm", "bert-base"]
     @Option(help: "Methods (repeatable).") var method: [TrainingMethod] = [.full, .lowrank, .rgp, .dpsgd]
+    @Flag(help: "One JSON object per line (for `make bench-compare`).") var json = false
 
     func run() throws {
         try useThreads(threads)
         let peak = measureGemmPeak()
-        print("sgemm peak (4096×768)·(768×3072): \(format(peak)) GFLOP/s, threads \(threads), batch \(batch)×\(length)")
+        if !json { print("sgemm peak (4096×768)·(768×3072): \(format(peak)) GFLOP/s, threads \(threads), batch \(batch)×\(length)") }
         for name in shape {
             let config = name == "bert-base" ? BertConfig.bertBase : BertConfig.miniLM
             let directory = try writeRandomCheckpoint(config)
@@ -42,6 +43,10 @@ struct StepBench: ParsableCommand {
                                           data: data, tokenizer: tokenizer)
                 let seconds = try benchmarkSteps(trainer, repetitions, indices: Array(0..<batch))
                 let flops = m.plugin.stepFLOPs(config: config, batch: batch, length: length, rank: 1)
+                if json {
+                    printBenchJSON(shape: name, method: m.rawValue, seconds: seconds, flops: flops, peak: peak, threads: threads)
+                    continue
+                }
                 print("\(name) \(m.rawValue): \(format(seconds, digits: 3)) s/step, \(format(Double(batch) / seconds)) examples/s, "
                       + "\(format(flops / seconds / 1e9)) GFLOP/s = \(format(flops / seconds / 1e9 / peak, digits: 3)) of peak, "
                       + "peak RSS so far \(peakResidentMegabytes()) MB")
@@ -77,6 +82,18 @@ func writeRandomCheckpoint(_ config: BertConfig) throws -> String {
     let vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"].joined(separator: "\n") + "\n"
     _ = FileManager.default.createFile(atPath: directory + "/vocab.txt", contents: Data(vocabulary.utf8))
     return directory
+}
+
+/// One benchmark figure as a JSON line: what `data-scripts/bench_compare.py` reads beside PyTorch's.
+func printBenchJSON(shape: String, method: String, seconds: Double, flops: Double, peak: Double, threads: Int) {
+    let record: [String: Any] = [
+        "side": "rgp", "shape": shape, "method": method, "seconds": seconds, "gflops": flops / seconds / 1e9,
+        "sgemm_peak_gflops": peak, "peak_rss_mb": peakResidentMegabytes(), "threads": threads,
+        "blas": "OpenBLAS \(BLASKernels.coreName) (\(BLAS.configuration))",
+    ]
+    if let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]) {
+        print(String(decoding: data, as: UTF8.self))
+    }
 }
 
 func peakResidentMegabytes() -> Int {
