@@ -40,7 +40,8 @@ struct Reproduce: ParsableCommand {
         if tablesOnly {
             let grid = try writeTables(profile: profile, layout: layout)
             print("\(layout.resultsDirectory): tables and plot from \(grid.records.count) of \(grid.cells.count) cells"
-                  + (grid.missing.isEmpty ? "" : " (not yet run: \(grid.missing.count))"))
+                  + (grid.missing.isEmpty ? "" : " (not yet run: \(grid.missing.count))")
+                  + (grid.stale.isEmpty ? "" : "; \(grid.stale.count) records left out, made with other settings: \(grid.stale.joined(separator: ", "))"))
             return
         }
         try useThreads(threads)

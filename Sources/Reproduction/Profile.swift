@@ -83,18 +83,26 @@ public enum JSONValue: Decodable, Sendable, Equatable {
     var number: Double? { if case .number(let n) = self { n } else { nil } }
 }
 
-/// A row group of the results table: one method, at the listed ε values when it is private.
+/// A row group of the results table: one method, at the listed ε values when it is private; optionally only on
+/// some of the profile's tasks and with its own seeds (several rows of one method add up to one table row, e.g. more
+/// seeds where a claim rests on a difference between rows).
 public struct RowSpec: Decodable, Sendable, Equatable {
     public var method: TrainingMethod
     public var epsilons: [Double]?
+    /// The tasks this row runs on (all of the profile's when absent).
+    public var tasks: [GLUETask]?
+    /// Its seeds (the profile's when absent).
+    public var seeds: [UInt64]?
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case method, epsilons }
+    enum CodingKeys: String, CodingKey, CaseIterable { case method, epsilons, tasks, seeds }
 
     public init(from decoder: any Decoder) throws {
         try rejectUnknownKeys(decoder, known: CodingKeys.allCases.map(\.rawValue))
         let c = try decoder.container(keyedBy: CodingKeys.self)
         method = try c.decode(TrainingMethod.self, forKey: .method)
         epsilons = try c.decodeIfPresent([Double].self, forKey: .epsilons)
+        tasks = try c.decodeIfPresent([GLUETask].self, forKey: .tasks)
+        seeds = try c.decodeIfPresent([UInt64].self, forKey: .seeds)
     }
 }
 
@@ -180,6 +188,10 @@ public struct Profile: Decodable, Sendable {
             } else if row.epsilons != nil {
                 throw fail("rows[\(i)] (\(row.method.rawValue)) is not private: it takes no \"epsilons\"")
             }
+            if let rowTasks = row.tasks, rowTasks.isEmpty || !rowTasks.allSatisfy(tasks.contains) {
+                throw fail("rows[\(i)].tasks must be a non-empty subset of the profile's tasks \(tasks.map(\.rawValue))")
+            }
+            if let rowSeeds = row.seeds, rowSeeds.isEmpty { throw fail("rows[\(i)].seeds must be non-empty") }
         }
         for (i, layer) in settings.enumerated() {
             // Types first, each layer on its own, so the message names the layer.
@@ -208,9 +220,9 @@ public struct Profile: Decodable, Sendable {
     func buildCells() throws -> [Cell] {
         var result: [Cell] = []
         for task in tasks {
-            for row in rows {
+            for row in rows where row.tasks?.contains(task) ?? true {
                 for epsilon in row.epsilons.map({ $0.map(Optional.some) }) ?? [nil] {
-                    for seed in seeds {
+                    for seed in row.seeds ?? seeds {
                         var c = TrainingConfiguration.authorsDefaults(task: task, method: row.method, model: model)
                         var sources: [String] = []
                         for layer in settings where layer.matches(task: task, method: row.method) {

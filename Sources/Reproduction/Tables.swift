@@ -71,6 +71,9 @@ public struct ResultsGrid: Sendable {
     /// Audited runs of a cell's configuration kept beside the grid (results/<profile>/audits/<cell id>.result.json):
     /// shown in the details' audit table, not in the accuracy tables.
     public var auditRecords: [String: RunResult] = [:]
+    /// Cells whose record on disk was made with other settings than the profile now gives the cell (the profile
+    /// changed since): left out of the tables, never mixed in under the new settings' label.
+    public var stale: [String] = []
 
     public init(profile: Profile, recordsDirectory: String) throws {
         self.profile = profile
@@ -84,6 +87,12 @@ public struct ResultsGrid: Sendable {
                 do {
                     let record = try JSONDecoder().decode(RunResult.self, from: data)
                     guard record.finished else { continue }
+                    var settings = record.settings
+                    if isAudit { settings.auditCanaries = cell.configuration.auditCanaries }
+                    guard settings == cell.configuration else {
+                        stale.append(isAudit ? "audits/\(cell.id)" : cell.id)
+                        continue
+                    }
                     if isAudit { auditRecords[cell.id] = record } else { records[cell.id] = record }
                 } catch {
                     throw ReproductionError("\(path): not a run record (\(error))")
@@ -159,9 +168,10 @@ public struct TableRenderer {
         let all = grid.records.values
         var notes: [String] = []
         let models = Set(all.map(\.model)).sorted()
-        let seeds = profile.seeds.count > 1
-            ? "mean ± sample std over seeds \(profile.seeds.map(String.init).joined(separator: ", ")) where a cell has several"
-            : "one seed (\(profile.seeds.first ?? 0))"
+        let allSeeds = Set(grid.cells.map(\.configuration.seed)).sorted()
+        let seeds = allSeeds.count > 1
+            ? "mean ± sample std over seeds \(allSeeds.map(String.init).joined(separator: ", ")) where a cell has several"
+            : "one seed (\(allSeeds.first ?? 0))"
         notes.append("Model: \(models.isEmpty ? profile.model : models.joined(separator: ", ")). Numbers are dev-set accuracy (%) of the final epoch, "
                      + "\(seeds); "
                      + "QQP also F1 of the duplicate class; Avg. = mean of MNLI-m, QNLI, QQP acc and SST-2.")
@@ -210,6 +220,9 @@ public struct TableRenderer {
         out.append("")
         for note in footnotes() { out.append("- \(note)") }
         if !grid.missing.isEmpty { out.append("- Not yet run (—): \(grid.missing.joined(separator: ", ")).") }
+        if !grid.stale.isEmpty {
+            out.append("- Records made with other settings than the profile now gives (left out): \(grid.stale.joined(separator: ", ")).")
+        }
         if !profile.published.isEmpty {
             out.append("")
             out.append("## Published numbers (not ours; different models and data — for orientation only)")

@@ -75,6 +75,21 @@ func record(task: GLUETask, method: TrainingMethod, epsilon: Double?, seed: UInt
         #expect(cells[4].sources == ["all", "sst2", "sst2 rgp"])
     }
 
+    @Test("a row may run on some tasks only and with its own seeds; the table row adds them up")
+    func rowTasksAndSeeds() throws {
+        let json = minimalProfile.replacingOccurrences(
+            of: "{\"method\": \"rgp\", \"epsilons\": [1, 8]}",
+            with: "{\"method\": \"rgp\", \"epsilons\": [8], \"tasks\": [\"sst2\"], \"seeds\": [0, 1, 2]}, "
+                + "{\"method\": \"rgp\", \"epsilons\": [8], \"tasks\": [\"mnli\"], \"seeds\": [0]}")
+        let ids = try profile(json).cells().map(\.id)
+        #expect(ids == ["sst2-full-seed0", "sst2-full-seed1", "sst2-rgp-eps8-seed0", "sst2-rgp-eps8-seed1", "sst2-rgp-eps8-seed2",
+                        "mnli-full-seed0", "mnli-full-seed1", "mnli-rgp-eps8-seed0"])
+        let foreign = json.replacingOccurrences(of: "\"tasks\": [\"mnli\"]", with: "\"tasks\": [\"qqp\"]")
+        #expect(throws: ReproductionError.self) { try profile(foreign) }
+        let overlapping = json.replacingOccurrences(of: "\"tasks\": [\"mnli\"]", with: "\"tasks\": [\"sst2\"]")
+        #expect(throws: ReproductionError.self) { try profile(overlapping) }  // sst2-rgp-eps8-seed0 twice
+    }
+
     /// The offline SST-2 RGP cell is exactly the configuration of `rgp-sst2 --split standin --method rgp --epsilon 8
     /// --batch-size 1000 --epochs 1 --clip 0.1 --lr 3e-3`, so runs started by hand resume under the grid.
     @Test func offlineCellMatchesTheCommandLine() throws {
@@ -146,6 +161,25 @@ func record(task: GLUETask, method: TrainingMethod, epsilon: Double?, seed: UInt
         records["sst2-rgp-eps8-seed0"] = try record(task: .sst2, method: .rgp, epsilon: 8, seed: 0, accuracy: 0.80)
         records["mnli-rgp-eps8-seed1"] = try record(task: .mnli, method: .rgp, epsilon: 8, seed: 1, accuracy: 0.60)
         return ResultsGrid(profile: p, records: records)
+    }
+
+    @Test("a record made with other settings than the profile now gives its cell is left out, and said so")
+    func staleRecordsAreLeftOut() throws {
+        let p = try profile(minimalProfile)
+        let cell = try #require(p.cells().first { $0.id == "sst2-rgp-eps8-seed0" })
+        let directory = NSTemporaryDirectory() + "/stale-\(UUID().uuidString)/runs"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var current = try record(task: .sst2, method: .rgp, epsilon: 8, seed: 0, accuracy: 0.80)
+        current.settings = cell.configuration
+        current.schema = RunResult.currentSchema
+        var older = current
+        older.settings.clip = 0.1  // the profile's clip before it changed
+        try JSONEncoder().encode(current).write(to: URL(fileURLWithPath: directory + "/sst2-rgp-eps8-seed0.result.json"))
+        try JSONEncoder().encode(older).write(to: URL(fileURLWithPath: directory + "/sst2-full-seed0.result.json"))
+        let grid = try ResultsGrid(profile: p, recordsDirectory: directory)
+        #expect(grid.records.keys.sorted() == ["sst2-rgp-eps8-seed0"])
+        #expect(grid.stale == ["sst2-full-seed0"])
+        #expect(TableRenderer(grid: grid).markdown().contains("other settings than the profile now gives (left out): sst2-full-seed0"))
     }
 
     @Test func aggregatesAreMeanAndSampleStd() throws {
