@@ -48,8 +48,10 @@ let package = Package(
             dependencies: ["CFFTW", "Numerics", .product(name: "Crypto", package: "swift-crypto")]
         ),
 
+        // Elementwise loops compiled per instruction set and chosen at load time (the Swift code targets baseline x86-64).
+        .target(name: "CKernels", path: "Sources/CKernels"),
         // Float32 tensors, GEMM, and the forward/backward kernels every model shares.
-        .target(name: "Numerics", dependencies: ["CBLAS"]),
+        .target(name: "Numerics", dependencies: ["CBLAS", "CKernels"]),
 
         // BERT: config, parameters, checkpoint reading, encoder forward/backward, classification head.
         .target(

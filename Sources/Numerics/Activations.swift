@@ -1,19 +1,36 @@
+import CKernels
+
 /// GELU in BERT's exact erf form: y = x · Φ(x) = ½ x (1 + erf(x / √2)).
 ///
 /// Evaluated in double precision with the vectorisable `FastMath.erf` and `FastMath.expNonPositive` rather than libm's
 /// scalar erff/expf, which took a quarter of a training step's CPU time (perf, MiniLM on SST-2); the results are
-/// as accurate as the float32 libm path (tested against libm in double).
+/// as accurate as the float32 libm path (tested against libm in double). The loops run in C (CKernels), compiled
+/// for AVX-512, AVX2 and baseline x86-64 and chosen when the library loads; `scalarForward`/`scalarBackward` are
+/// the same arithmetic in Swift, which the C kernels equal bit for bit (tested).
 public enum GELU {
     /// `y` may alias `x`.
     public static func forward(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        rgp_gelu_forward(x, y, count)
+    }
+
+    /// dx = dy · (Φ(x) + x · φ(x)), φ the standard normal density. `dx` may alias `dy`.
+    public static func backward(
+        input x: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>,
+        into dx: UnsafeMutablePointer<Float>, count: Int
+    ) {
+        rgp_gelu_backward(x, dy, dx, count)
+    }
+
+    /// The reference arithmetic of `forward`, in Swift.
+    public static func scalarForward(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
         for i in 0..<count {
             let v = Double(x[i])
             y[i] = Float(0.5 * v * (1 + FastMath.erf(v * 0.707_106_781_186_547_5)))
         }
     }
 
-    /// dx = dy · (Φ(x) + x · φ(x)), φ the standard normal density. `dx` may alias `dy`.
-    public static func backward(
+    /// The reference arithmetic of `backward`, in Swift.
+    public static func scalarBackward(
         input x: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>,
         into dx: UnsafeMutablePointer<Float>, count: Int
     ) {
