@@ -6,8 +6,20 @@ public enum LayerNorm {
         into y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
         rows: Int, columns: Int, eps: Float
     ) {
+        // Rows are independent: split across the workers (results equal the sequential pass).
+        Parallel.rows(rows) { start, count in
+            forwardRows(x, gamma: gamma, beta: beta, into: y, mean: mean, rstd: rstd, rows: start..<(start + count),
+                        columns: columns, eps: eps)
+        }
+    }
+
+    static func forwardRows(
+        _ x: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
+        into y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
+        rows: Range<Int>, columns: Int, eps: Float
+    ) {
         let n = Float(columns)
-        for r in 0..<rows {
+        for r in rows {
             let xr = x + r * columns, yr = y + r * columns
             var sum: Float = 0
             for j in 0..<columns { sum += xr[j] }
@@ -34,8 +46,29 @@ public enum LayerNorm {
         gammaGradient: UnsafeMutablePointer<Float>? = nil, betaGradient: UnsafeMutablePointer<Float>? = nil,
         rows: Int, columns: Int
     ) {
+        // Without γ/β gradients (summed over rows) the rows are independent and split across the workers.
+        if gammaGradient == nil && betaGradient == nil {
+            Parallel.rows(rows) { start, count in
+                backwardRows(outputGradient: dy, input: x, gamma: gamma, mean: mean, rstd: rstd, inputGradient: dx,
+                             accumulateInput: accumulateInput, gammaGradient: nil, betaGradient: nil,
+                             rows: start..<(start + count), columns: columns)
+            }
+        } else {
+            backwardRows(outputGradient: dy, input: x, gamma: gamma, mean: mean, rstd: rstd, inputGradient: dx,
+                         accumulateInput: accumulateInput, gammaGradient: gammaGradient, betaGradient: betaGradient,
+                         rows: 0..<rows, columns: columns)
+        }
+    }
+
+    static func backwardRows(
+        outputGradient dy: UnsafePointer<Float>, input x: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
+        mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+        inputGradient dx: UnsafeMutablePointer<Float>, accumulateInput: Bool,
+        gammaGradient: UnsafeMutablePointer<Float>?, betaGradient: UnsafeMutablePointer<Float>?,
+        rows: Range<Int>, columns: Int
+    ) {
         let n = Float(columns)
-        for r in 0..<rows {
+        for r in rows {
             let xr = x + r * columns, dyr = dy + r * columns, dxr = dx + r * columns
             let mu = mean[r], s = rstd[r]
             var sumG: Float = 0, sumGX: Float = 0

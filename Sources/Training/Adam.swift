@@ -24,11 +24,15 @@ public final class Adam: @unchecked Sendable {
         let stepSize = learningRate / correction1
         let (b1, b2, eps) = (beta1, beta2, epsilon)
         let p = parameter.data, md = m.data, vd = v.data
-        for i in 0..<parameter.count {
-            let g = gradient[i]
-            md[i] = b1 * md[i] + (1 - b1) * g
-            vd[i] = b2 * vd[i] + (1 - b2) * g * g
-            p[i] -= stepSize * md[i] / ((vd[i] / correction2).squareRoot() + eps)
+        // Elementwise, so split across the workers in chunks (the same arithmetic per element).
+        let chunk = 4096
+        Parallel.rows((parameter.count + chunk - 1) / chunk, minimumRows: 16) { start, count in
+            for i in (start * chunk)..<Swift.min((start + count) * chunk, parameter.count) {
+                let g = gradient[i]
+                md[i] = b1 * md[i] + (1 - b1) * g
+                vd[i] = b2 * vd[i] + (1 - b2) * g * g
+                p[i] -= stepSize * md[i] / ((vd[i] / correction2).squareRoot() + eps)
+            }
         }
     }
 
