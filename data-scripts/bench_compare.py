@@ -56,6 +56,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--out", help="JSON file for every raw figure")
+    parser.add_argument("--memory-out", help="Markdown file for the peak-RSS table alone (results/memory.md)")
     args = parser.parse_args()
     shapes, methods = args.shape or ["minilm"], args.method or METHODS
     raw = []
@@ -93,6 +94,20 @@ def main():
             print(f"| {shape} | {reference_name[method]} | {a:.3f} | {b:.3f} | {a / b:.2f} | "
                   f"{flops:.0f} ({flops / peaks('rgp'):.2f}) | {median('rgp', shape, method, 'peak_rss_mb'):.0f} / "
                   f"{median('pytorch', shape, method, 'peak_rss_mb'):.0f} |")
+    if args.memory_out:
+        lines = [f"# Peak resident memory per method (issue 13's memory table)", "",
+                 f"`data-scripts/bench_compare.py` (make bench-compare), CPU: {cpu_name()}; each figure its own process, "
+                 f"batch 32 × 128, random weights, median over {args.rounds} round(s). Ours: {blas['rgp']}; "
+                 f"PyTorch: {blas['pytorch']}.", "",
+                 "| shape | method | ours (MB) | PyTorch (MB) | ours / PyTorch |", "|---|---|---:|---:|---:|"]
+        for shape in shapes:
+            for method in methods:
+                a = median("rgp", shape, method, "peak_rss_mb")
+                b = median("pytorch", shape, method, "peak_rss_mb")
+                lines.append(f"| {shape} | {reference_name[method]} | {a:.0f} | {b:.0f} | {a / b:.2f} |")
+        with open(args.memory_out + ".tmp", "w") as f:
+            f.write("\n".join(lines) + "\n")
+        os.replace(args.memory_out + ".tmp", args.memory_out)
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out + ".tmp", "w") as f:
