@@ -9,7 +9,7 @@ import Transformer
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernel throughput (GFLOP/s, as ratios to direct OpenBLAS).",
-        subcommands: [GemmBench.self, TokenizeBench.self, ForwardBench.self, StepBench.self]
+        subcommands: [GemmBench.self, TokenizeBench.self, ForwardBench.self, StepBench.self, WorkloadBench.self]
     )
 }
 

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import GLUE
+import Numerics
+import Tokenizers
+import Training
+import Transformer
+
+/// The workload that decides how long the offline grid takes: real SST-2 training sentences, in the trainer's
+/// length-bucketed micro-batches, through each method's full step (the real checkpoint, secure-free seeded noise).
+struct WorkloadBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "workload",
+        abstract: "Training steps over real SST-2 sentences (the trainer's length buckets): tokens/s and GFLOP/s against the sgemm peak of the same run."
+    )
+
+    @Option(help: "GLUE root (default: $RGP_GLUE_DIR).") var data: String?
+    @Option(help: "Checkpoint folder.") var model = "models/all-MiniLM-L6-v2"
+    @Option(help: "OpenBLAS threads and elementwise workers.") var threads: Int = 2
+    @Option(help: "Examples per step.") var batchSize: Int = 1000
+    @Option(help: "Timed steps per method, each on its own random batch of SST-2 train (same batches for every method).") var steps: Int = 3
+    @Option(help: "Methods (repeatable).") var method: [TrainingMethod] = [.rgp]
+    @Flag(help: "One JSON object per line.") var json = false
+
+    func run() throws {
+        try useThreads(threads)
+        guard let root = data ?? ProcessInfo.processInfo.environment["RGP_GLUE_DIR"] else {
+            throw ValidationError("give --data or set RGP_GLUE_DIR")
+        }
+        let peak = measureGemmPeak()
+        let tokenizer = try loadTokenizer(directory: model)
+        let config = try BertConfig.load(path: model + "/config.json")
+        let loaded = try TaskData.load(task: .sst2, root: root, split: .official, tokenizer: tokenizer, maxLength: 128,
+                                       maxTrain: nil, maxDev: 1, splitsDirectory: "experiments/splits")
+        var generator = Xoshiro256(seed: 11)
+        let batches = (0..<(steps + 1)).map { _ in
+            (0..<batchSize).map { _ in Int(generator.next() % UInt64(loaded.train.count)) }
+        }
+        if !json {
+            print("sgemm peak (4096×768)·(768×3072): \(format(peak)) GFLOP/s, threads \(threads); SST-2 train, \(steps) steps of B \(batchSize)")
+        }
+        for m in method {
+            var c = TrainingConfiguration(task: .sst2, method: m, model: model, batchSize: batchSize, epochs: 1, learningRate: 1e-4)
+            c.seededNoise = true
+            c.sigmaOverride = m.isPrivate ? 1 : nil
+            let trainer = try Trainer(configuration: c, runDirectory: NSTemporaryDirectory() + "/workload-\(getpid())",
+                                      data: loaded, tokenizer: tokenizer)
+            try trainer.engine.calibrate()
+            _ = trainer.method.step(batches[0], step: 0)  // warm-up: workspaces for every bucket shape
+            var seconds = 0.0, tokens = 0, flops = 0.0
+            let clock = ContinuousClock()
+            for (step, batch) in batches.dropFirst().enumerated() {
+                for micro in microBatches(batch, of: loaded.train, tokenBudget: c.microBatchTokens) {
+                    let length = micro.map { loaded.train[$0].ids.count }.max() ?? 0
+                    tokens += micro.reduce(0) { $0 + loaded.train[$1].ids.count }
+                    flops += m.plugin.stepFLOPs(config: config, batch: micro.count, length: length, rank: c.rank)
+                }
+                let start = clock.now
+                _ = trainer.method.step(batch, step: step + 1)
+                seconds += Training.seconds(clock.now - start)
+            }
+            if json {
+                printBenchJSON(shape: "sst2-workload", method: m.rawValue, seconds: seconds / Double(steps), flops: flops / Double(steps),
+                               peak: peak, threads: threads)
+            } else {
+                print("\(m.rawValue): \(format(Double(tokens) / seconds, digits: 0)) tokens/s (unpadded), "
+                      + "\(format(Double(steps * batchSize) / seconds)) examples/s, \(format(flops / seconds / 1e9)) GFLOP/s = "
+                      + "\(format(flops / seconds / 1e9 / peak, digits: 3)) of peak")
+            }
+        }
+    }
+}
