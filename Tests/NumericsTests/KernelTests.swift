@@ -177,6 +177,14 @@ struct ActivationTests {
         GELU.backward(input: x, outputGradient: dy, into: &fast, count: x.count)
         GELU.scalarBackward(input: x, outputGradient: dy, into: &reference, count: x.count)
         #expect(fast.map(\.bitPattern) == reference.map(\.bitPattern), "backward")
+        // In place, as the encoder calls them (the vectorised loop must not read what it already wrote).
+        var inPlace = dy
+        inPlace.withUnsafeMutableBufferPointer { GELU.backward(input: x, outputGradient: $0.baseAddress!, into: $0.baseAddress!, count: x.count) }
+        #expect(inPlace.map(\.bitPattern) == reference.map(\.bitPattern), "backward in place")
+        var forwardInPlace = x
+        forwardInPlace.withUnsafeMutableBufferPointer { GELU.forward($0.baseAddress!, into: $0.baseAddress!, count: x.count) }
+        GELU.scalarForward(x, into: &reference, count: x.count)
+        #expect(forwardInPlace.map(\.bitPattern) == reference.map(\.bitPattern), "forward in place")
     }
 
     @Test("tanh backward from the saved output")
