@@ -10,7 +10,7 @@
 
 #pragma clang fp contract(off)
 
-#if defined(__x86_64__) && defined(__clang__)
+#if defined(__x86_64__) && defined(__clang__) && defined(__linux__)  // ifunc-based dispatch: ELF only
 #define RGP_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define RGP_CLONES
