@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GLUE
 import Reproduction
 import Training
 
@@ -23,6 +24,8 @@ struct Reproduce: ParsableCommand {
     @Option(help: "Run directories (default runs/<profile>).") var runs: String?
     @Option(help: "Tables and records (default results/<profile>).") var results: String?
     @Option(help: "Run one part of the grid: i/n.") var shard: String?
+    @Option(help: "Run only this task's cells (repeatable; e.g. re-running one column). Tables still cover the whole grid.")
+    var task: [GLUETask] = []
     @Flag(help: "Print the plan (σ per cell, cost estimate) and stop.") var planOnly = false
     @Flag(help: "Only rebuild the tables and plot from the records.") var tablesOnly = false
     @Flag(help: "Count cells with a finished record in results/<profile>/runs as done (grids from several machines).") var skipRecorded = false
@@ -49,7 +52,11 @@ struct Reproduce: ParsableCommand {
         let root = data ?? ProcessInfo.processInfo.environment["RGP_GLUE_DIR"]
         var throughput = ThroughputAssumption.measuredHere
         if let gflops { throughput = ThroughputAssumption(gflops: gflops, source: "given by --gflops", cores: threads) }
+        if let unknown = task.first(where: { !profile.tasks.contains($0) }) {
+            throw ValidationError("--task \(unknown.rawValue): the profile's tasks are \(profile.tasks.map(\.rawValue).joined(separator: ", "))")
+        }
         let cells = profile.cells().enumerated().filter { shard?.contains(position: $0.offset) ?? true }.map(\.element)
+            .filter { task.isEmpty || task.contains($0.task) }
         var planner = Planner(profile: profile, glueRoot: root, splitsDirectory: splitsDirectory,
                               runsDirectory: layout.runsDirectory, recordsDirectory: layout.recordsDirectory)
         planner.skipRecorded = skipRecorded
