@@ -25,13 +25,35 @@ public enum Parallel {
 }
 
 extension BLAS {
-    /// Calls `body(i)` for every i in 0..<count, the items split across `Parallel.workers` threads: for many small
-    /// independent GEMMs (attention's per-head products), which OpenBLAS runs on one thread each (its small-matrix
-    /// kernels), one after another, leaving the other cores idle. OpenBLAS's thread count is left alone: it is
-    /// process-wide, and a GEMM's last bits depend on it.
-    public static func concurrently(_ count: Int, _ body: (Int) -> Void) {
+    /// Calls `body(i)` for every i in 0..<count: split across `Parallel.workers` threads when `concurrently`, in order
+    /// on the calling thread otherwise. For many small independent GEMMs (attention's per-head products), which
+    /// OpenBLAS runs on one thread each, one after another, leaving the other cores idle — pass
+    /// `concurrently: BLAS.runsOnCallingThread(…)` for every GEMM in `body`: two threaded OpenBLAS calls at once
+    /// oversubscribe the cores (BERT-base's attention ran 2.6× slower that way). OpenBLAS's thread count is left
+    /// alone: it is process-wide, and some GEMMs' last bits depend on it.
+    public static func forEachItem(_ count: Int, concurrently: Bool, _ body: (Int) -> Void) {
+        guard concurrently else {
+            for i in 0..<count { body(i) }
+            return
+        }
         Parallel.rows(count, minimumRows: 2) { start, n in
             for i in start..<(start + n) { body(i) }
         }
     }
+
+    /// Whether OpenBLAS (0.3.21's rules) computes this sgemm on the calling thread alone: with one thread configured;
+    /// when m·n·k ≤ 65536·4 (interface/gemm.c runs such products unthreaded); or on its AVX-512 kernels through the
+    /// "small matrix" path (m·n·k ≤ 100³, except transposed-A/plain-B products with m·n > 1200 or k < 32). A wrong
+    /// answer costs speed, never correctness: a GEMM's result does not depend on other calls running beside it.
+    public static func runsOnCallingThread(transA: Bool, transB: Bool, m: Int, n: Int, k: Int) -> Bool {
+        if threads == 1 { return true }
+        let mnk = Double(m) * Double(n) * Double(k)
+        if mnk <= 65536 * 4 { return true }
+        guard usesSmallMatrixKernels, mnk <= 1e6 else { return false }
+        if transA && !transB && (m * n > 1200 || k < 32) { return false }
+        return true
+    }
+
+    /// OpenBLAS's AVX-512 kernel families have the small-matrix sgemm path.
+    static let usesSmallMatrixKernels = BLASKernels.avx512Cores.contains(BLASKernels.coreName.lowercased())
 }

@@ -132,8 +132,9 @@ public final class BertModel: @unchecked Sendable {
     /// softmax(Q·Kᵀ/√dₕ + mask)·V per sequence and head, reading heads in place from [B, T, A·dₕ].
     ///
     /// One (sequence, head) pair is one work item — scores, softmax, dropout and the product with V while its T×T
-    /// block is in cache — and the items are split across the elementwise workers: OpenBLAS runs GEMMs this small on
-    /// one thread (its small-matrix kernels), so issued one at a time they left the other core idle.
+    /// block is in cache — and the items are split across the elementwise workers when OpenBLAS runs both products on
+    /// the calling thread (small ones: issued one at a time they left the other core idle); larger ones stay threaded
+    /// by OpenBLAS, item after item.
     private func attentionForward(_ a: Workspace.Layer, batch: Batch, ws: Workspace) {
         let c = config, t = batch.length, heads = c.numAttentionHeads, dh = c.headDimension, h = c.hiddenSize
         let items = batch.size * heads, block = t * t
@@ -145,9 +146,11 @@ public final class BertModel: @unchecked Sendable {
                              generator: &dropoutGenerator)
             _ = dropped
         }
+        let concurrently = BLAS.runsOnCallingThread(transA: false, transB: true, m: t, n: t, k: dh)
+            && BLAS.runsOnCallingThread(transA: false, transB: false, m: t, n: dh, k: t)
         ws.attentionMask.withUnsafeBufferPointer { mask in
             let keyMask = mask.baseAddress!
-            BLAS.concurrently(items) { i in
+            BLAS.forEachItem(items, concurrently: concurrently) { i in
                 let head = (i / heads) * t * h + (i % heads) * dh  // (sequence, head) within [B, T, A·dₕ]
                 let scores = a.probabilities.data + i * block
                 // Scores [T, T] = Q·Kᵀ/√dₕ, softmax over unmasked keys.
@@ -297,30 +300,38 @@ public final class BertModel: @unchecked Sendable {
         linearBackward(.value, input: x, outputGradient: ws.gradValue, inputGradient: gradInput, accumulate: true, inputs: h, outputs: h)
     }
 
-    /// The backward of `attentionForward`, one (sequence, head) pair per work item as there.
+    /// The backward of `attentionForward`, one (sequence, head) pair per work item as there: first dP, dropout,
+    /// softmax and dQ (plain or transposed-B products), then dV and dK (transposed-A products, which OpenBLAS threads
+    /// at sizes where it runs the others on the calling thread), each pass concurrent only where its products allow.
     private func attentionBackward(_ a: Workspace.Layer, ws: Workspace) {
         let c = config, t = ws.length, heads = c.numAttentionHeads, dh = c.headDimension, h = c.hiddenSize
         let items = ws.batchSize * heads, block = t * t
         let scale = 1 / Float(dh).squareRoot()
         let dropped = training && c.attentionProbsDropoutProb > 0 ? a.droppedProbabilities : nil
-        BLAS.concurrently(items) { i in
-            let head = (i / heads) * t * h + (i % heads) * dh
+        func head(_ i: Int) -> Int { (i / heads) * t * h + (i % heads) * dh }
+        let first = BLAS.runsOnCallingThread(transA: false, transB: true, m: t, n: t, k: dh)
+            && BLAS.runsOnCallingThread(transA: false, transB: false, m: t, n: dh, k: t)
+        BLAS.forEachItem(items, concurrently: first) { i in
             let probabilities = a.probabilities.data + i * block, gradScores = ws.gradProbabilities.data + i * block
-            let mixing = UnsafePointer(dropped.map { $0.data + i * block } ?? probabilities)
-            // dP = dC·Vᵀ [T, T] ; dV = Pᵀ·dC [T, dₕ]
-            BLAS.gemm(transA: false, transB: true, m: t, n: t, k: dh, a: ws.gradContext.data + head, lda: h,
-                      b: a.value.data + head, ldb: h, c: gradScores, ldc: t)
-            BLAS.gemm(transA: true, transB: false, m: t, n: dh, k: t, a: mixing, lda: t, b: ws.gradContext.data + head, ldb: h,
-                      c: ws.gradValue.data + head, ldc: h)
+            // dP = dC·Vᵀ [T, T], through dropout and softmax to dS
+            BLAS.gemm(transA: false, transB: true, m: t, n: t, k: dh, a: ws.gradContext.data + head(i), lda: h,
+                      b: a.value.data + head(i), ldb: h, c: gradScores, ldc: t)
             if dropped != nil {
                 Dropout.backward(outputGradient: gradScores, mask: a.probabilityDropMask!.data + i * block, into: gradScores, count: block)
             }
             Softmax.backward(output: probabilities, outputGradient: gradScores, into: gradScores, rows: t, columns: t)
-            // dQ = dS·K/√dₕ ; dK = dSᵀ·Q/√dₕ
+            // dQ = dS·K/√dₕ [T, dₕ]
             BLAS.gemm(transA: false, transB: false, m: t, n: dh, k: t, alpha: scale, a: gradScores, lda: t,
-                      b: a.key.data + head, ldb: h, c: ws.gradQuery.data + head, ldc: h)
-            BLAS.gemm(transA: true, transB: false, m: t, n: dh, k: t, alpha: scale, a: gradScores, lda: t,
-                      b: a.query.data + head, ldb: h, c: ws.gradKey.data + head, ldc: h)
+                      b: a.key.data + head(i), ldb: h, c: ws.gradQuery.data + head(i), ldc: h)
+        }
+        let second = BLAS.runsOnCallingThread(transA: true, transB: false, m: t, n: dh, k: t)
+        BLAS.forEachItem(items, concurrently: second) { i in
+            let mixing = UnsafePointer(dropped.map { $0.data + i * block } ?? a.probabilities.data + i * block)
+            // dV = Pᵀ·dC ; dK = dSᵀ·Q/√dₕ  [T, dₕ]
+            BLAS.gemm(transA: true, transB: false, m: t, n: dh, k: t, a: mixing, lda: t, b: ws.gradContext.data + head(i), ldb: h,
+                      c: ws.gradValue.data + head(i), ldc: h)
+            BLAS.gemm(transA: true, transB: false, m: t, n: dh, k: t, alpha: scale, a: ws.gradProbabilities.data + i * block, lda: t,
+                      b: a.query.data + head(i), ldb: h, c: ws.gradKey.data + head(i), ldc: h)
         }
     }
 
