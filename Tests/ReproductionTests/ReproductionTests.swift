@@ -91,7 +91,8 @@ func record(task: GLUETask, method: TrainingMethod, epsilon: Double?, seed: UInt
     }
 
     /// The offline SST-2 RGP cell is exactly the configuration of `rgp-sst2 --split standin --method rgp --epsilon 8
-    /// --batch-size 1000 --epochs 1 --clip 0.1 --lr 3e-3`, so runs started by hand resume under the grid.
+    /// --batch-size 1000 --epochs 1 --clip 0.5 --lr 1e-3 --head cls --lr-schedule polynomial`, so runs started by hand
+    /// resume under the grid.
     @Test func offlineCellMatchesTheCommandLine() throws {
         let p = try Profile.load("offline", experimentsDirectory: repositoryRoot + "/experiments")
         let cell = try #require(p.cells().first { $0.id == "sst2-rgp-eps8-seed0" })
@@ -100,9 +101,15 @@ func record(task: GLUETask, method: TrainingMethod, epsilon: Double?, seed: UInt
         expected.epsilon = 8
         expected.batchSize = 1000
         expected.epochs = 1
-        expected.clip = 0.1
-        expected.learningRate = 3e-3
+        expected.clip = 0.5
+        expected.learningRate = 1e-3
+        expected.head = .cls
+        expected.lrSchedule = .polynomial
         #expect(cell.configuration == expected)
+        // Two seeds where the claims rest on differences between rows: SST-2's RGP rows and RGP (N.P.).
+        let ids = Set(p.cells().map(\.id))
+        #expect(ids.isSuperset(of: ["sst2-rgp-eps1-seed1", "sst2-rgp-eps2-seed1", "sst2-rgp-eps8-seed1", "sst2-lowrank-seed1"]))
+        #expect(!ids.contains("qnli-rgp-eps8-seed1") && ids.contains("qnli-rgp-eps8-seed0"))
     }
 
     @Test func badProfilesNameTheProblem() throws {
@@ -142,12 +149,13 @@ func record(task: GLUETask, method: TrainingMethod, epsilon: Double?, seed: UInt
                               runsDirectory: "/nonexistent", recordsDirectory: "/nonexistent")
         let planned = planner.plan(p.cells(), calibrate: false)
         func steps(_ id: String) -> Int? { planned.first { $0.cell.id == id }?.steps }
-        // T = epochs·⌊N/B⌋: SST-2 1·⌊67349/1000⌋, QQP ⌊0.27·⌊12000/256⌋⌋, QNLI ⌊0.75·⌊4370/256⌋⌋, MNLI ⌊0.32·⌊9832/256⌋⌋.
+        // T = epochs·⌊N/B⌋: SST-2 1·⌊67349/1000⌋, QQP ⌊0.6·⌊12000/64⌋⌋, QNLI 2·⌊4370/64⌋, MNLI ⌊0.7·⌊9832/64⌋⌋.
         #expect(steps("sst2-rgp-eps8-seed0") == 67)
-        #expect(steps("qqp-rgp-eps8-seed0") == 12)
-        #expect(steps("qnli-rgp-eps8-seed0") == 12)
-        #expect(steps("mnli-rgp-eps8-seed0") == 12)
+        #expect(steps("qqp-rgp-eps8-seed0") == 112)
+        #expect(steps("qnli-rgp-eps8-seed0") == 136)
+        #expect(steps("mnli-rgp-eps8-seed0") == 107)
         #expect(steps("sst2-full-seed0") == 526)
+        #expect(steps("sst2-lowrank-seed1") == 263)
         #expect(planned.allSatisfy { $0.status == .pending && $0.totalFLOPs > 0 })
     }
 }
