@@ -120,3 +120,51 @@ struct KernelChoiceTests {
         #expect(BLASKernels.betterCoreType(than: "Prescott", on: old) == nil)
     }
 }
+
+@Suite("independent small GEMMs on both cores")
+struct ItemParallelTests {
+    @Test("every item runs exactly once, concurrently or not, and a product equals the lone call's bit for bit")
+    func forEachItem() {
+        let (m, n, k, count) = (16, 8, 24, 50)
+        let a = randomValues(count * m * k, seed: 3), b = randomValues(count * k * n, seed: 4)
+        var alone = [Float](repeating: 0, count: count * m * n)
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                alone.withUnsafeMutableBufferPointer { pc in
+                    for i in 0..<count {
+                        BLAS.gemm(transA: false, transB: false, m: m, n: n, k: k, a: pa.baseAddress! + i * m * k, lda: k,
+                                  b: pb.baseAddress! + i * k * n, ldb: n, c: pc.baseAddress! + i * m * n, ldc: n)
+                    }
+                }
+            }
+        }
+        for concurrently in [false, true] {
+            let out = UnsafeMutablePointer<Float>.allocate(capacity: count * m * n)
+            let visits = UnsafeMutablePointer<Int>.allocate(capacity: count)
+            visits.initialize(repeating: 0, count: count)
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    BLAS.forEachItem(count, concurrently: concurrently) { i in
+                        visits[i] += 1
+                        BLAS.gemm(transA: false, transB: false, m: m, n: n, k: k, a: pa.baseAddress! + i * m * k, lda: k,
+                                  b: pb.baseAddress! + i * k * n, ldb: n, c: out + i * m * n, ldc: n)
+                    }
+                }
+            }
+            #expect(Array(UnsafeBufferPointer(start: visits, count: count)) == [Int](repeating: 1, count: count))
+            #expect(Array(UnsafeBufferPointer(start: out, count: count * m * n)).map(\.bitPattern) == alone.map(\.bitPattern))
+            out.deallocate()
+            visits.deallocate()
+        }
+    }
+
+    @Test("products below OpenBLAS's threading threshold count as single-threaded; large ones do not when it has threads")
+    func callingThreadRule() {
+        #expect(BLAS.runsOnCallingThread(transA: false, transB: true, m: 64, n: 64, k: 64))  // 262,144
+        #expect(BLAS.runsOnCallingThread(transA: true, transB: false, m: 32, n: 32, k: 32))
+        if BLAS.threads > 1 {
+            #expect(!BLAS.runsOnCallingThread(transA: false, transB: false, m: 1024, n: 1024, k: 1024))
+            #expect(!BLAS.runsOnCallingThread(transA: true, transB: false, m: 128, n: 64, k: 128))  // TN, m·n > 1200
+        }
+    }
+}
