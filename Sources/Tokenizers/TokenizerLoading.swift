@@ -3,9 +3,9 @@ import Storage
 
 /// Builds the tokenizer a checkpoint folder asks for.
 ///
-/// In order: `config.json` with a `tokenizer` block (`type` wordpiece|sentencepiece, `file`, `do_lower_case`,
-/// `special_tokens`); else a lone `vocab.txt` (uncased BERT WordPiece); else a lone `.model` (raw SentencePiece
-/// ids, no specials).
+/// In order: `config.json` with a `tokenizer` block (`type` wordpiece|sentencepiece|bpe, `file`, `do_lower_case`,
+/// `special_tokens`); else `vocab.json` with `merges.txt` (a Hugging Face RoBERTa/GPT-2 folder: byte-level BPE); else
+/// a lone `vocab.txt` (uncased BERT WordPiece); else a lone `.model` (raw SentencePiece ids, no specials).
 public func loadTokenizer(directory: String) throws -> any Tokenizer {
     let fileManager = FileManager.default
     var isDirectory: ObjCBool = false
@@ -24,6 +24,9 @@ public func loadTokenizer(directory: String) throws -> any Tokenizer {
         if let config = object as? [String: Any], let block = config["tokenizer"] {
             return try tokenizer(from: block, directory: directory, configPath: configPath)
         }
+    }
+    if fileManager.fileExists(atPath: directory + "/vocab.json") && fileManager.fileExists(atPath: directory + "/merges.txt") {
+        return try ByteLevelBPETokenizer(vocabularyFile: directory + "/vocab.json", mergesFile: directory + "/merges.txt")
     }
     if fileManager.fileExists(atPath: directory + "/vocab.txt") {
         return try WordPieceTokenizer(vocabularyFile: directory + "/vocab.txt", lowercase: true)
@@ -57,7 +60,11 @@ private func tokenizer(from block: Any, directory: String, configPath: String) t
     case "sentencepiece":
         let pair = specials.isEmpty ? nil : (special("cls_token", "[CLS]"), special("sep_token", "[SEP]"))
         return try SentencePieceTokenizer(modelFile: directory + "/" + file, lowercase: lowercase, specialTokens: pair)
+    case "bpe":
+        // `file` is the vocabulary (vocab.json); the merges sit beside it as merges.txt unless `merges` names them.
+        let merges = block["merges"] as? String ?? "merges.txt"
+        return try ByteLevelBPETokenizer(vocabularyFile: directory + "/" + file, mergesFile: directory + "/" + merges)
     default:
-        throw TokenizerError.invalidConfig(path: configPath, reason: "unknown tokenizer type \"\(type)\" (expected wordpiece or sentencepiece)")
+        throw TokenizerError.invalidConfig(path: configPath, reason: "unknown tokenizer type \"\(type)\" (expected wordpiece, sentencepiece or bpe)")
     }
 }

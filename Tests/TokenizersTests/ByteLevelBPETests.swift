@@ -57,3 +57,21 @@ struct ByteLevelBPETests {
         }
     }
 }
+
+@Suite("loading a Hugging Face RoBERTa-style folder")
+struct BPELoadingTests {
+    @Test("a folder with vocab.json and merges.txt (and a model config without a tokenizer block) loads as byte-level BPE")
+    func huggingFaceFolder() throws {
+        let directory = NSTemporaryDirectory() + "/roberta-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for name in ["vocab.json", "merges.txt"] {
+            try FileManager.default.copyItem(atPath: try fixturePath("bpe/" + name), toPath: directory + "/" + name)
+        }
+        try #"{"model_type": "roberta", "vocab_size": 3000}"#.write(toFile: directory + "/config.json", atomically: true, encoding: .utf8)
+        let tokenizer = try loadTokenizer(directory: directory)
+        #expect(tokenizer is ByteLevelBPETokenizer)
+        let fixture = try JSONDecoder().decode(BPEFixture.self, from: fixture("bpe.json"))
+        let first = try #require(fixture.cases.first)
+        #expect(tokenizer.encode(first.a, pair: first.b, maxLength: first.max_length).inputIds == first.input_ids)
+    }
+}

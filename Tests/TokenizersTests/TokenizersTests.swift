@@ -105,11 +105,14 @@ struct WordPieceTests {
         #expect(throws: TokenizerError.missingSpecialToken(token: "[CLS]", path: vocabulary)) {
             try WordPieceTokenizer(vocabularyFile: vocabulary)
         }
-        try "{\"tokenizer\": {\"type\": \"bpe\", \"file\": \"x\"}}".write(toFile: empty.path + "/config.json", atomically: true, encoding: .utf8)
+        // "bpe" became a known type (byte-level BPE); an unknown one is still refused by name.
+        try "{\"tokenizer\": {\"type\": \"wordlevel\", \"file\": \"x\"}}".write(toFile: empty.path + "/config.json", atomically: true, encoding: .utf8)
         #expect(throws: TokenizerError.invalidConfig(path: empty.path + "/config.json",
-                                                     reason: "unknown tokenizer type \"bpe\" (expected wordpiece or sentencepiece)")) {
+                                                     reason: "unknown tokenizer type \"wordlevel\" (expected wordpiece, sentencepiece or bpe)")) {
             try loadTokenizer(directory: empty.path)
         }
+        try "{\"tokenizer\": {\"type\": \"bpe\", \"file\": \"x\"}}".write(toFile: empty.path + "/config.json", atomically: true, encoding: .utf8)
+        #expect(throws: TokenizerError.self) { try loadTokenizer(directory: empty.path) }  // x: no such vocabulary
     }
 }
 
