@@ -4,7 +4,8 @@ import Storage
 /// Builds the tokenizer a checkpoint folder asks for.
 ///
 /// In order: `config.json` with a `tokenizer` block (`type` wordpiece|sentencepiece|bpe, `file`, `do_lower_case`,
-/// `special_tokens`); else `vocab.json` with `merges.txt` (a Hugging Face RoBERTa/GPT-2 folder: byte-level BPE); else
+/// `special_tokens`); else `sentencepiece.bpe.model` (a Hugging Face XLM-R folder: fairseq's ids); else `vocab.json`
+/// with `merges.txt` (a Hugging Face RoBERTa/GPT-2 folder: byte-level BPE); else
 /// a lone `vocab.txt` (uncased BERT WordPiece); else a lone `.model` (raw SentencePiece ids, no specials).
 public func loadTokenizer(directory: String) throws -> any Tokenizer {
     let fileManager = FileManager.default
@@ -24,6 +25,10 @@ public func loadTokenizer(directory: String) throws -> any Tokenizer {
         if let config = object as? [String: Any], let block = config["tokenizer"] {
             return try tokenizer(from: block, directory: directory, configPath: configPath)
         }
+    }
+    // XLM-R's Hugging Face folder: its SentencePiece model under this name, ids in fairseq's order.
+    if fileManager.fileExists(atPath: directory + "/sentencepiece.bpe.model") {
+        return try SentencePieceTokenizer(xlmRobertaModelFile: directory + "/sentencepiece.bpe.model")
     }
     if fileManager.fileExists(atPath: directory + "/vocab.json") && fileManager.fileExists(atPath: directory + "/merges.txt") {
         return try ByteLevelBPETokenizer(vocabularyFile: directory + "/vocab.json", mergesFile: directory + "/merges.txt")
