@@ -133,6 +133,44 @@ public struct ResultsGrid: Sendable {
     }
 
     public var missing: [String] { cells.filter { records[$0.id] == nil }.map(\.id) }
+
+    /// Numbers that say nothing or contradict each other, found in the records themselves: a cell predicting one class
+    /// for at least 90% of its dev set, QQP F1 of 0, a cell at or below its dev set's majority class, a non-private
+    /// row below a private one, and a private method whose seed means fall as ε grows by more than one seed std.
+    public func warnings() -> [String] {
+        var out: [String] = []
+        func percent(_ x: Double) -> String { String(format: "%.1f%%", 100 * x) }
+        for cell in cells {
+            guard let r = records[cell.id] else { continue }
+            if let top = r.predicted_share?.max(), top >= 0.9 {
+                out.append("\(cell.id) predicts one class for \(percent(top)) of its dev set (collapsed)")
+            }
+            if cell.task == .qqp, r.f1 == 0 { out.append("\(cell.id) has QQP F1 0 (never predicts a duplicate)") }
+            if let majority = r.dev_majority_share, r.accuracy <= majority + 0.005 {
+                out.append("\(cell.id) is at or below the majority class (\(percent(r.accuracy)) against \(percent(majority)))")
+            }
+        }
+        for task in profile.tasks {
+            guard let column = Column.allCases.first(where: { $0.task == task && $0 != .qqpF1 && $0 != .mnliMismatched }) else { continue }
+            let measured = rows.compactMap { row in aggregate(row: row, column: column).map { (row, $0) } }
+            for (open, a) in measured where !open.method.isPrivate {
+                for (closed, b) in measured where closed.method.isPrivate && b.mean > a.mean {
+                    out.append("\(task.rawValue): \(open.label) (\(a.text())) is below \(closed.label) (\(b.text()))")
+                }
+            }
+            let byMethod = Dictionary(grouping: measured.filter { $0.0.epsilon != nil }, by: { $0.0.method.rawValue })
+            for (_, series) in byMethod {
+                let sorted = series.sorted { ($0.0.epsilon ?? 0) < ($1.0.epsilon ?? 0) }
+                for (low, high) in zip(sorted, sorted.dropFirst()) {
+                    let spread = Swift.max(low.1.std ?? 0, high.1.std ?? 0)
+                    if low.1.mean > high.1.mean + spread {
+                        out.append("\(task.rawValue): \(low.0.label) (\(low.1.text())) above \(high.0.label) (\(high.1.text())) by more than a seed std: not monotone in ε")
+                    }
+                }
+            }
+        }
+        return out
+    }
 }
 
 func compactCount(_ n: Int) -> String {
@@ -220,6 +258,7 @@ public struct TableRenderer {
         out.append("")
         for note in footnotes() { out.append("- \(note)") }
         if !grid.missing.isEmpty { out.append("- Not yet run (—): \(grid.missing.joined(separator: ", ")).") }
+        for warning in grid.warnings() { out.append("- **Check:** \(warning).") }
         if !grid.stale.isEmpty {
             out.append("- Records made with other settings than the profile now gives (left out): \(grid.stale.joined(separator: ", ")).")
         }

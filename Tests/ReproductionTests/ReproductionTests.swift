@@ -190,6 +190,29 @@ func record(task: GLUETask, method: TrainingMethod, epsilon: Double?, seed: UInt
         #expect(TableRenderer(grid: grid).markdown().contains("other settings than the profile now gives (left out): sst2-full-seed0"))
     }
 
+    @Test("warnings name collapsed cells, cells at the majority class, non-private rows below private ones, ε out of order")
+    func warnings() throws {
+        let p = try profile(minimalProfile)
+        var records: [String: RunResult] = [:]
+        records["sst2-full-seed0"] = try record(task: .sst2, method: .full, epsilon: nil, seed: 0, accuracy: 0.70)
+        records["sst2-rgp-eps8-seed0"] = try record(task: .sst2, method: .rgp, epsilon: 8, seed: 0, accuracy: 0.80)
+        var collapsed = try record(task: .sst2, method: .rgp, epsilon: 1, seed: 0, accuracy: 0.85)
+        collapsed.predicted_share = [0.95, 0.05]
+        records["sst2-rgp-eps1-seed0"] = collapsed
+        var majority = try record(task: .mnli, method: .rgp, epsilon: 8, seed: 0, accuracy: 0.355)
+        majority.dev_majority_share = 0.354
+        records["mnli-rgp-eps8-seed0"] = majority
+        let warnings = ResultsGrid(profile: p, records: records).warnings()
+        #expect(warnings.contains { $0.hasPrefix("sst2-rgp-eps1-seed0 predicts one class for 95.0%") })
+        #expect(warnings.contains { $0.hasPrefix("mnli-rgp-eps8-seed0 is at or below the majority class") })
+        #expect(warnings.contains { $0.hasPrefix("sst2: Full (N.P.) (70.0) is below RGP (ε = 8) (80.0)") })
+        #expect(warnings.contains { $0.contains("RGP (ε = 1) (85.0) above RGP (ε = 8) (80.0)") && $0.hasSuffix("not monotone in ε") })
+        // Within one seed std there is no warning: ε 1 at 80.5 ± 0.7 against ε 8 at 80.0.
+        records["sst2-rgp-eps1-seed0"] = try record(task: .sst2, method: .rgp, epsilon: 1, seed: 0, accuracy: 0.80)
+        records["sst2-rgp-eps1-seed1"] = try record(task: .sst2, method: .rgp, epsilon: 1, seed: 1, accuracy: 0.81)
+        #expect(!ResultsGrid(profile: p, records: records).warnings().contains { $0.contains("monotone") })
+    }
+
     @Test func aggregatesAreMeanAndSampleStd() throws {
         let a = try #require(Aggregate([80, 82]))
         #expect(a.mean == 81 && abs(a.std! - 2.0.squareRoot()) < 1e-12 && a.count == 2)
