@@ -141,7 +141,13 @@ public struct Planner {
         if FileManager.default.fileExists(atPath: directory + "/state") || FileManager.default.fileExists(atPath: directory + "/state.old") {
             return .partial
         }
-        if skipRecorded && isFinished("\(recordsDirectory)/\(cell.id).result.json") { return .recorded }
+        // A record counts only when it was made with the settings the profile now gives the cell (a changed profile
+        // re-runs its cells instead of keeping numbers made under the old settings).
+        if skipRecorded, let data = FileManager.default.contents(atPath: "\(recordsDirectory)/\(cell.id).result.json"),
+           let record = try? JSONDecoder().decode(RunResult.self, from: data), record.finished,
+           record.settings == cell.configuration {
+            return .recorded
+        }
         return .pending
     }
 

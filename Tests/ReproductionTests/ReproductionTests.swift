@@ -345,6 +345,13 @@ struct GridRunnerTests {
         #expect(third.map(\.status) == [.recorded, .recorded])
         #expect(runner.run(third, throughput: .measuredHere).isEmpty)
         #expect(!FileManager.default.fileExists(atPath: layout.runsDirectory + "/sst2-full-seed0"), "a recorded cell was run again")
+
+        // A record made under other settings (the profile changed since) does not count as done.
+        let path = layout.recordsDirectory + "/sst2-full-seed0.result.json"
+        var changed = try JSONDecoder().decode(RunResult.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        changed.settings.learningRate *= 2
+        try JSONEncoder().encode(changed).write(to: URL(fileURLWithPath: path))
+        #expect(plan(p, p.cells(), layout, root: root, skipRecorded: true).map(\.status) == [.pending, .recorded])
     }
 
     @Test("a shard runs only its own cells")
