@@ -7,7 +7,7 @@ import Training
 import Transformer
 
 /// The workload that decides how long the offline grid takes: real SST-2 training sentences, in the trainer's
-/// length-bucketed micro-batches, through each method's full step (the real checkpoint, secure-free seeded noise).
+/// length-bucketed micro-batches, through each method's full step (the real checkpoint; seeded, not secure, noise: a benchmark, not a private run).
 struct WorkloadBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "workload",

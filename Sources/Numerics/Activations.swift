@@ -119,15 +119,11 @@ public enum Dropout {
         _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, mask: UnsafeMutablePointer<Float>,
         count: Int, probability p: Float, generator: inout G
     ) {
-        precondition(p >= 0 && p < 1, "dropout probability \(p) outside [0, 1)")
-        let keep = 1 / (1 - p)
-        for i in 0..<count {
-            mask[i] = p == 0 || generator.nextUnitFloat() >= p ? keep : 0
-            y[i] = x[i] * mask[i]
-        }
+        drawMask(mask, count: count, probability: p, generator: &generator)
+        Elementwise.multiply(x, mask, into: y, count: count)
     }
 
-    /// Draws a mask only (0 or 1/(1 − p) per element), consuming `generator` exactly as `forward` does.
+    /// Draws a mask only (0 or 1/(1 − p) per element): what `forward` applies (attention draws its masks up front).
     @inlinable
     public static func drawMask<G: RandomNumberGenerator>(
         _ mask: UnsafeMutablePointer<Float>, count: Int, probability p: Float, generator: inout G

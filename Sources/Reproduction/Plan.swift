@@ -141,11 +141,9 @@ public struct Planner {
         if FileManager.default.fileExists(atPath: directory + "/state") || FileManager.default.fileExists(atPath: directory + "/state.old") {
             return .partial
         }
-        // A record counts only when it was made with the settings the profile now gives the cell (a changed profile
-        // re-runs its cells instead of keeping numbers made under the old settings).
+        // A record counts only as a run of the cell as the profile now defines it (a changed profile re-runs its cells).
         if skipRecorded, let data = FileManager.default.contents(atPath: "\(recordsDirectory)/\(cell.id).result.json"),
-           let record = try? JSONDecoder().decode(RunResult.self, from: data), record.finished,
-           record.settings == cell.configuration {
+           let record = try? JSONDecoder().decode(RunResult.self, from: data), cell.isFinishedRun(record) {
             return .recorded
         }
         return .pending

@@ -254,6 +254,14 @@ public struct Cell: Sendable {
     public var epsilon: Double? { configuration.epsilon }
     public var seed: UInt64 { configuration.seed }
 
+    /// Whether `record` is a finished run of this cell as the profile now defines it: made with exactly its settings
+    /// (an audited run may add canaries). A record made under older settings never stands in for the cell.
+    public func isFinishedRun(_ record: RunResult, audited: Bool = false) -> Bool {
+        var settings = record.settings
+        if audited { settings.auditCanaries = configuration.auditCanaries }
+        return record.finished && settings == configuration
+    }
+
     /// Stable directory and record name, e.g. `sst2-rgp-eps8-seed0`.
     public var id: String {
         "\(task.rawValue)-\(method.rawValue)" + (epsilon.map { "-eps" + formatNumber($0) } ?? "") + "-seed\(seed)"

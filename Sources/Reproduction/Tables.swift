@@ -87,9 +87,7 @@ public struct ResultsGrid: Sendable {
                 do {
                     let record = try JSONDecoder().decode(RunResult.self, from: data)
                     guard record.finished else { continue }
-                    var settings = record.settings
-                    if isAudit { settings.auditCanaries = cell.configuration.auditCanaries }
-                    guard settings == cell.configuration else {
+                    guard cell.isFinishedRun(record, audited: isAudit) else {
                         stale.append(isAudit ? "audits/\(cell.id)" : cell.id)
                         continue
                     }

@@ -140,18 +140,17 @@ public final class BertModel: @unchecked Sendable {
         let items = batch.size * heads, block = t * t
         let scale = 1 / Float(dh).squareRoot()
         let dropped = training && c.attentionProbsDropoutProb > 0 ? a.droppedProbabilities : nil
-        if let dropped {
+        if dropped != nil {
             // Drawn up front and in order: the masks equal those of one sequential pass over [B, A, T, T].
             Dropout.drawMask(a.probabilityDropMask!.data, count: items * block, probability: c.attentionProbsDropoutProb,
                              generator: &dropoutGenerator)
-            _ = dropped
         }
         let concurrently = BLAS.runsOnCallingThread(transA: false, transB: true, m: t, n: t, k: dh)
             && BLAS.runsOnCallingThread(transA: false, transB: false, m: t, n: dh, k: t)
         ws.attentionMask.withUnsafeBufferPointer { mask in
             let keyMask = mask.baseAddress!
             BLAS.forEachItem(items, concurrently: concurrently) { i in
-                let head = (i / heads) * t * h + (i % heads) * dh  // (sequence, head) within [B, T, A·dₕ]
+                let head = headOffset(i, length: t)
                 let scores = a.probabilities.data + i * block
                 // Scores [T, T] = Q·Kᵀ/√dₕ, softmax over unmasked keys.
                 BLAS.gemm(transA: false, transB: true, m: t, n: t, k: dh, alpha: scale, a: a.query.data + head, lda: h,
@@ -300,6 +299,12 @@ public final class BertModel: @unchecked Sendable {
         linearBackward(.value, input: x, outputGradient: ws.gradValue, inputGradient: gradInput, accumulate: true, inputs: h, outputs: h)
     }
 
+    /// Where work item i — sequence i / A, head i % A — starts within a [B, T, A·dₕ] activation.
+    private func headOffset(_ i: Int, length t: Int) -> Int {
+        let heads = config.numAttentionHeads
+        return (i / heads) * t * config.hiddenSize + (i % heads) * config.headDimension
+    }
+
     /// The backward of `attentionForward`, one (sequence, head) pair per work item as there: first dP, dropout,
     /// softmax and dQ (plain or transposed-B products), then dV and dK (transposed-A products, which OpenBLAS threads
     /// at sizes where it runs the others on the calling thread), each pass concurrent only where its products allow.
@@ -308,7 +313,7 @@ public final class BertModel: @unchecked Sendable {
         let items = ws.batchSize * heads, block = t * t
         let scale = 1 / Float(dh).squareRoot()
         let dropped = training && c.attentionProbsDropoutProb > 0 ? a.droppedProbabilities : nil
-        func head(_ i: Int) -> Int { (i / heads) * t * h + (i % heads) * dh }
+        func head(_ i: Int) -> Int { headOffset(i, length: t) }
         let first = BLAS.runsOnCallingThread(transA: false, transB: true, m: t, n: t, k: dh)
             && BLAS.runsOnCallingThread(transA: false, transB: false, m: t, n: dh, k: t)
         BLAS.forEachItem(items, concurrently: first) { i in
