@@ -68,7 +68,7 @@ public final class Trainer {
         let checkpoint = try Checkpoint.load(directory: c.model, classes: classes, classifierSeed: c.seed, weights: weights)
         try checkCompatibility(tokenizer: tokenizer, config: checkpoint.config, maxLength: c.maxLength, model: c.model)
         modelIntegrity = checkpoint.integrity
-        if c.head == .pooler && checkpoint.config.poolerTrained == false {
+        if c.head == .pooler && checkpoint.config.poolerTrained == false && !checkpoint.config.family.isRoberta {
             throw TrainingError("\(c.model): its pooler was never trained (config.json: pooler_trained false, a sentence-transformers "
                                 + "checkpoint): use --head cls (the authors' head) or --head mean")
         }
@@ -180,8 +180,13 @@ public func checkCompatibility(tokenizer: any Tokenizer, config: BertConfig, max
         throw TrainingError("\(model): the tokenizer has \(tokenizer.vocabularySize) tokens but the model only \(config.vocabSize) "
                             + "embedding rows (vocab_size): the vocabulary file does not belong to this checkpoint")
     }
-    guard maxLength >= 1, maxLength <= config.maxPositionEmbeddings else {
-        throw TrainingError("--max-length \(maxLength) exceeds the \(config.maxPositionEmbeddings) position embeddings of \(model)")
+    guard maxLength >= 1, maxLength <= config.maxSequenceLength else {
+        let offset = config.positionOffset == 0 ? "" : " (\(config.maxPositionEmbeddings) rows less RoBERTa's offset of \(config.positionOffset))"
+        throw TrainingError("--max-length \(maxLength) exceeds the \(config.maxSequenceLength) positions\(offset) of \(model)")
+    }
+    if case .bert = tokenizer.template, config.typeVocabSize < 2 {
+        throw TrainingError("\(model): a BERT-style tokenizer ([CLS] A [SEP] B [SEP], segment ids 0 and 1) with a model of "
+                            + "\(config.typeVocabSize) token type (model_type \(config.family.rawValue)): the tokenizer does not belong to this checkpoint")
     }
 }
 

@@ -1,7 +1,20 @@
 import Foundation
 import Storage
 
-/// The Hugging Face BERT configuration fields the encoder uses.
+/// The encoder families that share BERT's architecture and differ in embeddings, names and vocabulary.
+public enum ModelFamily: String, Codable, Sendable, CaseIterable {
+    /// BERT: positions 0…T−1, two token types, `[CLS] A [SEP] B [SEP]`.
+    case bert
+    /// RoBERTa: positions offset by padding_idx + 1 (fairseq), one token type, byte-level BPE, `<s> A </s></s> B </s>`.
+    case roberta
+    /// XLM-R: RoBERTa's architecture with a SentencePiece vocabulary in fairseq's id order.
+    case xlmRoberta = "xlm-roberta"
+
+    /// Whether positions and token types follow fairseq's RoBERTa.
+    public var isRoberta: Bool { self != .bert }
+}
+
+/// The Hugging Face BERT/RoBERTa configuration fields the encoder uses.
 public struct BertConfig: Codable, Sendable, Equatable {
     public var vocabSize: Int
     public var hiddenSize: Int
@@ -16,6 +29,10 @@ public struct BertConfig: Codable, Sendable, Equatable {
     /// Whether the checkpoint's pooler was trained (the converter writes false for sentence-transformers checkpoints,
     /// whose pooler never saw a gradient); nil when unknown.
     public var poolerTrained: Bool?
+    /// `model_type` as written in config.json (absent: BERT).
+    public var modelType: String?
+    /// `pad_token_id` (absent: 0 for BERT, 1 for RoBERTa and XLM-R).
+    public var padTokenId: Int?
 
     enum CodingKeys: String, CodingKey {
         case vocabSize = "vocab_size", hiddenSize = "hidden_size", numHiddenLayers = "num_hidden_layers"
@@ -23,7 +40,21 @@ public struct BertConfig: Codable, Sendable, Equatable {
         case maxPositionEmbeddings = "max_position_embeddings", typeVocabSize = "type_vocab_size"
         case layerNormEps = "layer_norm_eps", hiddenDropoutProb = "hidden_dropout_prob"
         case attentionProbsDropoutProb = "attention_probs_dropout_prob", poolerTrained = "pooler_trained"
+        case modelType = "model_type", padTokenId = "pad_token_id"
     }
+
+    /// The family `model_type` names (BERT when absent; `validate` refuses unknown names).
+    public var family: ModelFamily { ModelFamily(rawValue: modelType ?? "bert") ?? .bert }
+
+    /// The padding id of the vocabulary (and, for RoBERTa, the position row of padding).
+    public var padId: Int { padTokenId ?? (family.isRoberta ? 1 : 0) }
+
+    /// Position id of a sequence's first token: 0 for BERT; padding_idx + 1 for RoBERTa, whose fairseq positions
+    /// count from there (`create_position_ids_from_input_ids`).
+    public var positionOffset: Int { family.isRoberta ? padId + 1 : 0 }
+
+    /// The longest input the position table covers.
+    public var maxSequenceLength: Int { maxPositionEmbeddings - positionOffset }
 
     public init(vocabSize: Int, hiddenSize: Int, numHiddenLayers: Int, numAttentionHeads: Int, intermediateSize: Int,
                 maxPositionEmbeddings: Int = 512, typeVocabSize: Int = 2, layerNormEps: Float = 1e-12,
@@ -63,7 +94,7 @@ public struct BertConfig: Codable, Sendable, Equatable {
         } catch let DecodingError.keyNotFound(key, _) {
             throw CheckpointError.invalidConfig(path: path, reason: "missing field \"\(key.stringValue)\"")
         } catch {
-            throw CheckpointError.invalidConfig(path: path, reason: "not a BERT config: \(error)")
+            throw CheckpointError.invalidConfig(path: path, reason: "not a BERT or RoBERTa config: \(error)")
         }
         if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
            let activation = object["hidden_act"] as? String, activation != "gelu" {
@@ -87,6 +118,17 @@ public struct BertConfig: Codable, Sendable, Equatable {
             guard value >= 1, value <= maximum else {
                 throw CheckpointError.invalidConfig(path: path, reason: "\(key) must lie in 1...\(maximum), got \(value)")
             }
+        }
+        if let modelType, ModelFamily(rawValue: modelType) == nil {
+            throw CheckpointError.invalidConfig(path: path, reason: "model_type \"\(modelType)\" is not supported (expected "
+                                                + ModelFamily.allCases.map(\.rawValue).joined(separator: ", ") + ")")
+        }
+        if let padTokenId, padTokenId < 0 || padTokenId >= vocabSize {
+            throw CheckpointError.invalidConfig(path: path, reason: "pad_token_id \(padTokenId) lies outside the vocabulary of \(vocabSize)")
+        }
+        guard maxSequenceLength >= 1 else {
+            throw CheckpointError.invalidConfig(path: path, reason: "max_position_embeddings \(maxPositionEmbeddings) leaves no position after "
+                                                + "RoBERTa's offset of \(positionOffset) (padding_idx + 1)")
         }
         guard hiddenSize % numAttentionHeads == 0 else {
             throw CheckpointError.invalidConfig(path: path, reason: "hidden_size \(hiddenSize) is not divisible by num_attention_heads \(numAttentionHeads)")

@@ -15,6 +15,10 @@ public final class BertModel: @unchecked Sendable {
     /// Source of dropout masks (seeded, so runs are reproducible).
     public var dropoutGenerator = Xoshiro256(seed: 0)
 
+    /// RoBERTa's `pooler` head is fairseq's classification head (dropout → dense → tanh → dropout → linear): one
+    /// dropout more than BERT's pooler path.
+    private var fairseqHead: Bool { config.family.isRoberta && headInput == .pooler }
+
     public private(set) var workspace: Workspace?
     private let pool = BufferPool()
 
@@ -51,9 +55,10 @@ public final class BertModel: @unchecked Sendable {
         // Embeddings: word + position + token type, LayerNorm, dropout.  [N, H]
         let word = p.embeddingTables.word!.data, position = p.embeddingTables.position!.data
         let type = p.embeddingTables.tokenType!.data
+        precondition(t <= c.maxSequenceLength, "batch length \(t) exceeds the \(c.maxSequenceLength) positions of the model")
         for i in 0..<n {
             let row = ws.embeddingSum.data + i * h
-            let w = word + Int(batch.inputIds[i]) * h, pos = position + (i % t) * h, ty = type + Int(batch.tokenTypeIds[i]) * h
+            let w = word + Int(batch.inputIds[i]) * h, pos = position + Int(ws.positionIds[i]) * h, ty = type + Int(batch.tokenTypeIds[i]) * h
             for j in 0..<h { row[j] = w[j] + pos[j] + ty[j] }
         }
         LayerNorm.forward(ws.embeddingSum.data, gamma: p.embeddingNorm.weight!.data, beta: p.embeddingNorm.bias!.data,
@@ -70,7 +75,12 @@ public final class BertModel: @unchecked Sendable {
         // Head input [B, H]: the pooler on [CLS] (position 0), [CLS] itself, or the masked mean; then dropout, head.
         let b = batch.size
         for s in 0..<b { (ws.cls.data + s * h).update(from: input.data + s * t * h, count: h) }
-        Linear.forward(ws.cls.data, weight: p.pooler.weight!.data, bias: p.pooler.bias!.data,
+        if headInput == .pooler && fairseqHead {
+            // fairseq's classification head drops out the first token before its dense layer as well.
+            ws.clsDropped.copy(from: ws.cls)
+            dropout(ws.clsDropped, mask: ws.clsDropMask, p: c.hiddenDropoutProb)
+        }
+        Linear.forward(fairseqHead ? ws.clsDropped.data : ws.cls.data, weight: p.pooler.weight!.data, bias: p.pooler.bias!.data,
                        into: ws.pooled.data, rows: b, inputs: h, outputs: h)
         Tanh.forward(ws.pooled.data, into: ws.pooled.data, count: b * h)
         switch headInput {
@@ -199,10 +209,11 @@ public final class BertModel: @unchecked Sendable {
         switch headInput {
         case .pooler:
             Tanh.backward(output: ws.pooled.data, outputGradient: ws.gradHead.data, into: ws.gradHead.data, count: b * h)
-            Linear.backward(outputGradient: ws.gradHead.data, input: ws.cls.data, weight: p.pooler.weight!.data,
-                            inputGradient: ws.gradCLS.data, weightGradient: g.pooler.weight?.data,
+            Linear.backward(outputGradient: ws.gradHead.data, input: fairseqHead ? ws.clsDropped.data : ws.cls.data,
+                            weight: p.pooler.weight!.data, inputGradient: ws.gradCLS.data, weightGradient: g.pooler.weight?.data,
                             biasGradient: g.pooler.bias?.data, rows: b, inputs: h, outputs: h)
             guard needsEncoder else { return }
+            if fairseqHead { dropoutBackward(ws.gradCLS, mask: ws.clsDropMask, p: c.hiddenDropoutProb) }
             // Only [CLS] rows of the last layer receive gradient.  [N, H]
             for s in 0..<b { (gradOutput.data + s * t * h).update(from: ws.gradCLS.data + s * h, count: h) }
         case .cls:
@@ -241,7 +252,7 @@ public final class BertModel: @unchecked Sendable {
             for i in 0..<n {
                 let row = gradInput.data + i * h
                 Elementwise.axpy(1, row, into: word + Int(ws.inputIds[i]) * h, count: h)
-                Elementwise.axpy(1, row, into: position + (i % t) * h, count: h)
+                Elementwise.axpy(1, row, into: position + Int(ws.positionIds[i]) * h, count: h)
                 Elementwise.axpy(1, row, into: type + Int(ws.tokenTypeIds[i]) * h, count: h)
             }
         }
@@ -393,16 +404,23 @@ public final class BertModel: @unchecked Sendable {
         var inputIds: [Int32] = []
         var tokenTypeIds: [Int32] = []
         var attentionMask: [Float] = []
+        /// Row of the position table per token: BERT's j; RoBERTa's j + padding_idx + 1, and padding_idx for padding.
+        var positionIds: [Int32] = []
+        let positionOffset: Int32, paddingPosition: Int32?
         let embeddingSum, embeddingOutput, embeddingDropMask, embeddingMean, embeddingRstd: Tensor
         public let layers: [Layer]
         /// [CLS] rows of the last layer, pooler output, head input (after dropout), logits.
         public let cls, pooled, headInput, headDropMask, logits: Tensor
+        /// [CLS] after the fairseq head's first dropout, and its mask (RoBERTa's `pooler` head only).
+        let clsDropped, clsDropMask: Tensor
         let gradHead, gradCLS, gradA, gradB, gradPre, gradHidden1, gradIntermediate, gradContext: Tensor
         let gradQuery, gradKey, gradValue, gradProbabilities: Tensor
 
         init(config c: BertConfig, classes: Int, batchSize b: Int, length t: Int, attentionDropout: Bool, pool: BufferPool) {
             batchSize = b
             length = t
+            positionOffset = Int32(c.positionOffset)
+            paddingPosition = c.family.isRoberta ? Int32(c.padId) : nil
             let n = b * t, h = c.hiddenSize, scores = b * c.numAttentionHeads * t * t
             func buffer(_ name: String, _ shape: [Int]) -> Tensor { pool.view(name, shape) }
             (embeddingSum, embeddingOutput, embeddingDropMask) = (buffer("esum", [n, h]), buffer("eout", [n, h]), buffer("emask", [n, h]))
@@ -412,6 +430,7 @@ public final class BertModel: @unchecked Sendable {
             }
             (cls, pooled, headInput, headDropMask) = (buffer("cls", [b, h]), buffer("pooled", [b, h]), buffer("head", [b, h]), buffer("hmask", [b, h]))
             logits = buffer("logits", [b, classes])
+            (clsDropped, clsDropMask) = (buffer("clsd", [b, h]), buffer("clsmask", [b, h]))
             (gradHead, gradCLS) = (buffer("ghead", [b, h]), buffer("gcls", [b, h]))
             (gradA, gradB, gradPre, gradHidden1) = (buffer("ga", [n, h]), buffer("gb", [n, h]), buffer("gpre", [n, h]), buffer("gh1", [n, h]))
             gradIntermediate = buffer("ginter", [n, c.intermediateSize])
@@ -423,6 +442,10 @@ public final class BertModel: @unchecked Sendable {
             inputIds = batch.inputIds
             tokenTypeIds = batch.tokenTypeIds
             attentionMask = batch.attentionMask
+            positionIds = (0..<batch.tokens).map { i in
+                if let paddingPosition, attentionMask[i] == 0 { return paddingPosition }
+                return Int32(i % length) + positionOffset
+            }
         }
 
         /// After backward: the gradient of the pooler's pre-activation [B, H].

@@ -135,6 +135,15 @@ public final class BertParameters: @unchecked Sendable {
         layout(config: config, classes: classes).first { $0.name == name }?.group
     }
 
+    /// Gaussian N(0, std²) initialisation of the pooler's dense layer, bias zero: the dense layer of fairseq's
+    /// classification head on RoBERTa, which a pretrained checkpoint does not hold.
+    public func initialisePooler(seed: UInt64, std: Float = 0.02) {
+        var generator = Xoshiro256(seed: seed)
+        let weight = self["pooler.dense.weight"]
+        for i in 0..<weight.count { weight.data[i] = std * Float(generator.nextGaussian()) }
+        self["pooler.dense.bias"].zero()
+    }
+
     /// Gaussian N(0, std²) initialisation of the classification head, bias zero (Hugging Face's default, std 0.02).
     public func initialiseClassifier(seed: UInt64, std: Float = 0.02) {
         var generator = Xoshiro256(seed: seed)

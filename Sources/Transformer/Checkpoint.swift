@@ -5,23 +5,37 @@ import Storage
 /// Loading a checkpoint folder into `BertParameters`.
 ///
 /// Accepts the suite's converted folder (`config.json`, `model.safetensors.zst`) and an unconverted Hugging Face
-/// folder (`config.json`, `model.safetensors`); names are normalised the same way in both (a `bert.` prefix dropped,
-/// legacy `gamma`/`beta` read as `weight`/`bias`). Every expected tensor is checked for presence and shape; integer
+/// folder (`config.json`, `model.safetensors`); names are normalised the same way in both (a `bert.` or `roberta.`
+/// prefix dropped, legacy `gamma`/`beta` read as `weight`/`bias`, RoBERTa's head names mapped: `canonicalName`). Every expected tensor is checked for presence and shape; integer
 /// tensors and unknown names are ignored and listed. A missing classification head is initialised (seeded).
 public struct Checkpoint {
     public var config: BertConfig
     public var parameters: BertParameters
     /// Tensor names in the file that the encoder does not use.
     public var extraTensors: [String]
-    /// Whether the classification head came from the file (false: freshly initialised).
+    /// Whether the classification head came from the file (false: freshly initialised; for RoBERTa, both layers of
+    /// fairseq's head).
     public var classifierLoaded: Bool
     public var weightsPath: String
     /// How the weights were checked: against manifest.json's SHA-256, or not (an unconverted folder has no manifest).
     public var integrity: String
 
     /// Canonical name for a stored tensor name.
-    public static func canonicalName(_ stored: String) -> String {
-        var name = stored.hasPrefix("bert.") ? String(stored.dropFirst(5)) : stored
+    ///
+    /// RoBERTa and XLM-R: the `roberta.` prefix goes; `classifier.dense` (the dense layer of fairseq's classification
+    /// head, RobertaClassificationHead) is held as `pooler.dense` and `classifier.out_proj` as `classifier`; the
+    /// Hugging Face pooler (`roberta.pooler`, never trained by fairseq) is not used. Canonical names (the suite's own
+    /// checkpoints) map to themselves.
+    public static func canonicalName(_ stored: String, family: ModelFamily = .bert) -> String {
+        var name = stored
+        if family.isRoberta {
+            if name.hasPrefix("roberta.pooler.") { return "unused." + name }
+            if name.hasPrefix("roberta.") { name = String(name.dropFirst("roberta.".count)) }
+            if name.hasPrefix("classifier.dense.") { name = "pooler.dense." + name.dropFirst("classifier.dense.".count) }
+            if name.hasPrefix("classifier.out_proj.") { name = "classifier." + name.dropFirst("classifier.out_proj.".count) }
+        } else if name.hasPrefix("bert.") {
+            name = String(name.dropFirst(5))
+        }
         if name.hasSuffix(".gamma") { name = String(name.dropLast(6)) + ".weight" }
         if name.hasSuffix(".beta") { name = String(name.dropLast(5)) + ".bias" }
         return name
@@ -74,7 +88,7 @@ public struct Checkpoint {
         let layout = BertParameters.layout(config: config, classes: classes)
         let known = Set(layout.map(\.name))
         for name in file.entries.keys.sorted() {
-            let canonical = canonicalName(name)
+            let canonical = canonicalName(name, family: config.family)
             if known.contains(canonical) && file.isFloat(name) { stored[canonical] = name } else { extra.append(name) }
         }
         // Every shape is checked against the file before anything is allocated, so a config.json that disagrees with
@@ -83,14 +97,14 @@ public struct Checkpoint {
         for name in stored.keys where name.hasPrefix("encoder.layer.") {
             if let layer = Int(name.dropFirst("encoder.layer.".count).prefix { $0.isNumber }) { heldLayers.insert(layer) }
         }
-        for name in file.entries.keys.map(canonicalName) where name.hasPrefix("encoder.layer.") {
+        for name in file.entries.keys.map({ canonicalName($0, family: config.family) }) where name.hasPrefix("encoder.layer.") {
             if let layer = Int(name.dropFirst("encoder.layer.".count).prefix { $0.isNumber }) { heldLayers.insert(layer) }
         }
         if let top = heldLayers.max(), top >= config.numHiddenLayers {
             throw CheckpointError.invalidConfig(path: file.path, reason: "config.json declares \(config.numHiddenLayers) layers, "
                                                 + "but the weights hold \(top + 1) (encoder.layer.0–\(top))")
         }
-        var classifierLoaded = true
+        var classifierLoaded = true, poolerLoaded = true
         var copies: [(canonical: String, stored: String)] = []
         for entry in layout {
             guard let name = stored[entry.name] else {
@@ -98,12 +112,17 @@ public struct Checkpoint {
                     classifierLoaded = false
                     continue
                 }
+                if entry.group == .pooler && config.family.isRoberta {
+                    // fairseq's classification head starts fresh on a pretrained RoBERTa: its dense layer too.
+                    poolerLoaded = false
+                    continue
+                }
                 throw CheckpointError.missingTensor(path: file.path, name: entry.name)
             }
             let shape = file.entries[name]?.shape ?? []
-            if entry.group == .classifier && shape != entry.shape {
+            if (entry.group == .classifier || (entry.group == .pooler && config.family.isRoberta)) && shape != entry.shape {
                 // A head for another number of classes: start a fresh one (as for a pretrained encoder).
-                classifierLoaded = false
+                if entry.group == .classifier { classifierLoaded = false } else { poolerLoaded = false }
                 extra.append(name)
                 continue
             }
@@ -118,7 +137,8 @@ public struct Checkpoint {
             values.withUnsafeBufferPointer { parameters[canonical].data.update(from: $0.baseAddress!, count: values.count) }
         }
         if !classifierLoaded { parameters.initialiseClassifier(seed: classifierSeed) }
+        if !poolerLoaded { parameters.initialisePooler(seed: classifierSeed &+ 0x9E37_79B9) }
         return Checkpoint(config: config, parameters: parameters, extraTensors: extra,
-                          classifierLoaded: classifierLoaded, weightsPath: file.path, integrity: integrityNote(file))
+                          classifierLoaded: classifierLoaded && poolerLoaded, weightsPath: file.path, integrity: integrityNote(file))
     }
 }
