@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Converts a Hugging Face BERT folder into the suite's checkpoint folder (DESIGN.md contract).
+"""Converts a Hugging Face BERT, RoBERTa or XLM-R folder into the suite's checkpoint folder (DESIGN.md contract).
 
 Output folder: config.json (HF BERT fields + a `tokenizer` block), model.safetensors.zst (canonical tensor
 names, F32), the vocabulary file, manifest.json {source, sha256 of the decompressed safetensors, converter}.
@@ -22,9 +22,25 @@ CONVERTER_VERSION = "1"
 FLOAT_TYPES = {"F32": 4, "F16": 2, "BF16": 2}
 
 
-def canonical_name(name):
-    """HF BertModel / BertFor* names without the `bert.` prefix; legacy gamma/beta become weight/bias."""
-    if name.startswith("bert."):
+ROBERTA_FAMILY = ("roberta", "xlm-roberta")
+
+
+def canonical_name(name, model_type="bert"):
+    """HF BertModel / BertFor* names without the `bert.` prefix; legacy gamma/beta become weight/bias.
+
+    RoBERTa and XLM-R (as Sources/Transformer/Checkpoint.swift reads them): the `roberta.` prefix goes; fairseq's
+    classification head (classifier.dense, classifier.out_proj) becomes pooler.dense and classifier; Hugging Face's
+    pooler (roberta.pooler, never trained by fairseq) and the masked-LM head are dropped (None)."""
+    if model_type in ROBERTA_FAMILY:
+        if name.startswith("roberta.pooler.") or name.startswith("lm_head."):
+            return None
+        if name.startswith("roberta."):
+            name = name[len("roberta."):]
+        if name.startswith("classifier.dense."):
+            name = "pooler.dense." + name[len("classifier.dense."):]
+        elif name.startswith("classifier.out_proj."):
+            name = "classifier." + name[len("classifier.out_proj."):]
+    elif name.startswith("bert."):
         name = name[len("bert."):]
     if name.endswith(".gamma"):
         name = name[: -len(".gamma")] + ".weight"
@@ -89,6 +105,12 @@ def tokenizer_block(source_dir):
                 [("cls_token", "[CLS]"), ("sep_token", "[SEP]"), ("pad_token", "[PAD]"),
                  ("unk_token", "[UNK]"), ("mask_token", "[MASK]")]}
     specials = {k: (v["content"] if isinstance(v, dict) else v) for k, v in specials.items()}
+    if os.path.exists(os.path.join(source_dir, "sentencepiece.bpe.model")):
+        # XLM-R: SentencePiece pieces in fairseq's id order (<s> 0, <pad> 1, </s> 2, <unk> 3, pieces shifted by one).
+        return {"type": "sentencepiece-fairseq", "file": "sentencepiece.bpe.model"}
+    if os.path.exists(os.path.join(source_dir, "vocab.json")) and os.path.exists(os.path.join(source_dir, "merges.txt")):
+        # RoBERTa / GPT-2 byte-level BPE.
+        return {"type": "bpe", "file": "vocab.json", "merges": "merges.txt"}
     if os.path.exists(os.path.join(source_dir, "vocab.txt")):
         return {"type": "wordpiece", "file": "vocab.txt",
                 "do_lower_case": bool(tokenizer_config.get("do_lower_case", True)),
@@ -98,12 +120,16 @@ def tokenizer_block(source_dir):
         return {"type": "sentencepiece", "file": models[0],
                 "do_lower_case": bool(tokenizer_config.get("do_lower_case", False)),
                 "special_tokens": specials}
-    sys.exit(f"convert_checkpoint: {source_dir}: no vocab.txt and not exactly one .model file")
+    sys.exit(f"convert_checkpoint: {source_dir}: no tokenizer (expected vocab.txt, vocab.json + merges.txt, "
+             "sentencepiece.bpe.model or exactly one .model file)")
 
 
-def pooler_trained(source_dir, source, tensors):
+def pooler_trained(source_dir, source, tensors, model_type="bert"):
     """False for sentence-transformers checkpoints (trained with mean pooling: their pooler never saw a gradient, its
-    bias is exactly zero); the suite refuses a head on an untrained pooler."""
+    bias is exactly zero); the suite refuses a head on an untrained pooler. RoBERTa family: true only when the folder
+    holds a fine-tuned fairseq head (classifier.dense, kept as pooler.dense)."""
+    if model_type in ROBERTA_FAMILY:
+        return "pooler.dense.weight" in tensors
     markers = ["modules.json", "sentence_bert_config.json", "1_Pooling"]
     if any(os.path.exists(os.path.join(source_dir, m)) for m in markers) or "sentence-transformers/" in source:
         return False
@@ -115,15 +141,18 @@ def convert(source_dir, out_dir, source):
     weights = os.path.join(source_dir, "model.safetensors")
     if not os.path.exists(weights):
         sys.exit(f"convert_checkpoint: {weights}: missing (only safetensors checkpoints are converted)")
+    with open(os.path.join(source_dir, "config.json")) as f:
+        config = json.load(f)
+    model_type = config.get("model_type", "bert")
     tensors = {}
     for name, (dtype, shape, raw) in read_safetensors(weights).items():
         if dtype not in FLOAT_TYPES:
             continue  # integer buffers such as embeddings.position_ids
-        tensors[canonical_name(name)] = (shape, to_f32(dtype, raw))
-    with open(os.path.join(source_dir, "config.json")) as f:
-        config = json.load(f)
+        canonical = canonical_name(name, model_type)
+        if canonical is not None:
+            tensors[canonical] = (shape, to_f32(dtype, raw))
     config["tokenizer"] = tokenizer_block(source_dir)
-    config["pooler_trained"] = pooler_trained(source_dir, source, tensors)
+    config["pooler_trained"] = pooler_trained(source_dir, source, tensors, model_type)
 
     parent = os.path.dirname(os.path.abspath(out_dir))
     os.makedirs(parent, exist_ok=True)
@@ -133,7 +162,9 @@ def convert(source_dir, out_dir, source):
         raw_path = os.path.join(staging, "model.safetensors")
         sha256 = write_safetensors(tensors, raw_path)
         subprocess.run(["zstd", "-q", "-19", "-T0", "--rm", raw_path, "-o", raw_path + ".zst"], check=True)
-        shutil.copy(os.path.join(source_dir, config["tokenizer"]["file"]), staging)
+        for key in ["file", "merges"]:
+            if key in config["tokenizer"]:
+                shutil.copy(os.path.join(source_dir, config["tokenizer"][key]), staging)
         with open(os.path.join(staging, "config.json"), "w") as f:
             json.dump(config, f, indent=2, sort_keys=True)
         with open(os.path.join(staging, "manifest.json"), "w") as f:

