@@ -92,7 +92,7 @@ let package = Package(
             dependencies: ["Tokenizers", "GLUE", .product(name: "Crypto", package: "swift-crypto")],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "GLUETests", dependencies: ["GLUE", "Storage"]),
-        .testTarget(name: "ReproductionTests", dependencies: ["Reproduction", "Training", "GLUE"]),
+        .testTarget(name: "ReproductionTests", dependencies: ["Reproduction", "Training", "GLUE", "Privacy"]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "Numerics", "CFFTW"]),
         .testTarget(
             name: "TrainingTests",

@@ -35,13 +35,14 @@ struct AccountingOptions: ParsableArguments {
     /// The accounting these options describe.
     var accounting: PrivacyAccounting {
         var accounting = PrivacyAccounting(kind: accountant, conversion: conversion, prvEpsilonError: epsilonError)
-        accounting.rdpOrders = rdp.orders
+        if accountant != .rdpClassic { accounting.rdpOrders = rdp.orders }
         return accounting
     }
 
     var rdp: RDPAccountant {
-        RDPAccountant(orders: orders == "authors" ? RDPAccountant.authorsOrders : RDPAccountant.defaultOrders,
-                      conversion: conversion)
+        if accountant == .rdpClassic { return RDPAccountant(orders: RDPAccountant.authorsOrders, conversion: .classic) }
+        return RDPAccountant(orders: orders == "authors" ? RDPAccountant.authorsOrders : RDPAccountant.defaultOrders,
+                             conversion: conversion)
     }
 }
 
@@ -64,12 +65,14 @@ struct EpsilonCommand: ParsableCommand {
 
     func run() throws {
         switch options.accountant {
-        case .rdp:
-            let result = options.rdp.epsilon(sigma: sigma, sampleRate: options.sampleRate, steps: options.steps, delta: options.delta)
+        case .rdp, .rdpClassic:
+            let rdp = options.rdp
+            let result = rdp.epsilon(sigma: sigma, sampleRate: options.sampleRate, steps: options.steps, delta: options.delta)
             if options.json {
-                try printJSON(RDPOutput(epsilon: result.epsilon, order: result.order, conversion: options.conversion.rawValue))
+                try printJSON(RDPOutput(epsilon: result.epsilon, order: result.order, accountant: options.accountant.rawValue,
+                                        conversion: rdp.conversion.rawValue))
             } else {
-                print("ε = \(result.epsilon) (RDP, \(options.conversion.rawValue) conversion, order \(result.order))")
+                print("ε = \(result.epsilon) (RDP, \(rdp.conversion.rawValue) conversion, order \(result.order))")
             }
         case .prv:
             let report = PRVAccountant(epsilonError: options.epsilonError)

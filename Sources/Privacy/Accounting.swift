@@ -1,6 +1,12 @@
 /// Which accountant a run uses, and how it converts to (ε, δ).
 public enum AccountantKind: String, Sendable, CaseIterable, Codable {
-    case rdp, prv
+    /// Rényi DP with the tight conversion over a dense grid of orders.
+    case rdp
+    /// Privacy-loss random variables (Gopi et al. 2021): the upper end of the numerical bound.
+    case prv
+    /// Rényi DP as the RGP authors' code computes it: the classic conversion ε = RDP(α) + log(1/δ)/(α−1) over
+    /// their orders 2.0–31.9 (looser than `rdp`; for profiles that mirror their published runs).
+    case rdpClassic = "rdp-classic"
 }
 
 /// Inputs an accountant cannot take, each with what was expected.
@@ -26,10 +32,12 @@ public struct PrivacyAccounting: Sendable {
     /// RDP orders searched (the dense default, or the RGP authors' 2.0–31.9 grid).
     public var rdpOrders: [Double] = RDPAccountant.defaultOrders
 
+    /// `rdpClassic` fixes the conversion (classic) and the orders (the authors'), whatever is passed.
     public init(kind: AccountantKind, conversion: RDPAccountant.Conversion = .tight, prvEpsilonError: Double = 0.01) {
         self.kind = kind
-        self.conversion = conversion
+        self.conversion = kind == .rdpClassic ? .classic : conversion
         self.prvEpsilonError = prvEpsilonError
+        if kind == .rdpClassic { rdpOrders = RDPAccountant.authorsOrders }
     }
 
     /// Throws when (σ, q, T, δ) lie outside what this accounting takes, saying which input and why.
@@ -69,7 +77,7 @@ public struct PrivacyAccounting: Sendable {
         try validate(sigma: sigma, sampleRate: sampleRate, steps: steps, delta: delta)
         if steps == 0 { return 0 }
         switch kind {
-        case .rdp:
+        case .rdp, .rdpClassic:
             return RDPAccountant(orders: rdpOrders, conversion: conversion).epsilon(sigma: sigma, sampleRate: sampleRate, steps: steps, delta: delta).epsilon
         case .prv:
             return PRVAccountant(epsilonError: prvEpsilonError).epsilon(sigma: sigma, sampleRate: sampleRate, steps: steps, delta: delta).upper
@@ -80,6 +88,7 @@ public struct PrivacyAccounting: Sendable {
     public var description: String {
         switch kind {
         case .rdp: "RDP (Poisson-subsampled Gaussian, add/remove adjacency, \(conversion.rawValue) conversion)"
+        case .rdpClassic: "RDP as the RGP authors' code (Poisson-subsampled Gaussian, add/remove adjacency, classic conversion, orders 2.0–31.9)"
         case .prv: "PRV (Gopi et al. 2021; Poisson-subsampled Gaussian, add/remove adjacency, upper bound at ε_err \(prvEpsilonError))"
         }
     }

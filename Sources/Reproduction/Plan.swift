@@ -76,10 +76,14 @@ public struct PlannedCell: Sendable {
     public var totalFLOPs: Double { trainFLOPs + evalFLOPs }
 }
 
-/// The checkpoint's shape for cost estimates: its config.json, or bert-base-uncased's published shape when the
-/// checkpoint is not downloaded yet.
+/// The checkpoint's shape for cost estimates: its config.json, or, when the checkpoint is not downloaded yet, the
+/// published shape of the checkpoint the folder is named after (bert-base-uncased's for an unknown name).
 func planningConfig(model: String) -> (config: BertConfig, source: String) {
     if let config = try? BertConfig.load(path: model + "/config.json") { return (config, model + "/config.json") }
+    let name = URL(fileURLWithPath: model).lastPathComponent
+    if let known = BertConfig.publishedShapes[name] {
+        return (known, "\(name)'s published shape (\(model)/config.json not found)")
+    }
     return (BertConfig.bertBase, "bert-base-uncased's published shape (\(model)/config.json not found)")
 }
 
@@ -221,21 +225,30 @@ public func renderPlan(_ planned: [PlannedCell], profile: Profile, throughput: T
     lines.append("model \(profile.model) (\(shape.config.numHiddenLayers) layers, hidden \(shape.config.hiddenSize), from \(shape.source)); "
                  + "split \(profile.split.rawValue); seeds \(profile.seeds.map(String.init).joined(separator: ", ")); "
                  + "δ \(profile.delta); accountant \(profile.accountant.rawValue)" + (shard.map { "; shard \($0)" } ?? ""))
-    let header = ["cell", "N", "B", "q", "epochs", "T", "examples", "lr", "C", "σ", "PFLOP", "status"]
+    let authorsColumn = !profile.publishedSigmas.isEmpty
+    let header = ["cell", "N", "B", "q", "epochs", "T", "examples", "lr", "C", "σ"] + (authorsColumn ? ["σ authors"] : []) + ["PFLOP", "status"]
     var table: [[String]] = [header]
+    var sigmaChecks: [String] = []
     for p in planned {
         let c = p.cell.configuration
+        let authors = profile.publishedSigma(for: c)
+        if let authors, let sigma = p.sigma {
+            sigmaChecks.append(String(format: "σ check: %@ σ %.4f beside the authors' %.4f (difference %.4f; %@)", p.cell.id, sigma,
+                                      authors.sigma, abs(sigma - authors.sigma), authors.citation))
+        }
+        let authorsCell = authorsColumn ? [authors.map { String(format: "%.4f", $0.sigma) } ?? ""] : []
         table.append([p.cell.id, "\(p.trainSize)", "\(c.batchSize)", String(format: "%.5f", p.sampleRate), formatNumber(c.epochs),
                       "\(p.steps)", c.method.facts.trainsOnFrozenFeatures ? "\(p.trainSize) (features) + \(Int(p.expectedExamples))" : "\(Int(p.expectedExamples))",
                       String(format: "%g", c.learningRate), c.method.isPrivate ? formatNumber(c.clip) : "-",
-                      p.sigma.map { String(format: "%.4f", $0) } ?? (c.method.isPrivate ? "?" : "-"),
-                      String(format: "%.4f", p.totalFLOPs / 1e15), p.status.rawValue])
+                      p.sigma.map { String(format: "%.4f", $0) } ?? (c.method.isPrivate ? "?" : "-")] + authorsCell
+                     + [String(format: "%.4f", p.totalFLOPs / 1e15), p.status.rawValue])
     }
     let widths = header.indices.map { column in table.map { $0[column].count }.max() ?? 0 }
     for row in table {
         lines.append(row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
             .joined(separator: "  "))
     }
+    lines += sigmaChecks
     let total = planned.reduce(0) { $0 + $1.totalFLOPs }
     let remaining = planned.filter { !$0.status.isDone }.reduce(0) { $0 + $1.totalFLOPs }
     let hours = { (flops: Double) in flops / (throughput.gflops * 1e9) / 3600 }

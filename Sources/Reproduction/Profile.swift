@@ -115,6 +115,15 @@ public struct PublishedResult: Decodable, Sendable, Equatable {
     public var values: [String: Double]
 }
 
+/// A noise multiplier the authors published for one of their runs, printed beside ours in the plan.
+public struct PublishedSigma: Decodable, Sendable, Equatable {
+    public var task: GLUETask
+    public var method: TrainingMethod
+    public var epsilon: Double
+    public var sigma: Double
+    public var citation: String
+}
+
 /// An experiment profile (experiments/<name>.json): the grid of tasks × rows × seeds and the settings of each cell.
 public struct Profile: Decodable, Sendable {
     public var name: String
@@ -130,9 +139,17 @@ public struct Profile: Decodable, Sendable {
     public var published: [PublishedResult]
     /// Free-text notes printed under the tables (data stand-ins, schedule reductions, …).
     public var notes: [String]
+    /// The authors' own σ for cells of this profile, where they published it (`published_sigmas`).
+    public var publishedSigmas: [PublishedSigma]
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, description, model, split, tasks, seeds, delta, accountant, rows, settings, published, notes
+        case publishedSigmas = "published_sigmas"
+    }
+
+    /// The authors' σ for a cell's task, method and ε, if published.
+    public func publishedSigma(for c: TrainingConfiguration) -> PublishedSigma? {
+        publishedSigmas.first { $0.task == c.task && $0.method == c.method && $0.epsilon == c.epsilon }
     }
 
     public init(from decoder: any Decoder) throws {
@@ -150,6 +167,7 @@ public struct Profile: Decodable, Sendable {
         settings = try c.decode([SettingsLayer].self, forKey: .settings)
         published = try c.decodeIfPresent([PublishedResult].self, forKey: .published) ?? []
         notes = try c.decodeIfPresent([String].self, forKey: .notes) ?? []
+        publishedSigmas = try c.decodeIfPresent([PublishedSigma].self, forKey: .publishedSigmas) ?? []
     }
 
     /// Reads a profile by name (experiments/<name>.json) or by path; errors name the file and the JSON path.

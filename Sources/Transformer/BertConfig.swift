@@ -78,6 +78,34 @@ public struct BertConfig: Codable, Sendable, Equatable {
     public static let miniLM = BertConfig(vocabSize: 30522, hiddenSize: 384, numHiddenLayers: 6,
                                           numAttentionHeads: 12, intermediateSize: 1536)
 
+    /// roberta-base's shape (for plans before the checkpoint is downloaded).
+    public static let robertaBase: BertConfig = {
+        var c = BertConfig(vocabSize: 50265, hiddenSize: 768, numHiddenLayers: 12, numAttentionHeads: 12, intermediateSize: 3072,
+                           maxPositionEmbeddings: 514, typeVocabSize: 1, layerNormEps: 1e-5)
+        c.modelType = ModelFamily.roberta.rawValue
+        c.padTokenId = 1
+        return c
+    }()
+    /// roberta-large's shape.
+    public static let robertaLarge: BertConfig = {
+        var c = robertaBase
+        (c.hiddenSize, c.numHiddenLayers, c.numAttentionHeads, c.intermediateSize) = (1024, 24, 16, 4096)
+        return c
+    }()
+    /// xlm-roberta-base's shape.
+    public static let xlmRobertaBase: BertConfig = {
+        var c = robertaBase
+        c.vocabSize = 250002
+        c.modelType = ModelFamily.xlmRoberta.rawValue
+        return c
+    }()
+
+    /// Published shapes by checkpoint name, for plans made before a checkpoint is downloaded.
+    public static let publishedShapes: [String: BertConfig] = [
+        "bert-base-uncased": bertBase, "all-MiniLM-L6-v2": miniLM, "roberta-base": robertaBase, "roberta-large": robertaLarge,
+        "xlm-roberta-base": xlmRobertaBase,
+    ]
+
     public var headDimension: Int { hiddenSize / numAttentionHeads }
 
     /// Reads `config.json`, checking that the fields the encoder needs are present and consistent.

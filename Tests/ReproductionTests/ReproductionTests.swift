@@ -3,6 +3,7 @@ import Foundation
 import FoundationXML
 #endif
 import GLUE
+import Privacy
 import Reproduction
 import Testing
 import Training
@@ -52,7 +53,7 @@ func record(task: GLUETask, method: TrainingMethod, epsilon: Double?, seed: UInt
 
 @Suite struct ProfileTests {
     @Test func committedProfilesLoad() throws {
-        for name in ["paper", "offline", "smoke"] {
+        for name in ["paper", "paper-roberta", "paper-roberta-large", "offline", "smoke"] {
             let p = try Profile.load(name, experimentsDirectory: repositoryRoot + "/experiments")
             #expect(p.name == name)
             #expect(!p.cells().isEmpty)
@@ -141,6 +142,26 @@ func record(task: GLUETask, method: TrainingMethod, epsilon: Double?, seed: UInt
         for bad in ["0/3", "4/3", "3", "a/b", "1/0"] {
             #expect(throws: ReproductionError.self) { try Shard(parsing: bad) }
         }
+    }
+
+    @Test("paper-roberta mirrors the authors' README: B 2000, C 10, 50 epochs, classic RDP; SST-2 ε 8 gets their σ 1.1015 (±1e-3)")
+    func paperRobertaSigma() throws {
+        let p = try Profile.load("paper-roberta", experimentsDirectory: repositoryRoot + "/experiments")
+        #expect(p.accountant == .rdpClassic)
+        let sst2 = try #require(p.cells().first { $0.id == "sst2-rgp-eps8-seed0" })
+        var planner = Planner(profile: p, glueRoot: nil, splitsDirectory: repositoryRoot + "/experiments/splits",
+                              runsDirectory: "/nonexistent", recordsDirectory: "/nonexistent")
+        let planned = try #require(planner.plan([sst2], calibrate: true).first)
+        let c = planned.cell.configuration
+        #expect(c.batchSize == 2000 && c.clip == 10 && c.epochs == 50 && c.learningRate == 3e-4 && planned.steps == 1650)
+        let authors = try #require(p.publishedSigma(for: c))
+        let sigma = try #require(planned.sigma)
+        #expect(abs(sigma - authors.sigma) <= 1e-3, "σ \(sigma) vs the authors' \(authors.sigma)")
+        // The same cell under the tight conversion needs less noise: the accountant choice is what reproduces theirs.
+        let tight = try PrivacyAccounting(kind: .rdp).sigma(targetEpsilon: 8, sampleRate: planned.sampleRate, steps: 1650, delta: 1e-5)
+        #expect(tight < sigma - 0.01)
+        let text = renderPlan([planned], profile: p, throughput: .measuredHere, shard: nil)
+        #expect(text.contains("σ authors") && text.contains("beside the authors' 1.1015"))
     }
 
     @Test func planStepsFollowTheTrainerFormula() throws {
