@@ -16,7 +16,25 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Folder of the stand-in split index files.") var splitsDirectory: String = "experiments/splits"
     @Option(help: "Maximum tokens per example.") var maxLength: Int = 128
     @Option(help: "OpenBLAS threads and elementwise workers.") var threads: Int = 2
+    @Option(help: "Head input the model was trained with: cls, pooler or mean (default: what the run recorded).")
+    var head: HeadInput?
     @Flag(help: "Print JSON.") var json = false
+
+    /// The head input: --head, else the exported model's config.json (rgp_head), else the run directory's run.json.
+    func resolveHead(directory: String) throws -> HeadInput {
+        if let head { return head }
+        if let data = FileManager.default.contents(atPath: directory + "/config.json"),
+           let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+           let name = object[Trainer.exportedHeadKey] as? String, let recorded = HeadInput(rawValue: name) {
+            return recorded
+        }
+        if let data = FileManager.default.contents(atPath: model + "/run.json"),
+           let settings = try? JSONDecoder().decode(TrainingConfiguration.self, from: data) {
+            return settings.head
+        }
+        throw ValidationError("\(model): the head this model was trained with is not recorded (no rgp_head in config.json, no "
+                              + "run.json): give --head cls|pooler|mean")
+    }
 
     func run() throws {
         try useThreads(threads)
@@ -26,8 +44,9 @@ struct Evaluate: ParsableCommand {
         try checkCompatibility(tokenizer: tokenizer, config: checkpoint.config, maxLength: maxLength, model: directory)
         let taskData = try TaskData.load(task: task, root: try glueRoot(data), split: split, tokenizer: tokenizer,
                                          maxLength: maxLength, maxTrain: nil, splitsDirectory: splitsDirectory, devOnly: true)
-        let evaluator = Evaluator(model: BertModel(parameters: checkpoint.parameters), tokenizer: tokenizer, task: task,
-                                  microBatchTokens: 4096)
+        let network = BertModel(parameters: checkpoint.parameters)
+        network.headInput = try resolveHead(directory: directory)
+        let evaluator = Evaluator(model: network, tokenizer: tokenizer, task: task, microBatchTokens: 4096)
         let evaluation = evaluator.evaluate(taskData.dev)
         if json {
             try printJSON(evaluation)

@@ -203,6 +203,8 @@ extension Trainer {
                 return outcome
             })
         result.dev_majority_share = majority
+        result.model_type = model.config.family.rawValue
+        result.head_description = HeadInput.describe(configuration.head, family: model.config.family)
         return result
     }
 
@@ -235,15 +237,26 @@ extension Trainer {
         return result
     }
 
-    /// The fine-tuned checkpoint for `rgp evaluate`: RUN_DIR/model/ with config.json, tokenizer file, weights.
+    /// The fine-tuned checkpoint for `rgp evaluate`: RUN_DIR/model/ with config.json, the tokenizer's files (WordPiece
+    /// vocab.txt, byte-level BPE vocab.json + merges.txt, or a SentencePiece .model), weights under canonical names.
+    /// The config.json key of an exported model that names the head input it was trained with.
+    public static let exportedHeadKey = "rgp_head"
+
     func exportModel() throws {
         let fm = FileManager.default
         let directory = runDirectory + "/model", temporary = runDirectory + "/model.tmp"
         try? fm.removeItem(atPath: temporary)
         try fm.createDirectory(atPath: temporary, withIntermediateDirectories: true)
         for name in (try? fm.contentsOfDirectory(atPath: configuration.model)) ?? []
-        where name == "config.json" || name == "vocab.txt" || name.hasSuffix(".model") {
+        where ["config.json", "vocab.txt", "vocab.json", "merges.txt"].contains(name) || name.hasSuffix(".model") {
             try fm.copyItem(atPath: configuration.model + "/" + name, toPath: temporary + "/" + name)
+        }
+        // The head the weights were trained with, so that `rgp evaluate` reads the same input.
+        let configPath = temporary + "/config.json"
+        if var object = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath)))) as? [String: Any] {
+            object[Self.exportedHeadKey] = configuration.head.rawValue
+            try Files.writeAtomically(try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]),
+                                      to: configPath)
         }
         let p = model.parameters
         let bytes = safeTensorsBytes(p.names.map { name in

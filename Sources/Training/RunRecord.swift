@@ -70,6 +70,9 @@ public struct RunResult: Codable, Sendable {
     public var head_scale: Double?
     /// How the checkpoint's weights were verified (manifest.json's SHA-256, or not).
     public var model_integrity: String?
+    /// The checkpoint's family (bert, roberta, xlm-roberta) and what the classification head computed.
+    public var model_type: String?
+    public var head_description: String?
     public var wall_seconds: Double
     public var git_commit: String
     public var train_data: String
@@ -109,7 +112,7 @@ public struct RunResult: Codable, Sendable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case schema, settings, accuracy, accuracy_matched, accuracy_mismatched, f1, best_accuracy, best_epoch, best_accuracy_note
         case epsilon_spent, sigma, sample_rate, steps, examples_seen, accountant_assumptions, sampling_note, privacy_note, head_scale
-        case predicted_share, dev_majority_share, model_integrity, wall_seconds, git_commit, train_data, train_examples, dev_examples, clipped_fraction, update_norms, epochs_log, finished
+        case predicted_share, dev_majority_share, model_integrity, model_type, head_description, wall_seconds, git_commit, train_data, train_examples, dev_examples, clipped_fraction, update_norms, epochs_log, finished
         case audit
     }
 
@@ -175,6 +178,8 @@ public struct RunResult: Codable, Sendable {
         privacy_note = try c.decodeIfPresent(String.self, forKey: .privacy_note)
         head_scale = try c.decodeIfPresent(Double.self, forKey: .head_scale)
         model_integrity = try c.decodeIfPresent(String.self, forKey: .model_integrity)
+        model_type = try c.decodeIfPresent(String.self, forKey: .model_type)
+        head_description = try c.decodeIfPresent(String.self, forKey: .head_description)
         wall_seconds = try c.decode(Double.self, forKey: .wall_seconds)
         git_commit = try c.decode(String.self, forKey: .git_commit)
         train_data = try c.decode(String.self, forKey: .train_data)

@@ -8,3 +8,15 @@ public enum HeadInput: String, Sendable, Codable, CaseIterable {
     /// The attention-masked mean of the last layer (what sentence-transformers models were trained for).
     case mean
 }
+
+extension HeadInput {
+    /// What the head computes for a model family, as run records name it.
+    public static func describe(_ head: HeadInput, family: ModelFamily) -> String {
+        switch (head, family.isRoberta) {
+        case (.cls, _): "first token → dropout → linear (the RGP authors' --bert-pooler head)"
+        case (.pooler, false): "BERT pooler (dense + tanh on [CLS], from the checkpoint) → dropout → linear"
+        case (.pooler, true): "fairseq classification head: first token → dropout → dense → tanh → dropout → linear"
+        case (.mean, _): "attention-masked mean of the last layer → dropout → linear"
+        }
+    }
+}

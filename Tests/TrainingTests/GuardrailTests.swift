@@ -73,7 +73,19 @@ struct ModelInputTests {
     func tables() throws {
         var long = configuration(.rgp)
         long.maxLength = 100
-        #expect(runMessage { _ = try trainer(long, root: try syntheticGLUE()) }?.contains("--max-length 100 exceeds the 64 position embeddings") == true)
+        #expect(runMessage { _ = try trainer(long, root: try syntheticGLUE()) }?.contains("--max-length 100 exceeds the 64 positions of") == true)
+        // RoBERTa: 66 position rows, two of them before the first token (padding_idx + 1), so 64 positions.
+        let roberta = try BertConfig.load(path: tinyRobertaDirectory + "/config.json")
+        let bpe = try loadTokenizer(directory: tinyRobertaDirectory)
+        #expect(runMessage { try checkCompatibility(tokenizer: bpe, config: roberta, maxLength: 65, model: "tiny-roberta") }?
+            .contains("--max-length 65 exceeds the 64 positions (66 rows less RoBERTa's offset of 2)") == true)
+        #expect(runMessage { try checkCompatibility(tokenizer: bpe, config: roberta, maxLength: 64, model: "tiny-roberta") } == nil)
+        // A BERT tokenizer (segment ids 0 and 1) with a one-token-type RoBERTa would index past its token-type table.
+        let wordPiece = try loadTokenizer(directory: tinyDirectory)
+        var small = roberta
+        small.vocabSize = 5000
+        #expect(runMessage { try checkCompatibility(tokenizer: wordPiece, config: small, maxLength: 32, model: "tiny-roberta") }?
+            .contains("a BERT-style tokenizer") == true)
 
         let folder = runDirectory()
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
