@@ -27,6 +27,7 @@ release:
 
 test:
 	$(SWIFT) test
+	bash Tests/MPI/run.sh
 
 bench: release
 	.build/release/rgp bench gemm

@@ -29,6 +29,8 @@ let package = Package(
         .systemLibrary(name: "CLAPACKE", path: "Sources/CLAPACKE"),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd"),
         .systemLibrary(name: "CFFTW", path: "Sources/CFFTW"),
+        // Open MPI (Debian: openmpi-bin, libopenmpi-dev); only multi-process runs call it.
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
         .target(
             name: "CSentencePiece",
             path: "Sources/CSentencePiece",
@@ -42,10 +44,15 @@ let package = Package(
         // GLUE tasks: TSV loading by header name, label maps, metrics.
         .target(name: "GLUE", dependencies: ["Storage"]),
 
+        // The processes of a run and their collectives (reduce, broadcast); a single process without MPI.
+        .target(name: "Distributed"),
+        // The MPI implementation of Distributed's communicator (started only under mpirun/srun).
+        .target(name: "MPIBackend", dependencies: ["CMPI", "Distributed"]),
+
         // Accountants (RDP, PRV), σ calibration, secure Gaussian noise, samplers, per-example clipping.
         .target(
             name: "Privacy",
-            dependencies: ["CFFTW", "Numerics", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["CFFTW", "Numerics", "Distributed", .product(name: "Crypto", package: "swift-crypto")]
         ),
 
         // Elementwise loops compiled per instruction set and chosen at load time (the Swift code targets baseline x86-64).
@@ -65,7 +72,7 @@ let package = Package(
         // Methods (full, low-rank, DP-SGD, RGP, DP head), trainer loop, checkpoint/resume, run records.
         .target(
             name: "Training",
-            dependencies: ["Numerics", "Transformer", "Tokenizers", "GLUE", "Privacy", "RGP", "Storage",
+            dependencies: ["Numerics", "Transformer", "Tokenizers", "GLUE", "Privacy", "RGP", "Storage", "Distributed",
                            .product(name: "Crypto", package: "swift-crypto")]
         ),
 
@@ -77,6 +84,7 @@ let package = Package(
             name: "Commands",
             dependencies: [
                 "Numerics", "Tokenizers", "GLUE", "Privacy", "Transformer", "RGP", "Training", "Reproduction",
+                "Distributed", "MPIBackend",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

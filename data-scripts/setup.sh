@@ -9,6 +9,8 @@ debian_packages=(
   libzstd-dev zstd  # compressed checkpoints and data files
   libsentencepiece-dev sentencepiece  # SentencePiece library, spm_encode/spm_train for test fixtures
   libfftw3-dev      # FFT for the tight (PRV) privacy accountant
+  openmpi-bin libopenmpi-dev  # Open MPI: one private run across processes and nodes (mpirun; issue 14)
+  pkg-config        # finds Open MPI's include and library paths for the build (ompi-c)
   unzip
 )
 

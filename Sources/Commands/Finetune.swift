@@ -1,3 +1,5 @@
+import Distributed
+import MPIBackend
 import ArgumentParser
 import Foundation
 import GLUE
@@ -47,7 +49,9 @@ struct FinetuneOptions: ParsableArguments {
     @Option(help: "official, or standin (offline stand-ins for missing train sets).") var split: SplitChoice = .official
     @Option(help: "Folder of the stand-in split index files.") var splitsDirectory: String = "experiments/splits"
     @Option(parsing: .unconditional, help: "Padded token positions per micro-batch.") var microBatchTokens: Int = 4096
-    @Option(parsing: .unconditional, help: "OpenBLAS threads and elementwise workers.") var threads: Int = 2
+    @Option(parsing: .unconditional, help: "OpenBLAS threads and elementwise workers (per process under mpirun).") var threads: Int = 2
+    @Option(parsing: .unconditional, help: .hidden) var stopAfterSteps: Int?
+    @Option(parsing: .unconditional, help: .hidden) var checkpointEvery: Int?
     @Option(help: "Run directory (resumes when it holds the same configuration).") var out: String?
 
     @Option(help: "Head input: cls (first token, as the authors), pooler (only where trained), or mean.") var head: HeadInput = .cls
@@ -92,7 +96,20 @@ struct FinetuneOptions: ParsableArguments {
         return c
     }
 
+    /// Under mpirun, every rank runs this; a rank that fails prints why (naming itself) and ends the whole job.
     func run(task: GLUETask) throws {
+        MPIBackend.startIfLaunched()
+        let communicator = Job.communicator
+        do {
+            try train(task: task, communicator: communicator)
+        } catch {
+            guard communicator.size > 1 else { throw error }
+            FileHandle.standardError.write(Data("rank \(communicator.rank) of \(communicator.size): error: \(error)\n".utf8))
+            communicator.abort(code: 1)
+        }
+    }
+
+    func train(task: GLUETask, communicator: any Communicator) throws {
         try useThreads(threads)
         let c = try configuration(task: task)
         let root = try glueRoot(data)
@@ -101,7 +118,11 @@ struct FinetuneOptions: ParsableArguments {
                                          maxTrain: maxTrain, maxDev: maxDev, splitsDirectory: splitsDirectory)
         let directory = out ?? "runs/\(task.rawValue)-\(method.rawValue)" + (c.epsilon.map { "-eps\($0)" } ?? "") + "-seed\(seed)"
         let trainer = try Trainer(configuration: c, runDirectory: directory, data: taskData, tokenizer: tokenizer)
+        // Tests and CI: stop after N steps with a checkpoint every M (a job killed at a step boundary).
+        trainer.stopAfterSteps = stopAfterSteps
+        trainer.checkpointEvery = checkpointEvery
         let result = try trainer.run()
+        guard communicator.isRoot else { return }
         print("\(directory)/result.json: accuracy \(result.accuracy)"
               + (result.epsilon_spent.map { ", ε spent \($0) (target \(c.epsilon ?? 0))" } ?? "")
               + ", σ \(result.sigma.map { "\($0)" } ?? "-"), \(result.steps) steps, \(result.examples_seen) examples")

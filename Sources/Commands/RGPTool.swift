@@ -6,7 +6,7 @@ public struct RGPTool: ParsableCommand {
         commandName: "rgp",
         abstract: "Differentially private fine-tuning of BERT-family models by reparametrized gradient perturbation.",
         subcommands: [Finetune.self, Evaluate.self, Tokenize.self, Encode.self, DataCommand.self, AccountantCommand.self, Bench.self,
-                      Reproduce.self, AuditCommand.self]
+                      Reproduce.self, AuditCommand.self, SelfTest.self]
     )
     public init() {}
 }

@@ -1,3 +1,4 @@
+import Distributed
 import Foundation
 import Numerics
 
@@ -131,6 +132,10 @@ public final class PrivacyEngine {
         FlatLayout(segments, auditSlice: audit?.count)
     }
 
+    /// The processes this run spans (the job's, set at startup): rank 0 samples, noises and releases; every rank
+    /// clips its share. A single process unless started under MPI.
+    public var communicator: any Communicator = Job.communicator
+
     /// σ = 0 in a private run, for tests that compare a private method without noise to its non-private twin and
     /// for the privacy audit's broken-run check. Never set from the command line; a record of such a run says it is
     /// not private and claims no ε.
@@ -246,8 +251,20 @@ public final class PrivacyEngine {
         return body(&seeded)
     }
 
-    /// The logical batch of step `step` (0-based): Poisson at rate q, or the next shuffled batch.
+    /// The logical batch of step `step` (0-based): Poisson at rate q, or the next shuffled batch. One draw for the
+    /// whole job: rank 0 draws from its generator and every rank receives that batch.
     public func sample(step: Int) -> [Int] {
+        guard communicator.size > 1 else { return draw(step: step) }
+        return communicator.broadcast(communicator.isRoot ? draw(step: step) : [])
+    }
+
+    /// σ as rank 0 has it (calibrated or restored there), on every rank.
+    public func shareSigma() {
+        guard communicator.size > 1 else { return }
+        sigma = Double(bitPattern: UInt64(UInt(bitPattern: communicator.broadcast([Int(bitPattern: UInt(sigma.bitPattern))])[0])))
+    }
+
+    private func draw(step: Int) -> [Int] {
         if var sampler = shuffled {
             defer { shuffled = sampler }
             if isPrivate { return withRandom(step: step) { sampler.next(using: &$0) } }
@@ -282,7 +299,17 @@ public final class PrivacyEngine {
     /// The released update of step `step`: the audit's sampled canary rows clipped and added (audited runs), noise
     /// N(0, σ²C²) added to `sum` (private runs) and division by the expected batch size, segment by segment; then the
     /// canaries score the released slice.
+    ///
+    /// Under P processes: the ranks' clipped sums are added on rank 0, which alone adds canaries and noise (drawn once,
+    /// from its generator) and divides; every rank then receives that released update, bit for bit.
     public func release(_ sum: UnsafeMutablePointer<Float>, layout: FlatLayout, step: Int) {
+        guard communicator.size > 1 else { return releaseHere(sum, layout: layout, step: step) }
+        communicator.reduceSum(sum, count: layout.size)
+        if communicator.isRoot { releaseHere(sum, layout: layout, step: step) }
+        communicator.broadcast(sum, count: layout.size)
+    }
+
+    private func releaseHere(_ sum: UnsafeMutablePointer<Float>, layout: FlatLayout, step: Int) {
         let slice = layout.hasAuditSlice ? layout.offsets[layout.segments.count - 1] : nil
         if let audit, let slice {
             addCanaryRows(audit, into: sum + slice, step: step)

@@ -83,7 +83,7 @@ extension Trainer {
         if !FileManager.default.fileExists(atPath: directory + "/state.json") {
             directory = statePath + ".old"  // a crash between the two renames of saveState
             if !FileManager.default.fileExists(atPath: directory + "/state.json") {
-                try truncateMetrics(toStep: 0)
+                if engine.communicator.isRoot { try truncateMetrics(toStep: 0) }
                 return false
             }
         }
@@ -103,7 +103,7 @@ extension Trainer {
         }
         context.adam.restore(step: state.adamStep, first: first, second: second)
         step = state.step
-        try truncateMetrics(toStep: state.step)
+        if engine.communicator.isRoot { try truncateMetrics(toStep: state.step) }
         examplesSeen = state.examplesSeen
         engine.restore(sigma: state.sigma)
         epochs = state.epochs
@@ -205,6 +205,7 @@ extension Trainer {
         result.dev_majority_share = majority
         result.model_type = model.config.family.rawValue
         result.head_description = HeadInput.describe(configuration.head, family: model.config.family)
+        result.parallelism = "\(engine.communicator.description) × \(BLAS.threads) thread\(BLAS.threads == 1 ? "" : "s") each"
         return result
     }
 
@@ -237,11 +238,11 @@ extension Trainer {
         return result
     }
 
-    /// The fine-tuned checkpoint for `rgp evaluate`: RUN_DIR/model/ with config.json, the tokenizer's files (WordPiece
-    /// vocab.txt, byte-level BPE vocab.json + merges.txt, or a SentencePiece .model), weights under canonical names.
     /// The config.json key of an exported model that names the head input it was trained with.
     public static let exportedHeadKey = "rgp_head"
 
+    /// The fine-tuned checkpoint for `rgp evaluate`: RUN_DIR/model/ with config.json, the tokenizer's files (WordPiece
+    /// vocab.txt, byte-level BPE vocab.json + merges.txt, or a SentencePiece .model), weights under canonical names.
     func exportModel() throws {
         let fm = FileManager.default
         let directory = runDirectory + "/model", temporary = runDirectory + "/model.tmp"

@@ -73,6 +73,9 @@ public struct RunResult: Codable, Sendable {
     /// The checkpoint's family (bert, roberta, xlm-roberta) and what the classification head computed.
     public var model_type: String?
     public var head_description: String?
+    /// How the run was spread: processes (MPI ranks) × threads each. The result does not depend on it beyond summation
+    /// order (and dropout masks), so a run may resume under another layout.
+    public var parallelism: String?
     public var wall_seconds: Double
     public var git_commit: String
     public var train_data: String
@@ -112,7 +115,7 @@ public struct RunResult: Codable, Sendable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case schema, settings, accuracy, accuracy_matched, accuracy_mismatched, f1, best_accuracy, best_epoch, best_accuracy_note
         case epsilon_spent, sigma, sample_rate, steps, examples_seen, accountant_assumptions, sampling_note, privacy_note, head_scale
-        case predicted_share, dev_majority_share, model_integrity, model_type, head_description, wall_seconds, git_commit, train_data, train_examples, dev_examples, clipped_fraction, update_norms, epochs_log, finished
+        case predicted_share, dev_majority_share, model_integrity, model_type, head_description, parallelism, wall_seconds, git_commit, train_data, train_examples, dev_examples, clipped_fraction, update_norms, epochs_log, finished
         case audit
     }
 
@@ -180,6 +183,7 @@ public struct RunResult: Codable, Sendable {
         model_integrity = try c.decodeIfPresent(String.self, forKey: .model_integrity)
         model_type = try c.decodeIfPresent(String.self, forKey: .model_type)
         head_description = try c.decodeIfPresent(String.self, forKey: .head_description)
+        parallelism = try c.decodeIfPresent(String.self, forKey: .parallelism)
         wall_seconds = try c.decode(Double.self, forKey: .wall_seconds)
         git_commit = try c.decode(String.self, forKey: .git_commit)
         train_data = try c.decode(String.self, forKey: .train_data)

@@ -1,3 +1,4 @@
+import Distributed
 import Foundation
 import Numerics
 import Privacy
@@ -102,21 +103,41 @@ public final class Trainer {
     /// Trains (or resumes) to the last step, evaluating after every epoch; writes result.json and the fine-tuned
     /// model. Returns the result.
     @discardableResult
+    ///
+    /// Under P processes (MPI) every rank runs this loop on its share of each batch; rank 0 alone locks the run
+    /// directory, calibrates σ, prints, evaluates and writes, and the others follow its decisions (finished or not, σ).
+    /// A rank that throws must end the job (the commands call `Communicator.abort`), since the others wait for it.
     public func run() throws -> RunResult {
-        try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
-        lock = try RunDirectoryLock(directory: runDirectory)
+        let communicator = engine.communicator, isRoot = communicator.isRoot
+        if !isRoot { progress = { _ in } }
+        if isRoot {
+            try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+            lock = try RunDirectoryLock(directory: runDirectory)
+        }
         defer { lock = nil }
-        if let finished = try existingResult() { return finished }
-        try prepareRunDirectory()
+        let finished = isRoot ? try existingResult() : nil
+        if communicator.broadcast([finished == nil ? 0 : 1])[0] == 1 {
+            if let finished { return finished }
+            guard let data = FileManager.default.contents(atPath: runDirectory + "/result.json"),
+                  let result = try? JSONDecoder().decode(RunResult.self, from: data) else {
+                throw TrainingError("rank \(communicator.rank): \(runDirectory)/result.json is finished on rank 0 but unreadable here")
+            }
+            return result
+        }
+        if isRoot { try prepareRunDirectory() }
         let resumed = try restoreState()
         if resumed {
             progress("[\(tag)] resumed at step \(step)/\(schedule.totalSteps)")
-        } else {
+        } else if isRoot {
             do {
                 try engine.calibrate(known: knownSigma) { [progress, tag] in progress("[\(tag)] \($0)") }
             } catch {
                 throw TrainingError("\(tag): \(error)")
             }
+        }
+        engine.shareSigma()
+        if communicator.size > 1 {
+            progress("[\(tag)] \(communicator.description): each clips its share of every batch; rank 0 samples, adds the noise once and writes")
         }
         let c = configuration
         progress("[\(tag)] N \(data.train.count), B \(c.batchSize), q \(format(schedule.sampleRate, 6)), T \(schedule.totalSteps) steps"
@@ -128,7 +149,7 @@ public final class Trainer {
         while step < totalSteps {
             if let stop = stopAfterSteps, stepsThisInvocation >= stop { return try partialResult() }
             let indices = engine.sample(step: step)
-            let loss = method.step(indices, step: step)
+            let loss = communicator.sum(method.step(indices, step: step))
             step += 1
             stepsThisInvocation += 1
             examplesSeen += indices.count
@@ -139,8 +160,19 @@ public final class Trainer {
             let endOfEpoch = schedule.endsEpoch(afterStep: step)
             // About twenty progress readings of ε per run (each costs an accountant evaluation), and every epoch end.
             let reading = totalSteps >= 20 && step % (totalSteps / 20) == 0
-            if reading || endOfEpoch { lastEpsilon = try engine.epsilonSpent(afterSteps: step) ?? lastEpsilon }
-            if endOfEpoch {
+            if isRoot && (reading || endOfEpoch) { lastEpsilon = try engine.epsilonSpent(afterSteps: step) ?? lastEpsilon }
+            if endOfEpoch && !isRoot {
+                epochLosses = []
+                _ = engine.takeNormStatistics()
+            }
+            if endOfEpoch && communicator.size > 1 {
+                // Every rank applies the same released update, so the parameters must agree bit for bit; a rank that
+                // drifted (a bug, or different kernels) stops the job here rather than training a different model.
+                guard communicator.agree(on: parameterDigest()) else {
+                    throw TrainingError("rank \(communicator.rank): parameters differ from rank 0's after step \(step): stopping the job")
+                }
+            }
+            if endOfEpoch && isRoot {
                 let record = EpochRecord(epoch: epochs.count + 1, step: step, examplesSeen: examplesSeen,
                                          epsilonSpent: c.method.isPrivate ? lastEpsilon : nil, evaluation: evaluator.evaluate(data.dev),
                                          trainLossNotPrivate: epochLosses.reduce(0, +) / Double(Swift.max(1, epochLosses.count)))
@@ -161,7 +193,7 @@ public final class Trainer {
             let due = checkpointEvery.map { step % $0 == 0 } ?? (seconds(clock.now - lastSave) >= checkpointSeconds)
             // The last step needs no resumable state: finish() writes the result and model next, and nothing of an
             // unfinished run is ever published, so a crash here only repeats unpublished steps.
-            if (endOfEpoch || due) && step < totalSteps {
+            if isRoot && (endOfEpoch || due) && step < totalSteps {
                 lastSave = clock.now
                 wallSecondsBefore += seconds(clock.now - started)
                 try saveState()
@@ -169,7 +201,18 @@ public final class Trainer {
             }
             if elapsed > 30 { (windowStart, windowExamples) = (clock.now, 0) }
         }
-        return try finish(wallSeconds: wallSecondsBefore + seconds(clock.now - started))
+        let wall = wallSecondsBefore + seconds(clock.now - started)
+        return isRoot ? try finish(wallSeconds: wall) : try makeResult(wallSeconds: wall, finished: true)
+    }
+
+    /// A digest of every trained parameter's bits (ranks compare theirs).
+    func parameterDigest() -> UInt64 {
+        var digest = Digest()
+        for name in method.trainableNames {
+            let p = model.parameters[name]
+            digest.add(p.data, bytes: p.count * MemoryLayout<Float>.stride)
+        }
+        return digest.value
     }
 }
 

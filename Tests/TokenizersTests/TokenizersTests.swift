@@ -108,7 +108,7 @@ struct WordPieceTests {
         // "bpe" became a known type (byte-level BPE); an unknown one is still refused by name.
         try "{\"tokenizer\": {\"type\": \"wordlevel\", \"file\": \"x\"}}".write(toFile: empty.path + "/config.json", atomically: true, encoding: .utf8)
         #expect(throws: TokenizerError.invalidConfig(path: empty.path + "/config.json",
-                                                     reason: "unknown tokenizer type \"wordlevel\" (expected wordpiece, sentencepiece or bpe)")) {
+                                                     reason: "unknown tokenizer type \"wordlevel\" (expected wordpiece, sentencepiece, sentencepiece-fairseq or bpe)")) {
             try loadTokenizer(directory: empty.path)
         }
         try "{\"tokenizer\": {\"type\": \"bpe\", \"file\": \"x\"}}".write(toFile: empty.path + "/config.json", atomically: true, encoding: .utf8)

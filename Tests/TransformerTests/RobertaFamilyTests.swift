@@ -107,6 +107,26 @@ struct RobertaFamilyTests {
         #expect(checkpoint.parameters["pooler.dense.bias"].array.allSatisfy { $0 == 0 })
     }
 
+    @Test("the converter's tokenizer blocks (bpe, sentencepiece-fairseq) give the ids of the unconverted folders")
+    func convertedTokenizerBlocks() throws {
+        let texts = ["Héllo wörld 😀, ça va?", "  two  spaces and CJK 中文", "a charming and often affecting journey"]
+        for (tag, block, files) in [("roberta", #"{"type": "bpe", "file": "vocab.json", "merges": "merges.txt"}"#, ["vocab.json", "merges.txt"]),
+                                    ("xlmr", #"{"type": "sentencepiece-fairseq", "file": "sentencepiece.bpe.model"}"#, ["sentencepiece.bpe.model"])] {
+            let source = try fixturePath("tiny-\(tag)")
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rgp-converted-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            // A converted folder: the config.json block names the files (it is read before any file-name rule).
+            for file in files { try FileManager.default.copyItem(atPath: source + "/" + file, toPath: directory + "/" + file) }
+            try #"{"tokenizer": \#(block)}"#.write(toFile: directory + "/config.json", atomically: true, encoding: .utf8)
+            let converted = try loadTokenizer(directory: directory), original = try loadTokenizer(directory: source)
+            for text in texts {
+                #expect(converted.encode(text, pair: "second").inputIds == original.encode(text, pair: "second").inputIds, "\(tag)")
+            }
+            #expect(converted.padId == 1 && converted.template == original.template)
+        }
+    }
+
     @Test("configs: an unknown model_type, and positions that RoBERTa's offset leaves empty, are refused with the reason")
     func configErrors() throws {
         let folder = try fixturePath("tiny-roberta")

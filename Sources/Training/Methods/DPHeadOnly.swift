@@ -37,23 +37,27 @@ public final class DPHeadOnly: TrainingMethodPlugin {
         sum = Tensor(zeros: [layout.size])
     }
 
-    /// Frozen head inputs of every training example (evaluation mode: no dropout), computed once.
+    /// Frozen head inputs of every training example (evaluation mode: no dropout), computed once; under P processes
+    /// each computes its share of the rows and the rows are summed across them (every other rank's rows are zero).
     func trainingFeatures() -> Tensor {
         if let features { return features }
         let model = context.model, data = context.data.train, h = context.config.hiddenSize
         let result = Tensor(zeros: [data.count, h])
         model.training = false
-        for micro in microBatches(Array(data.indices), of: data, tokenBudget: context.configuration.microBatchTokens) {
+        let communicator = context.engine.communicator
+        for micro in microBatches(communicator.share(of: Array(data.indices)), of: data, tokenBudget: context.configuration.microBatchTokens) {
             model.forward(makeBatch(micro, of: data, padId: context.tokenizer.padId))
             let features = model.workspace!.headInput
             for (row, index) in micro.enumerated() { (result.data + index * h).update(from: features.data + row * h, count: h) }
         }
+        communicator.sumToAll(result.data, count: result.count)
         features = result
         return result
     }
 
-    public func step(_ indices: [Int], step: Int) -> Double {
-        let features = trainingFeatures(), h = context.config.hiddenSize, b = indices.count, classes = context.classes
+    public func step(_ batch: [Int], step: Int) -> Double {
+        let features = trainingFeatures(), indices = context.engine.communicator.share(of: batch)
+        let h = context.config.hiddenSize, b = indices.count, classes = context.classes
         let parameters = context.model.parameters
         sum.zero()
         var loss: Float = 0
@@ -73,6 +77,6 @@ public final class DPHeadOnly: TrainingMethodPlugin {
         context.engine.release(sum.data, layout: layout, step: step)
         context.adam.beginStep()
         context.updateHead(gradient: sum.data, learningRate: context.learningRate(step: step))
-        return b > 0 ? Double(loss) / Double(b) : 0
+        return batch.isEmpty ? 0 : Double(loss) / Double(batch.count)
     }
 }

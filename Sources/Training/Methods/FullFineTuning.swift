@@ -27,7 +27,8 @@ public final class FullFineTuning: TrainingMethodPlugin {
     public init(context: MethodContext) {
         self.context = context
         trainableNames = BertParameters.layout(config: context.config, classes: context.classes).map(\.name)
-        gradients = BertParameters(config: context.config, classes: context.classes)
+        // One buffer, so that P processes sum their gradients in one reduction.
+        gradients = BertParameters(config: context.config, classes: context.classes, contiguous: true)
     }
 
     public func step(_ indices: [Int], step: Int) -> Double {
@@ -39,6 +40,7 @@ public final class FullFineTuning: TrainingMethodPlugin {
             lossSum += loss
             model.backward(dlogits: dlogits, gradients: gradients)
         }
+        context.engine.communicator.sumToAll(gradients.storage!.data, count: gradients.storage!.count)
         context.adam.beginStep()
         let lr = context.learningRate(step: step)
         for name in trainableNames {

@@ -40,11 +40,15 @@ public final class MethodContext {
                                             horizon: configuration.lrDecaySteps))
     }
 
-    /// Training mode with this step's dropout seed, and the step's length-bucketed micro-batches.
+    /// Training mode with this step's dropout seed, and the length-bucketed micro-batches of this process's share of
+    /// the logical batch (all of it in a single process; every P-th example under P processes).
+    ///
+    /// Dropout masks are drawn per process in micro-batch order, so with dropout on, a run's masks (not its privacy)
+    /// depend on the number of processes; with dropout off, P processes reproduce one up to summation order.
     public func beginStep(_ indices: [Int], step: Int) -> [[Int]] {
         model.training = true
-        model.dropoutGenerator = Xoshiro256(seed: seed(step: step, salt: 2))
-        return microBatches(indices, of: data.train, tokenBudget: configuration.microBatchTokens)
+        model.dropoutGenerator = Xoshiro256(seed: seed(step: step, salt: 2) &+ UInt64(engine.communicator.rank))
+        return microBatches(engine.communicator.share(of: indices), of: data.train, tokenBudget: configuration.microBatchTokens)
     }
 
     /// Forward on a micro-batch; returns the summed loss and dlogits = scale·(p − onehot).
