@@ -77,7 +77,7 @@ let package = Package(
         ),
 
         // Experiment profiles, the grid runner (shards, skip/resume), cost plans, tables (Markdown, CSV, LaTeX), SVG plots.
-        .target(name: "Reproduction", dependencies: ["GLUE", "Privacy", "Storage", "Tokenizers", "Training", "Transformer"]),
+        .target(name: "Reproduction", dependencies: ["GLUE", "Privacy", "Storage", "Tokenizers", "Training", "Transformer", "Distributed"]),
 
         // The command-line interface (swift-argument-parser); the executables below are thin entry points.
         .target(

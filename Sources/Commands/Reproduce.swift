@@ -1,4 +1,6 @@
 import ArgumentParser
+import Distributed
+import MPIBackend
 import Foundation
 import GLUE
 import Reproduction
@@ -31,7 +33,23 @@ struct Reproduce: ParsableCommand {
     @Flag(help: "Count cells with a finished record in results/<profile>/runs as done (grids from several machines).") var skipRecorded = false
     @Flag(help: "Keep each cell's fine-tuned checkpoint in its run directory (for rgp evaluate; 90 MB per MiniLM cell).") var saveModels = false
     @Option(help: "GFLOP/s the machine sustains with --threads cores, for the cost estimate (default: measured here).") var gflops: Double?
-    @Option(help: "OpenBLAS threads and elementwise workers.") var threads: Int = 2
+    @Option(help: "OpenBLAS threads and elementwise workers (per process under mpirun).") var threads: Int = 2
+    @Option(help: "With --plan-only: each cell's wall time when it runs across this many nodes (one MPI rank per core).")
+    var nodes: Int?
+    @Option(help: "With --nodes: cores per node.") var coresPerNode: Int?
+
+    func validate() throws {
+        guard (nodes == nil) == (coresPerNode == nil) else { throw ValidationError("--nodes and --cores-per-node go together") }
+        if let nodes, let coresPerNode, nodes < 1 || coresPerNode < 1 {
+            throw ValidationError("--nodes and --cores-per-node must be at least 1, got \(nodes) and \(coresPerNode)")
+        }
+    }
+
+    /// The cluster a plan's wall times are for, if asked.
+    var cluster: ClusterLayout? {
+        guard let nodes, let coresPerNode else { return nil }
+        return ClusterLayout(nodes: nodes, coresPerNode: coresPerNode)
+    }
 
     func run() throws {
         do { try execute() } catch let error as ReproductionError { throw ValidationError(error.description) }
@@ -48,6 +66,9 @@ struct Reproduce: ParsableCommand {
             return
         }
         try useThreads(threads)
+        // Under mpirun every rank runs the grid's cells together; rank 0 prints and writes.
+        if !planOnly { MPIBackend.startIfLaunched() }
+        let communicator = Job.communicator
         let shard = try self.shard.map(Shard.init(parsing:))
         let root = data ?? ProcessInfo.processInfo.environment["RGP_GLUE_DIR"]
         var throughput = ThroughputAssumption.measuredHere
@@ -60,13 +81,17 @@ struct Reproduce: ParsableCommand {
         var planner = Planner(profile: profile, glueRoot: root, splitsDirectory: splitsDirectory,
                               runsDirectory: layout.runsDirectory, recordsDirectory: layout.recordsDirectory)
         planner.skipRecorded = skipRecorded
-        let planned = planner.plan(cells, calibrate: true) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
-        print(renderPlan(planned, profile: profile, throughput: throughput, shard: shard?.description))
+        // Rank 0 calibrates and prints; the other ranks take σ from rank 0 when each cell starts.
+        let planned = planner.plan(cells, calibrate: communicator.isRoot) { line in
+            if communicator.isRoot { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        }
+        if communicator.isRoot { print(renderPlan(planned, profile: profile, throughput: throughput, shard: shard?.description, cluster: cluster)) }
         if planOnly { return }
         try checkInputs(profile: profile, root: root)
         let runner = GridRunner(profile: profile, layout: layout, glueRoot: root ?? "", splitsDirectory: splitsDirectory)
         runner.savesModels = saveModels
         let failures = runner.run(planned, throughput: throughput)
+        guard communicator.isRoot else { return }
         let grid = try runner.writeTables()
         print("\(layout.resultsDirectory): table.md, table.csv, table.tex, published.csv, details.md, accuracy-vs-epsilon.svg "
               + "(\(grid.records.count) of \(grid.cells.count) cells recorded)")

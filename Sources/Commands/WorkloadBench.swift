@@ -1,5 +1,7 @@
 import ArgumentParser
+import Distributed
 import Foundation
+import MPIBackend
 import GLUE
 import Numerics
 import Tokenizers
@@ -22,7 +24,10 @@ struct WorkloadBench: ParsableCommand {
     @Option(help: "Methods (repeatable).") var method: [TrainingMethod] = [.rgp]
     @Flag(help: "One JSON object per line.") var json = false
 
+    /// Under mpirun -np P each rank takes its share of every batch (as `rgp finetune` does); rank 0 reports.
     func run() throws {
+        MPIBackend.startIfLaunched()
+        let communicator = Job.communicator
         try useThreads(threads)
         guard let root = data ?? ProcessInfo.processInfo.environment["RGP_GLUE_DIR"] else {
             throw ValidationError("give --data or set RGP_GLUE_DIR")
@@ -36,8 +41,10 @@ struct WorkloadBench: ParsableCommand {
         let batches = (0..<(steps + 1)).map { _ in
             (0..<batchSize).map { _ in Int(generator.next() % UInt64(loaded.train.count)) }
         }
-        if !json {
-            print("sgemm peak (4096×768)·(768×3072): \(format(peak)) GFLOP/s, threads \(threads); SST-2 train, \(steps) steps of B \(batchSize)")
+        let layout = "\(communicator.description) × \(threads) thread\(threads == 1 ? "" : "s")"
+        if !json && communicator.isRoot {
+            print("sgemm peak (4096×768)·(768×3072): \(format(peak)) GFLOP/s on rank 0 with \(threads) thread\(threads == 1 ? "" : "s"); "
+                  + "SST-2 train, \(steps) steps of B \(batchSize); \(layout)")
         }
         for m in method {
             var c = TrainingConfiguration(task: .sst2, method: m, model: model, batchSize: batchSize, epochs: 1, learningRate: 1e-4)
@@ -59,11 +66,12 @@ struct WorkloadBench: ParsableCommand {
                 _ = trainer.method.step(batch, step: step + 1)
                 seconds += Training.seconds(clock.now - start)
             }
+            guard communicator.isRoot else { continue }
             if json {
                 printBenchJSON(shape: "sst2-workload", method: m.rawValue, seconds: seconds / Double(steps), flops: flops / Double(steps),
                                peak: peak, threads: threads)
             } else {
-                print("\(m.rawValue): \(format(Double(tokens) / seconds, digits: 0)) tokens/s (unpadded), "
+                print("\(m.rawValue) [\(layout)]: \(format(Double(tokens) / seconds, digits: 0)) tokens/s (unpadded), "
                       + "\(format(Double(steps * batchSize) / seconds)) examples/s, \(format(flops / seconds / 1e9)) GFLOP/s = "
                       + "\(format(flops / seconds / 1e9 / peak, digits: 3)) of peak")
             }

@@ -40,8 +40,8 @@ extension Communicator {
         broadcast(buffer, count: count)
     }
 
-    /// This rank's share of a logical batch: every size-th example from position rank (the batch's order is its
-    /// length-sorted order nowhere, so strided shares balance sequence lengths across ranks).
+    /// This rank's share of a list: every size-th element from position rank (callers order the list so that strided
+    /// shares balance the work: the trainer orders a batch by sequence length first).
     public func share(of indices: [Int]) -> [Int] {
         guard size > 1 else { return indices }
         return stride(from: rank, to: indices.count, by: size).map { indices[$0] }

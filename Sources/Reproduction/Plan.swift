@@ -217,8 +217,39 @@ public struct ThroughputAssumption: Sendable {
         gflops: 52, source: "sustained by the offline grid on 2 cores here: 0.439 PFLOP counted in 2.32 h of cell wall time over its 28 cells (2026-11-30)", cores: 2)
 }
 
+/// A cluster a plan estimates wall times for: every cell runs as one MPI job across all its cores (one rank per core).
+public struct ClusterLayout: Sendable {
+    public var nodes: Int
+    public var coresPerNode: Int
+    /// Throughput per rank relative to one process alone (communication, stragglers), measured here with 2 ranks on
+    /// one node (`rgp bench workload` under mpirun); across nodes it is an assumption, not a measurement.
+    public var scalingEfficiency: Double
+    public var source: String
+
+    public init(nodes: Int, coresPerNode: Int, scalingEfficiency: Double = ClusterLayout.measuredEfficiency,
+                source: String = ClusterLayout.measuredSource) {
+        self.nodes = nodes
+        self.coresPerNode = coresPerNode
+        self.scalingEfficiency = scalingEfficiency
+        self.source = source
+    }
+
+    /// 2 ranks × 1 thread over 1 rank × 1 thread, SST-2 RGP workload on this 2-core machine: median 1.56× of 7
+    /// interleaved rounds (results/bench/mpi-workload.md), so 0.78 per rank.
+    public static let measuredEfficiency = 0.78
+    public static let measuredSource = "2 ranks on one 2-core machine here gave 1.56× one rank, median of 7 rounds; across nodes an assumption, not measured"
+
+    public var cores: Int { nodes * coresPerNode }
+
+    /// Seconds for `flops` at `perCoreGFLOPs` on every core, scaled by the efficiency.
+    public func seconds(flops: Double, perCoreGFLOPs: Double) -> Double {
+        flops / (perCoreGFLOPs * 1e9 * Double(cores) * scalingEfficiency)
+    }
+}
+
 /// The plan as text: one line per cell, then totals and the compute estimate.
-public func renderPlan(_ planned: [PlannedCell], profile: Profile, throughput: ThroughputAssumption, shard: String?) -> String {
+public func renderPlan(_ planned: [PlannedCell], profile: Profile, throughput: ThroughputAssumption, shard: String?,
+                       cluster: ClusterLayout? = nil) -> String {
     var lines: [String] = []
     let shape = planningConfig(model: profile.model)
     lines.append("profile \(profile.name): \(profile.description)")
@@ -226,7 +257,10 @@ public func renderPlan(_ planned: [PlannedCell], profile: Profile, throughput: T
                  + "split \(profile.split.rawValue); seeds \(profile.seeds.map(String.init).joined(separator: ", ")); "
                  + "δ \(profile.delta); accountant \(profile.accountant.rawValue)" + (shard.map { "; shard \($0)" } ?? ""))
     let authorsColumn = !profile.publishedSigmas.isEmpty
-    let header = ["cell", "N", "B", "q", "epochs", "T", "examples", "lr", "C", "σ"] + (authorsColumn ? ["σ authors"] : []) + ["PFLOP", "status"]
+    let perCore = throughput.gflops / Double(throughput.cores)
+    let clusterColumn = cluster.map { ["wall on \($0.nodes)×\($0.coresPerNode)"] } ?? []
+    let header = ["cell", "N", "B", "q", "epochs", "T", "examples", "lr", "C", "σ"] + (authorsColumn ? ["σ authors"] : []) + ["PFLOP"]
+        + clusterColumn + ["status"]
     var table: [[String]] = [header]
     var sigmaChecks: [String] = []
     for p in planned {
@@ -241,7 +275,9 @@ public func renderPlan(_ planned: [PlannedCell], profile: Profile, throughput: T
                       "\(p.steps)", c.method.facts.trainsOnFrozenFeatures ? "\(p.trainSize) (features) + \(Int(p.expectedExamples))" : "\(Int(p.expectedExamples))",
                       String(format: "%g", c.learningRate), c.method.isPrivate ? formatNumber(c.clip) : "-",
                       p.sigma.map { String(format: "%.4f", $0) } ?? (c.method.isPrivate ? "?" : "-")] + authorsCell
-                     + [String(format: "%.4f", p.totalFLOPs / 1e15), p.status.rawValue])
+                     + [String(format: "%.4f", p.totalFLOPs / 1e15)]
+                     + (cluster.map { [duration($0.seconds(flops: p.totalFLOPs, perCoreGFLOPs: perCore))] } ?? [])
+                     + [p.status.rawValue])
     }
     let widths = header.indices.map { column in table.map { $0[column].count }.max() ?? 0 }
     for row in table {
@@ -265,6 +301,15 @@ public func renderPlan(_ planned: [PlannedCell], profile: Profile, throughput: T
                             + "the largest cell alone is %.0f core-hours. Split it with --shard i/n (experiments/slurm-paper.sh).",
                             hours(total) / 24, hours(total) * Double(throughput.cores) / 1000, throughput.gflops / Double(throughput.cores),
                             hours(planned.map(\.totalFLOPs).max() ?? 0) * Double(throughput.cores)))
+    }
+    if let cluster {
+        let total = cluster.seconds(flops: planned.reduce(0) { $0 + $1.totalFLOPs }, perCoreGFLOPs: perCore)
+        let largest = cluster.seconds(flops: planned.map(\.totalFLOPs).max() ?? 0, perCoreGFLOPs: perCore)
+        lines.append(String(format: "on %d nodes × %d cores, every cell one MPI job over all %d cores (one rank per core, "
+                            + "--threads 1) at %.1f GFLOP/s per core × efficiency %.2f (%@): %@ for the whole grid cell after "
+                            + "cell; the largest cell %@. Cells are independent: k such allocations side by side divide the grid's time by k.",
+                            cluster.nodes, cluster.coresPerNode, cluster.cores, perCore, cluster.scalingEfficiency, cluster.source,
+                            duration(total), duration(largest)))
     }
     return lines.joined(separator: "\n")
 }

@@ -1,3 +1,4 @@
+import Distributed
 import Foundation
 import GLUE
 import Storage
@@ -78,7 +79,11 @@ public final class GridRunner {
     }
 
     /// Runs the planned cells; returns the ids of the cells that failed, each with its error.
+    /// Under P processes (mpirun) every rank runs every cell together (each cell's batches split across them); rank 0
+    /// alone prints and writes records and tables, and a failing cell ends the job (the other ranks wait for it).
     public func run(_ planned: [PlannedCell], throughput: ThroughputAssumption) -> [(String, String)] {
+        let communicator = Job.communicator
+        if !communicator.isRoot { progress = { _ in } }
         var failures: [(String, String)] = []
         let clock = ContinuousClock(), started = clock.now
         var flopsDone = 0.0
@@ -99,10 +104,16 @@ public final class GridRunner {
                 trainer.exportsModel = savesModels
                 if let key = p.calibrationKey, let sigma = p.sigma { trainer.knownSigma = (key, sigma) }
                 try trainer.run()
-                try copyRecord(cell)
-                try writeTables()
+                if communicator.isRoot {
+                    try copyRecord(cell)
+                    try writeTables()
+                }
             } catch {
                 let text = "\(error)"
+                if communicator.size > 1 {
+                    FileHandle.standardError.write(Data("rank \(communicator.rank) of \(communicator.size): \(tag) failed: \(text)\n".utf8))
+                    communicator.abort(code: 1)
+                }
                 progress("\(tag) FAILED: \(text)")
                 failures.append((cell.id, text))
             }

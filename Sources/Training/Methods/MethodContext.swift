@@ -48,7 +48,20 @@ public final class MethodContext {
     public func beginStep(_ indices: [Int], step: Int) -> [[Int]] {
         model.training = true
         model.dropoutGenerator = Xoshiro256(seed: seed(step: step, salt: 2) &+ UInt64(engine.communicator.rank))
-        return microBatches(engine.communicator.share(of: indices), of: data.train, tokenBudget: configuration.microBatchTokens)
+        return microBatches(share(of: indices), of: data.train, tokenBudget: configuration.microBatchTokens)
+    }
+
+    /// This process's part of a logical batch: all of it alone; under P processes every P-th example of the batch
+    /// ordered by length, so that each rank gets as many tokens (and attention blocks) as the others and none waits
+    /// long at the reduction.
+    public func share(of indices: [Int]) -> [Int] {
+        let communicator = engine.communicator
+        guard communicator.size > 1 else { return indices }
+        let byLength = indices.enumerated().sorted {
+            let (a, b) = (data.train[$0.element].ids.count, data.train[$1.element].ids.count)
+            return a != b ? a > b : $0.offset < $1.offset
+        }.map(\.element)
+        return communicator.share(of: byLength)
     }
 
     /// Forward on a micro-batch; returns the summed loss and dlogits = scale·(p − onehot).
