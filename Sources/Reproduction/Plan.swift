@@ -234,10 +234,10 @@ public struct ClusterLayout: Sendable {
         self.source = source
     }
 
-    /// 2 ranks × 1 thread over 1 rank × 1 thread, SST-2 RGP workload on this 2-core machine: median 1.56× of 7
-    /// interleaved rounds (results/bench/mpi-workload.md), so 0.78 per rank.
-    public static let measuredEfficiency = 0.78
-    public static let measuredSource = "2 ranks on one 2-core machine here gave 1.56× one rank, median of 7 rounds; across nodes an assumption, not measured"
+    /// 2 ranks × 1 thread over 1 rank × 1 thread, SST-2 RGP workload on this 2-core machine: median 1.88× of 7
+    /// interleaved rounds (results/bench/mpi-workload.md), so 0.94 per rank.
+    public static let measuredEfficiency = 0.94
+    public static let measuredSource = "2 ranks on one 2-core machine here gave 1.88× one rank, median of 7 rounds; across nodes an assumption, not measured"
 
     public var cores: Int { nodes * coresPerNode }
 

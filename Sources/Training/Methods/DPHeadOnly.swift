@@ -45,7 +45,7 @@ public final class DPHeadOnly: TrainingMethodPlugin {
         let result = Tensor(zeros: [data.count, h])
         model.training = false
         let communicator = context.engine.communicator
-        for micro in microBatches(context.share(of: Array(data.indices)), of: data, tokenBudget: context.configuration.microBatchTokens) {
+        for micro in context.share(microBatches(Array(data.indices), of: data, tokenBudget: context.configuration.microBatchTokens)) {
             model.forward(makeBatch(micro, of: data, padId: context.tokenizer.padId))
             let features = model.workspace!.headInput
             for (row, index) in micro.enumerated() { (result.data + index * h).update(from: features.data + row * h, count: h) }
@@ -56,7 +56,7 @@ public final class DPHeadOnly: TrainingMethodPlugin {
     }
 
     public func step(_ batch: [Int], step: Int) -> Double {
-        let features = trainingFeatures(), indices = context.share(of: batch)
+        let features = trainingFeatures(), indices = context.engine.communicator.share(of: batch)
         let h = context.config.hiddenSize, b = indices.count, classes = context.classes
         let parameters = context.model.parameters
         sum.zero()

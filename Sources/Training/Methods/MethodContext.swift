@@ -41,27 +41,24 @@ public final class MethodContext {
     }
 
     /// Training mode with this step's dropout seed, and the length-bucketed micro-batches of this process's share of
-    /// the logical batch (all of it in a single process; every P-th example under P processes).
+    /// the logical batch (all of it in a single process).
     ///
     /// Dropout masks are drawn per process in micro-batch order, so with dropout on, a run's masks (not its privacy)
     /// depend on the number of processes; with dropout off, P processes reproduce one up to summation order.
     public func beginStep(_ indices: [Int], step: Int) -> [[Int]] {
         model.training = true
         model.dropoutGenerator = Xoshiro256(seed: seed(step: step, salt: 2) &+ UInt64(engine.communicator.rank))
-        return microBatches(share(of: indices), of: data.train, tokenBudget: configuration.microBatchTokens)
+        return share(microBatches(indices, of: data.train, tokenBudget: configuration.microBatchTokens))
     }
 
-    /// This process's part of a logical batch: all of it alone; under P processes every P-th example of the batch
-    /// ordered by length, so that each rank gets as many tokens (and attention blocks) as the others and none waits
-    /// long at the reduction.
-    public func share(of indices: [Int]) -> [Int] {
+    /// This process's part of a batch's micro-batches: all of them alone; under P processes every P-th example of
+    /// each (micro-batches are sorted by length), so every rank gets as many tokens as the others and pads as little
+    /// as one process would. (Splitting the batch first and bucketing each half would leave each rank's buckets half
+    /// as dense in length, with more padding: measured 1.56× instead of 2× for 2 ranks.)
+    public func share(_ batches: [[Int]]) -> [[Int]] {
         let communicator = engine.communicator
-        guard communicator.size > 1 else { return indices }
-        let byLength = indices.enumerated().sorted {
-            let (a, b) = (data.train[$0.element].ids.count, data.train[$1.element].ids.count)
-            return a != b ? a > b : $0.offset < $1.offset
-        }.map(\.element)
-        return communicator.share(of: byLength)
+        guard communicator.size > 1 else { return batches }
+        return batches.map { communicator.share(of: $0) }.filter { !$0.isEmpty }
     }
 
     /// Forward on a micro-batch; returns the summed loss and dlogits = scale·(p − onehot).
