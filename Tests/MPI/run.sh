@@ -53,6 +53,30 @@ for method in rgp dpsgd; do
   grep -q "resumed at step 5/" "$work/$method-resumed.log" || { echo "  ^ $method did not resume at step 5"; failures=$((failures + 1)); }
   check "$method: stopped at step 5 under -np 2, resumed under -np 1 = uninterrupted -np 2" "$work/$method-np2" "$work/$method-resumed"
 done
+# A real kill: one rank of a longer 2-rank job gets SIGKILL once a checkpoint is on disk; the job must stop, leave a
+# whole checkpoint, and resume (under 1 rank) to the uninterrupted job's parameters, ε and examples.
+long=(--epochs 30 --checkpoint-every 1)
+finetune 2 rgp "$work/long-reference" "${long[@]}"
+mpirun -np 2 "$rgp" finetune --task sst2 --model "$model" --data "$work/glue" --method rgp --epsilon 8 --clip 0.5 --seeded-noise \
+  --batch-size 16 --epochs 30 --lr 3e-3 --max-length 32 --accountant rdp --threads 1 --out "$work/killed" --checkpoint-every 1 \
+  > "$work/killed.log" 2>&1 &
+job=$!
+for _ in $(seq 1 300); do [ -f "$work/killed/state/state.json" ] && break; sleep 0.1; done
+sleep 0.5
+# The ranks (not mpirun; rgp re-executes itself through /proc/self/exe, so its name is "exe"): kill the last.
+victim=$( (pgrep -f -- "--out $work/killed" || true) | while read -r pid; do
+  [ "$(cat /proc/"$pid"/comm 2>/dev/null)" != mpirun ] && echo "$pid"; done | tail -1 || true)
+if [ -n "$victim" ] && kill -9 "$victim" 2>/dev/null; then
+  if wait "$job"; then echo "  ^ the job went on after a rank was killed"; failures=$((failures + 1)); fi
+  python3 -c "import json,sys; s=json.load(open(sys.argv[1])); assert 0 < s['step'] < 180, s['step']; print('killed job: checkpoint at step', s['step'])" \
+    "$work/killed/state/state.json" || { echo "  ^ no whole checkpoint after the kill"; failures=$((failures + 1)); }
+  finetune 1 rgp "$work/killed" "${long[@]}"
+  check "rgp: a rank SIGKILLed mid-job, resumed under -np 1 = uninterrupted -np 2" "$work/long-reference" "$work/killed"
+else
+  wait "$job" || true
+  echo "  ^ the job finished before a rank could be killed"; failures=$((failures + 1))
+fi
+
 for processes in 2 3; do
   if mpirun -np "$processes" "$rgp" selftest mpi 2>/dev/null | tee "$work/selftest.log" | grep -v OpenBLAS; then :; else
     echo "  ^ FAILED"; failures=$((failures + 1)); fi
