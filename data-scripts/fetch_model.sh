@@ -32,17 +32,12 @@ case "$name" in
     source_dir="$work/hf"
     source="huggingface:bert-base-uncased"
     ;;
-  roberta-base|roberta-large)
+  roberta-base|roberta-large|xlm-roberta-base)
+    # RoBERTa: byte-level BPE (vocab.json, merges.txt); XLM-R: SentencePiece in fairseq's id order.
+    tokenizer_files="vocab.json merges.txt"
+    [ "$name" = xlm-roberta-base ] && tokenizer_files="sentencepiece.bpe.model"
     mkdir -p "$work/hf"
-    for file in config.json vocab.json merges.txt model.safetensors; do
-      curl -fsSL --retry 3 -o "$work/hf/$file" "https://huggingface.co/FacebookAI/$name/resolve/main/$file"
-    done
-    source_dir="$work/hf"
-    source="huggingface:FacebookAI/$name"
-    ;;
-  xlm-roberta-base)
-    mkdir -p "$work/hf"
-    for file in config.json sentencepiece.bpe.model model.safetensors; do
+    for file in config.json $tokenizer_files model.safetensors; do
       curl -fsSL --retry 3 -o "$work/hf/$file" "https://huggingface.co/FacebookAI/$name/resolve/main/$file"
     done
     source_dir="$work/hf"

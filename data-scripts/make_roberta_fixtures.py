@@ -23,6 +23,8 @@ import shutil
 
 import torch
 from safetensors.torch import save_file
+
+from convert_checkpoint import canonical_name
 from transformers import (RobertaConfig, RobertaForSequenceClassification, RobertaTokenizerFast, XLMRobertaConfig,
                           XLMRobertaForSequenceClassification, XLMRobertaTokenizer)
 
@@ -41,13 +43,8 @@ LABELS = [0, 2, 1, 2]
 
 
 def canonical(name):
-    if name.startswith("roberta."):
-        name = name[len("roberta."):]
-    if name.startswith("classifier.dense."):
-        name = "pooler.dense." + name[len("classifier.dense."):]
-    elif name.startswith("classifier.out_proj."):
-        name = "classifier." + name[len("classifier.out_proj."):]
-    return name
+    """The suite's canonical name of a RobertaForSequenceClassification parameter (as the converter writes it)."""
+    return canonical_name(name, "roberta")
 
 
 def randomise(model, seed):

@@ -7,24 +7,17 @@ Per tensor: max |a − b| / max |a|; the report names the worst tensor. Also com
 must be equal: the privacy a run claims cannot depend on how many processes ran it.
 """
 import json
+import os
 import struct
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "data-scripts"))
+from convert_checkpoint import read_safetensors  # noqa: E402  (the project's one safetensors reader)
+
 
 def read(path):
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(n))
-        base = 8 + n
-        tensors = {}
-        for name, info in header.items():
-            if name == "__metadata__":
-                continue
-            begin, end = info["data_offsets"]
-            f.seek(base + begin)
-            raw = f.read(end - begin)
-            tensors[name] = struct.unpack(f"<{len(raw) // 4}f", raw)
-    return tensors
+    """name → float32 values (the runs' exported models are F32)."""
+    return {name: struct.unpack(f"<{len(raw) // 4}f", raw) for name, (_, _, raw) in read_safetensors(path).items()}
 
 
 def main():

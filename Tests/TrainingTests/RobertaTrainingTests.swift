@@ -1,6 +1,5 @@
 import Foundation
 import GLUE
-import Numerics
 import Testing
 import Tokenizers
 import Training
@@ -12,24 +11,8 @@ let tinyRobertaDirectory = URL(fileURLWithPath: #filePath).deletingLastPathCompo
 
 /// A learnable synthetic SST-2 folder in English words the BPE knows: label 1 iff the sentence contains "great".
 func syntheticWordsGLUE() throws -> String {
-    let root = FileManager.default.temporaryDirectory.appendingPathComponent("glue-words-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: root + "/SST-2", withIntermediateDirectories: true)
-    let vocabulary = ["the", "film", "story", "a", "is", "and", "of", "it", "with", "movie", "long", "plot", "actors", "its",
-                      "old", "new", "some", "this", "that", "very"]
-    var generator = Xoshiro256(seed: 21)
-    func rows(_ count: Int) -> String {
-        var text = "sentence\tlabel\n"
-        for i in 0..<count {
-            let positive = i % 2 == 0
-            var words = (0..<(3 + Int(generator.next() % 5))).map { _ in vocabulary[Int(generator.next() % UInt64(vocabulary.count))] }
-            if positive { words.insert("great", at: Int(generator.next() % UInt64(words.count))) }
-            text += words.joined(separator: " ") + " \t\(positive ? 1 : 0)\n"
-        }
-        return text
-    }
-    try rows(64).write(toFile: root + "/SST-2/train.tsv", atomically: true, encoding: .utf8)
-    try rows(32).write(toFile: root + "/SST-2/dev.tsv", atomically: true, encoding: .utf8)
-    return root
+    try syntheticGLUE(vocabulary: ["the", "film", "story", "a", "is", "and", "of", "it", "with", "movie", "long", "plot", "actors",
+                                   "its", "old", "new", "some", "this", "that", "very"], marker: "great", seed: 21)
 }
 
 @Suite("tiny RoBERTa end to end", .serialized)

@@ -7,17 +7,18 @@ let tinyDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().
 
 let fixturesDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").path
 
-/// A learnable synthetic SST-2 folder in the tiny vocabulary: label 1 iff the sentence contains w7.
-func syntheticGLUE() throws -> String {
+/// A learnable synthetic SST-2 folder: sentences of 3–7 words from `vocabulary`, label 1 iff the sentence contains
+/// `marker` (by default the tiny BERT's vocabulary, w10…w69, and w7).
+func syntheticGLUE(vocabulary: [String] = (10..<70).map { "w\($0)" }, marker: String = "w7", seed: UInt64 = 11) throws -> String {
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("glue-\(UUID().uuidString)").path
     try FileManager.default.createDirectory(atPath: root + "/SST-2", withIntermediateDirectories: true)
-    var generator = Xoshiro256(seed: 11)
+    var generator = Xoshiro256(seed: seed)
     func rows(_ count: Int) -> String {
         var text = "sentence\tlabel\n"
         for i in 0..<count {
             let positive = i % 2 == 0
-            var words = (0..<(3 + Int(generator.next() % 5))).map { _ in "w\(10 + Int(generator.next() % 60))" }
-            if positive { words.insert("w7", at: Int(generator.next() % UInt64(words.count))) }
+            var words = (0..<(3 + Int(generator.next() % 5))).map { _ in vocabulary[Int(generator.next() % UInt64(vocabulary.count))] }
+            if positive { words.insert(marker, at: Int(generator.next() % UInt64(words.count))) }
             text += words.joined(separator: " ") + " \t\(positive ? 1 : 0)\n"
         }
         return text

@@ -24,6 +24,24 @@ func scaledError(_ a: [Float], _ b: [Float]) -> Float {
 
 func maxAbs(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1) }.max() ?? 0 }
 
+/// Every parameter gradient against the step fixture's `grad.<name>` (≤ 1e-4 of the reference's scale), and every
+/// parameter of the layout checked.
+func expectGradientsMatch(_ gradients: BertParameters, _ step: SafeTensorsFile) throws {
+    var checked = 0
+    for name in gradients.names {
+        let expected = try step.floats("grad." + name), got = gradients[name].array
+        if name.hasSuffix("attention.self.key.bias") {
+            // Softmax ignores a per-row constant, so this gradient is exactly zero; both sides hold rounding noise.
+            #expect(expected.allSatisfy { abs($0) < 1e-6 } && got.allSatisfy { abs($0) < 1e-6 }, "\(name)")
+        } else {
+            let error = scaledError(got, expected)
+            #expect(error <= 1e-4, "\(name): scaled error \(error)")
+        }
+        checked += 1
+    }
+    #expect(checked == BertParameters.layout(config: gradients.config, classes: gradients.classes).count)
+}
+
 /// The tiny model's fixed batch from the step fixture.
 func tinyBatch(_ step: SafeTensorsFile) throws -> (Batch, [Int32]) {
     let ids = try step.ints("input_ids"), types = try step.ints("token_type_ids"), mask = try step.floats("attention_mask")
@@ -60,19 +78,7 @@ struct TinyBertTests {
 
         let gradients = BertParameters(config: checkpoint.config, classes: 3)
         model.backward(dlogits: dlogits, gradients: gradients)
-        var checked = 0
-        for name in gradients.names {
-            let expected = try step.floats("grad." + name), got = gradients[name].array
-            if name.hasSuffix("attention.self.key.bias") {
-                // Softmax ignores a per-row constant, so this gradient is exactly zero; both sides hold rounding noise.
-                #expect(expected.allSatisfy { abs($0) < 1e-6 } && got.allSatisfy { abs($0) < 1e-6 }, "\(name)")
-            } else {
-                let error = scaledError(got, expected)
-                #expect(error <= 1e-4, "\(name): scaled error \(error)")
-            }
-            checked += 1
-        }
-        #expect(checked == BertParameters.layout(config: checkpoint.config, classes: 3).count)
+        try expectGradientsMatch(gradients, step)
     }
 
     @Test("a weight hook sees each matrix's input and output gradient; δᵀ·x equals the full weight gradient")
