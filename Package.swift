@@ -94,7 +94,7 @@ let package = Package(
         .executableTarget(name: "rgp-qqp", dependencies: ["Commands"], path: "Sources/rgp-qqp"),
         .executableTarget(name: "rgp-mnli", dependencies: ["Commands"], path: "Sources/rgp-mnli"),
 
-        .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
+        .testTarget(name: "NumericsTests", dependencies: ["Numerics", "CKernels"]),
         .testTarget(
             name: "TokenizersTests",
             dependencies: ["Tokenizers", "GLUE", .product(name: "Crypto", package: "swift-crypto")],

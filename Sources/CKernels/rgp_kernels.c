@@ -6,6 +6,7 @@
 // lane of a vector computes exactly what the scalar Swift code computed (tests compare them bit for bit).
 #include "rgp_kernels.h"
 #include <stdint.h>
+#include <math.h>
 #include <string.h>
 
 #pragma clang fp contract(off)
@@ -81,5 +82,168 @@ void rgp_gelu_backward(const float *x, const float *dy, float *dx, long count) {
         double cdf = 0.5 * (1 + fast_erf(v * 0.7071067811865475));
         double pdf = 0.3989422804014327 * exp_non_positive(-0.5 * v * v);
         dx[i] = (float)((double)dy[i] * (cdf + v * pdf));
+    }
+}
+
+// MARK: Philox4x32-10 and dropout masks
+
+#define PHILOX_M0 0xD2511F53u
+#define PHILOX_M1 0xCD9E8D57u
+#define PHILOX_W0 0x9E3779B9u
+#define PHILOX_W1 0xBB67AE85u
+
+static inline void philox_rounds(uint32_t c[4], uint32_t k0, uint32_t k1) {
+    for (int round = 0; round < 10; round++) {
+        uint64_t p0 = (uint64_t)PHILOX_M0 * c[0], p1 = (uint64_t)PHILOX_M1 * c[2];
+        uint32_t hi0 = (uint32_t)(p0 >> 32), lo0 = (uint32_t)p0, hi1 = (uint32_t)(p1 >> 32), lo1 = (uint32_t)p1;
+        c[0] = hi1 ^ c[1] ^ k0;
+        c[1] = lo1;
+        c[2] = hi0 ^ c[3] ^ k1;
+        c[3] = lo0;
+        k0 += PHILOX_W0;
+        k1 += PHILOX_W1;
+    }
+}
+
+void rgp_philox4x32(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]) {
+    uint32_t c[4] = {counter[0], counter[1], counter[2], counter[3]};
+    philox_rounds(c, key[0], key[1]);
+    memcpy(out, c, sizeof c);
+}
+
+// Whole blocks of four elements, block b at mask[4b]: written so the compiler vectorises across blocks.
+RGP_CLONES
+static void dropout_blocks(float *mask, long blocks, uint64_t first_block, uint32_t k0, uint32_t k1, float threshold,
+                           float keep) {
+    for (long b = 0; b < blocks; b++) {
+        uint64_t block = first_block + (uint64_t)b;
+        uint32_t c[4] = {(uint32_t)block, (uint32_t)(block >> 32), 0, 0};
+        philox_rounds(c, k0, k1);
+        for (int lane = 0; lane < 4; lane++) mask[4 * b + lane] = (float)(c[lane] >> 8) >= threshold ? keep : 0.0f;
+    }
+}
+
+void rgp_dropout_mask(float *mask, long count, uint64_t offset, uint64_t key, float p) {
+    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    float threshold = p * 16777216.0f, keep = 1.0f / (1.0f - p);
+    long done = 0;
+    // A head up to the next multiple of four, a vectorised middle, a tail: the same values as one block loop.
+    while (done < count && ((offset + (uint64_t)done) & 3) != 0) {
+        uint64_t e = offset + (uint64_t)done;
+        uint32_t c[4] = {(uint32_t)(e >> 2), (uint32_t)(e >> 34), 0, 0};
+        philox_rounds(c, k0, k1);
+        mask[done] = (float)(c[e & 3] >> 8) >= threshold ? keep : 0.0f;
+        done++;
+    }
+    long blocks = (count - done) / 4;
+    dropout_blocks(mask + done, blocks, (offset + (uint64_t)done) >> 2, k0, k1, threshold, keep);
+    done += 4 * blocks;
+    while (done < count) {
+        uint64_t e = offset + (uint64_t)done;
+        uint32_t c[4] = {(uint32_t)(e >> 2), (uint32_t)(e >> 34), 0, 0};
+        philox_rounds(c, k0, k1);
+        mask[done] = (float)(c[e & 3] >> 8) >= threshold ? keep : 0.0f;
+        done++;
+    }
+}
+
+// MARK: Softmax
+
+// Sums over 16 lanes in a fixed order (lane j mod 16, then a pairwise tree), the same on every instruction set.
+#define LANES 16
+
+static inline float lane_total(float acc[LANES]) {
+    for (int width = LANES / 2; width > 0; width /= 2)
+        for (int j = 0; j < width; j++) acc[j] += acc[j + width];
+    return acc[0];
+}
+
+RGP_CLONES
+void rgp_softmax_forward(const float *x, float *y, long rows, long columns, const float *key_mask) {
+    for (long r = 0; r < rows; r++) {
+        const float *xr = x + r * columns;
+        float *yr = y + r * columns;
+        float maximum = -INFINITY;
+        for (long j = 0; j < columns; j++) {
+            float v = key_mask && key_mask[j] == 0 ? -INFINITY : xr[j];
+            maximum = v > maximum ? v : maximum;
+        }
+        if (maximum == -INFINITY) {
+            for (long j = 0; j < columns; j++) yr[j] = 0;
+            continue;
+        }
+        float acc[LANES] = {0};
+        long j = 0;
+        for (; j + LANES <= columns; j += LANES) {
+#pragma clang loop vectorize(assume_safety)
+            for (int l = 0; l < LANES; l++) {
+                float e = (float)exp_non_positive((double)(xr[j + l] - maximum));
+                e = key_mask && key_mask[j + l] == 0 ? 0.0f : e;
+                yr[j + l] = e;
+                acc[l] += e;
+            }
+        }
+        for (int l = 0; j < columns; j++, l++) {
+            float e = (float)exp_non_positive((double)(xr[j] - maximum));
+            e = key_mask && key_mask[j] == 0 ? 0.0f : e;
+            yr[j] = e;
+            acc[l] += e;
+        }
+        float inverse = 1.0f / lane_total(acc);
+#pragma clang loop vectorize(assume_safety)
+        for (long k = 0; k < columns; k++) yr[k] *= inverse;
+    }
+}
+
+RGP_CLONES
+void rgp_softmax_backward(const float *y, const float *dy, float *dx, long rows, long columns) {
+    for (long r = 0; r < rows; r++) {
+        const float *yr = y + r * columns, *dyr = dy + r * columns;
+        float *dxr = dx + r * columns;
+        float acc[LANES] = {0};
+        long j = 0;
+        for (; j + LANES <= columns; j += LANES)
+            for (int l = 0; l < LANES; l++) acc[l] += dyr[j + l] * yr[j + l];
+        for (int l = 0; j < columns; j++, l++) acc[l] += dyr[j] * yr[j];
+        float dot = lane_total(acc);
+#pragma clang loop vectorize(assume_safety)
+        for (long k = 0; k < columns; k++) dxr[k] = yr[k] * (dyr[k] - dot);
+    }
+}
+
+RGP_CLONES
+void rgp_multiply(const float *a, const float *b, float *y, long count) {
+#pragma clang loop vectorize(assume_safety)
+    for (long i = 0; i < count; i++) y[i] = a[i] * b[i];
+}
+
+RGP_CLONES
+void rgp_add(const float *a, const float *b, float *y, long count) {
+#pragma clang loop vectorize(assume_safety)
+    for (long i = 0; i < count; i++) y[i] = a[i] + b[i];
+}
+
+// MARK: Per-example outer-product sums
+
+RGP_CLONES
+void rgp_outer_product_sums(const float *a, long lda, long r, const float *b, long ldb, long d, long first, long count,
+                            long length, float *out, long out_stride, int transposed, int accumulate) {
+    for (long i = first; i < first + count; i++) {
+        float *o = out + i * out_stride;
+        if (!accumulate) memset(o, 0, sizeof(float) * (size_t)(r * d));
+        for (long t = i * length; t < (i + 1) * length; t++) {
+            const float *at = a + t * lda, *bt = b + t * ldb;
+            for (long k = 0; k < r; k++) {
+                float s = at[k];
+                if (s == 0) continue;
+                if (transposed && r > 1) {
+                    for (long j = 0; j < d; j++) o[j * r + k] += s * bt[j];
+                } else {
+                    float *row = o + k * d;  // transposed with r = 1 is the same contiguous row
+#pragma clang loop vectorize(assume_safety)
+                    for (long j = 0; j < d; j++) row[j] += s * bt[j];
+                }
+            }
+        }
     }
 }

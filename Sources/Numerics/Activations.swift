@@ -111,9 +111,14 @@ public enum Tanh {
 }
 
 /// Inverted dropout: kept elements are scaled by 1/(1 − p) so the expectation is unchanged.
+///
+/// Masks come from Philox4x32-10, a counter-based generator (Salmon et al. 2011; the generator behind PyTorch's and
+/// JAX's accelerator dropout): element e of a stream under a 64-bit key depends on (key, e) alone, so a mask is drawn
+/// in parallel, in any pieces, and per attention head while its block is in cache, always with the same values. Each
+/// call of `forward` takes its key from the caller's seeded generator (one draw per call).
 public enum Dropout {
-    /// Draws the mask (0 or 1/(1 − p) per element) from `generator` and applies it. With p = 0 the mask is all
-    /// ones. `y` may alias `x`. Inlinable so that it is specialised for the caller's generator.
+    /// Draws the mask (0 or 1/(1 − p) per element) under a key taken from `generator` and applies it. With p = 0 the
+    /// mask is all ones. `y` may alias `x`.
     @inlinable
     public static func forward<G: RandomNumberGenerator>(
         _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, mask: UnsafeMutablePointer<Float>,
@@ -123,14 +128,27 @@ public enum Dropout {
         Elementwise.multiply(x, mask, into: y, count: count)
     }
 
-    /// Draws a mask only (0 or 1/(1 − p) per element): what `forward` applies (attention draws its masks up front).
+    /// Draws a mask only (0 or 1/(1 − p) per element) under a key taken from `generator`: what `forward` applies.
     @inlinable
     public static func drawMask<G: RandomNumberGenerator>(
         _ mask: UnsafeMutablePointer<Float>, count: Int, probability p: Float, generator: inout G
     ) {
+        drawMask(mask, count: count, probability: p, key: generator.next())
+    }
+
+    /// Elements offset ..< offset + count of the mask stream under `key` (split across the elementwise workers).
+    public static func drawMask(
+        _ mask: UnsafeMutablePointer<Float>, count: Int, probability p: Float, key: UInt64, offset: Int = 0
+    ) {
         precondition(p >= 0 && p < 1, "dropout probability \(p) outside [0, 1)")
-        let keep = 1 / (1 - p)
-        for i in 0..<count { mask[i] = p == 0 || generator.nextUnitFloat() >= p ? keep : 0 }
+        precondition(offset >= 0, "negative dropout stream offset \(offset)")
+        if p == 0 {
+            mask.update(repeating: 1, count: count)
+            return
+        }
+        Parallel.chunks(count) { start, n in
+            rgp_dropout_mask(mask + start, n, UInt64(offset + start), key, p)
+        }
     }
 
     /// dx = dy · mask. `dx` may alias `dy`.
@@ -138,6 +156,6 @@ public enum Dropout {
         outputGradient dy: UnsafePointer<Float>, mask: UnsafePointer<Float>,
         into dx: UnsafeMutablePointer<Float>, count: Int
     ) {
-        for i in 0..<count { dx[i] = dy[i] * mask[i] }
+        Elementwise.multiply(dy, mask, into: dx, count: count)
     }
 }

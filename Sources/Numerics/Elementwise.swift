@@ -1,17 +1,19 @@
+import CKernels
+
 /// Small elementwise kernels that the layers compose (residual adds, scaling, reductions).
 public enum Elementwise {
-    /// y = a + b. `y` may alias either input.
+    /// y = a + b (split across the elementwise workers). `y` may alias either input.
     public static func add(
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int
     ) {
-        for i in 0..<count { y[i] = a[i] + b[i] }
+        Parallel.chunks(count) { start, n in rgp_add(a + start, b + start, y + start, n) }
     }
 
-    /// y = a · b. `y` may alias either input.
+    /// y = a · b (split across the elementwise workers). `y` may alias either input.
     public static func multiply(
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int
     ) {
-        for i in 0..<count { y[i] = a[i] * b[i] }
+        Parallel.chunks(count) { start, n in rgp_multiply(a + start, b + start, y + start, n) }
     }
 
     /// y += alpha · x.
@@ -51,23 +53,8 @@ public enum Segmented {
         transposed: Bool = false, accumulate: Bool = false
     ) {
         Parallel.rows(segments, minimumRows: 8) { start, count in
-            for i in start..<(start + count) {
-                let o = out + i * outStride
-                if !accumulate { o.update(repeating: 0, count: r * d) }
-                for t in (i * length)..<((i + 1) * length) {
-                    let at = a + t * lda, bt = b + t * ldb
-                    for k in 0..<r {
-                        let s = at[k]
-                        if s == 0 { continue }
-                        if transposed {
-                            for j in 0..<d { o[j * r + k] += s * bt[j] }
-                        } else {
-                            let row = o + k * d
-                            for j in 0..<d { row[j] += s * bt[j] }
-                        }
-                    }
-                }
-            }
+            rgp_outer_product_sums(a, lda, r, b, ldb, d, start, count, length, out, outStride, transposed ? 1 : 0,
+                                   accumulate ? 1 : 0)
         }
     }
 }

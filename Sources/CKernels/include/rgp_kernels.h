@@ -7,4 +7,34 @@ void rgp_gelu_forward(const float *x, float *y, long count);
 /// GELU's backward, dx = dy·(Φ(x) + x·φ(x)); `dx` may alias `dy`.
 void rgp_gelu_backward(const float *x, const float *dy, float *dx, long count);
 
+#include <stdint.h>
+
+/// Philox4x32-10 (Salmon, Moraes, Dror, Shaw 2011): the four 32-bit outputs for `counter` under `key`.
+void rgp_philox4x32(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]);
+
+/// Inverted-dropout mask for elements offset ..< offset + count of a stream: element e keeps (value 1/(1 − p))
+/// when the top 24 bits of output e mod 4 of Philox4x32-10 at counter (⌊e/4⌋ low, high, 0, 0) under `key`, as a
+/// uniform in [0, 1), are ≥ p; 0 otherwise. Any split of a stream into calls gives the same mask.
+void rgp_dropout_mask(float *mask, long count, uint64_t offset, uint64_t key, float p);
+
+/// Row-wise softmax of rows×columns x into y (may alias x): exp in double (the GELU backward's exp), sums over 16
+/// fixed lanes. `key_mask` (nullable): one row of `columns` flags shared by every row; a 0 excludes the column.
+/// A row with every column excluded yields zeros.
+void rgp_softmax_forward(const float *x, float *y, long rows, long columns, const float *key_mask);
+
+/// dx = y·(dy − Σₖ dyₖ·yₖ) per row, the dot product over the same 16 lanes; `dx` may alias `dy`.
+void rgp_softmax_backward(const float *y, const float *dy, float *dx, long rows, long columns);
+
+/// y = a·b elementwise; `y` may alias either input.
+void rgp_multiply(const float *a, const float *b, float *y, long count);
+
+/// y = a + b elementwise; `y` may alias either input.
+void rgp_add(const float *a, const float *b, float *y, long count);
+
+/// Segments first ..< first + count of Numerics' `Segmented.outerProductSums`: out_i[k, j] (or [j, k] when
+/// `transposed`) = Σ over the segment's rows t of a[t, k]·b[t, j], rows with a[t, k] = 0 skipped; the same
+/// additions in the same order as the Swift loops, so the same bits.
+void rgp_outer_product_sums(const float *a, long lda, long r, const float *b, long ldb, long d, long first, long count,
+                            long length, float *out, long out_stride, int transposed, int accumulate);
+
 #endif
