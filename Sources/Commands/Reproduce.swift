@@ -28,6 +28,8 @@ struct Reproduce: ParsableCommand {
     @Option(help: "Run one part of the grid: i/n.") var shard: String?
     @Option(help: "Run only this task's cells (repeatable; e.g. re-running one column). Tables still cover the whole grid.")
     var task: [GLUETask] = []
+    @Option(help: "Run only this method's cells (repeatable; e.g. re-running one row). Tables still cover the whole grid.")
+    var method: [TrainingMethod] = []
     @Flag(help: "Print the plan (σ per cell, cost estimate) and stop.") var planOnly = false
     @Flag(help: "Only rebuild the tables and plot from the records.") var tablesOnly = false
     @Flag(help: "Count cells with a finished record in results/<profile>/runs as done (grids from several machines).") var skipRecorded = false
@@ -77,7 +79,7 @@ struct Reproduce: ParsableCommand {
             throw ValidationError("--task \(unknown.rawValue): the profile's tasks are \(profile.tasks.map(\.rawValue).joined(separator: ", "))")
         }
         let cells = profile.cells().enumerated().filter { shard?.contains(position: $0.offset) ?? true }.map(\.element)
-            .filter { task.isEmpty || task.contains($0.task) }
+            .filter { (task.isEmpty || task.contains($0.task)) && (method.isEmpty || method.contains($0.method)) }
         var planner = Planner(profile: profile, glueRoot: root, splitsDirectory: splitsDirectory,
                               runsDirectory: layout.runsDirectory, recordsDirectory: layout.recordsDirectory)
         planner.skipRecorded = skipRecorded

@@ -9,14 +9,17 @@ public struct ReproductionError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// One layer of settings in a profile: it applies to the cells whose task and method match (nil matches all),
-/// in file order, each later layer overriding the earlier ones. Every layer names where its values come from.
+/// One layer of settings in a profile: it applies to the cells whose task and method match (absent matches all; a
+/// list matches any of its entries, e.g. `"method": ["rgp", "dpsgd", "dphead"]` for the private rows), in file order,
+/// each later layer overriding the earlier ones. Every layer names where its values come from.
 ///
 /// Its other keys are `TrainingConfiguration`'s own (snake_case, as in run.json), so a setting is declared once:
 /// applying a layer overwrites those keys of the configuration's JSON and decodes it again.
 public struct SettingsLayer: Decodable, Sendable, Equatable {
-    public var task: GLUETask?
-    public var method: TrainingMethod?
+    /// The tasks it applies to (nil: all).
+    public var tasks: [GLUETask]?
+    /// The methods it applies to (nil: all).
+    public var methods: [TrainingMethod]?
     /// Where these values come from (a paper, the authors' repository, a measurement here).
     public var source: String
     /// The settings it sets, by key.
@@ -34,8 +37,8 @@ public struct SettingsLayer: Decodable, Sendable, Equatable {
     public init(from decoder: any Decoder) throws {
         try rejectUnknownKeys(decoder, known: ["task", "method", "source"] + Self.settingKeys)
         let c = try decoder.container(keyedBy: MatchKeys.self)
-        task = try c.decodeIfPresent(GLUETask.self, forKey: .task)
-        method = try c.decodeIfPresent(TrainingMethod.self, forKey: .method)
+        tasks = try Self.oneOrMany(GLUETask.self, c, .task)
+        methods = try Self.oneOrMany(TrainingMethod.self, c, .method)
         source = try c.decode(String.self, forKey: .source)
         let all = try decoder.container(keyedBy: AnyKey.self)
         var values: [String: JSONValue] = [:]
@@ -45,8 +48,19 @@ public struct SettingsLayer: Decodable, Sendable, Equatable {
         self.values = values
     }
 
+    /// A value or a non-empty list of values under `key`.
+    static func oneOrMany<T: Decodable>(_: T.Type, _ c: KeyedDecodingContainer<MatchKeys>, _ key: MatchKeys) throws -> [T]? {
+        guard c.contains(key) else { return nil }
+        if let one = try? c.decode(T.self, forKey: key) { return [one] }
+        let many = try c.decode([T].self, forKey: key)
+        if many.isEmpty {
+            throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "an empty list matches no cell")
+        }
+        return many
+    }
+
     func matches(task: GLUETask, method: TrainingMethod) -> Bool {
-        (self.task ?? task) == task && (self.method ?? method) == method
+        (tasks?.contains(task) ?? true) && (methods?.contains(method) ?? true)
     }
 
     func apply(to c: inout TrainingConfiguration) throws {

@@ -76,6 +76,21 @@ func record(task: GLUETask, method: TrainingMethod, epsilon: Double?, seed: UInt
         #expect(cells[4].sources == ["all", "sst2", "sst2 rgp"])
     }
 
+    @Test("a settings layer may name lists of tasks and methods (the pair tasks' private rows); an empty list is refused")
+    func layersMatchLists() throws {
+        let layer = "{\"task\": [\"mnli\"], \"method\": [\"rgp\", \"dpsgd\"], \"source\": \"lists\", \"batch_size\": 77}"
+        let json = minimalProfile.replacingOccurrences(of: "\"lr\": 0.003}\n ]}", with: "\"lr\": 0.003},\n   " + layer + "\n ]}")
+        #expect(json != minimalProfile)
+        let cells = try profile(json).cells()
+        let mnliRGP = try #require(cells.first { $0.id == "mnli-rgp-eps8-seed0" })
+        let mnliFull = try #require(cells.first { $0.id == "mnli-full-seed0" })
+        let sst2RGP = try #require(cells.first { $0.id == "sst2-rgp-eps8-seed0" })
+        #expect(mnliRGP.configuration.batchSize == 77 && mnliRGP.sources.last == "lists")
+        #expect(mnliFull.configuration.batchSize == 10 && sst2RGP.configuration.batchSize == 20)
+        let empty = json.replacingOccurrences(of: "[\"rgp\", \"dpsgd\"]", with: "[]")
+        #expect(throws: (any Error).self) { try profile(empty) }
+    }
+
     @Test("a row may run on some tasks only and with its own seeds; the table row adds them up")
     func rowTasksAndSeeds() throws {
         let json = minimalProfile.replacingOccurrences(
