@@ -30,6 +30,8 @@ struct Reproduce: ParsableCommand {
     var task: [GLUETask] = []
     @Option(help: "Run only this method's cells (repeatable; e.g. re-running one row). Tables still cover the whole grid.")
     var method: [TrainingMethod] = []
+    @Option(help: "Run only the private cells at this ε (repeatable). Tables still cover the whole grid.")
+    var epsilon: [Double] = []
     @Flag(help: "Print the plan (σ per cell, cost estimate) and stop.") var planOnly = false
     @Flag(help: "Only rebuild the tables and plot from the records.") var tablesOnly = false
     @Flag(help: "Count cells with a finished record in results/<profile>/runs as done (grids from several machines).") var skipRecorded = false
@@ -80,6 +82,7 @@ struct Reproduce: ParsableCommand {
         }
         let cells = profile.cells().enumerated().filter { shard?.contains(position: $0.offset) ?? true }.map(\.element)
             .filter { (task.isEmpty || task.contains($0.task)) && (method.isEmpty || method.contains($0.method)) }
+            .filter { epsilon.isEmpty || $0.configuration.epsilon.map(epsilon.contains) == true }
         var planner = Planner(profile: profile, glueRoot: root, splitsDirectory: splitsDirectory,
                               runsDirectory: layout.runsDirectory, recordsDirectory: layout.recordsDirectory)
         planner.skipRecorded = skipRecorded
