@@ -111,40 +111,52 @@ void rgp_philox4x32(const uint32_t counter[4], const uint32_t key[2], uint32_t o
     memcpy(out, c, sizeof c);
 }
 
-// Whole blocks of four elements, block b at mask[4b]: written so the compiler vectorises across blocks.
+// Whole blocks of four elements, block b at out[4b]: the mask itself when x is NULL, x·mask otherwise; written so
+// the compiler vectorises across blocks.
 RGP_CLONES
-static void dropout_blocks(float *mask, long blocks, uint64_t first_block, uint32_t k0, uint32_t k1, float threshold,
-                           float keep) {
+static void dropout_blocks(const float *x, float *out, long blocks, uint64_t first_block, uint32_t k0, uint32_t k1,
+                           float threshold, float keep) {
     for (long b = 0; b < blocks; b++) {
         uint64_t block = first_block + (uint64_t)b;
         uint32_t c[4] = {(uint32_t)block, (uint32_t)(block >> 32), 0, 0};
         philox_rounds(c, k0, k1);
-        for (int lane = 0; lane < 4; lane++) mask[4 * b + lane] = (float)(c[lane] >> 8) >= threshold ? keep : 0.0f;
+        for (int lane = 0; lane < 4; lane++) {
+            float m = (float)(c[lane] >> 8) >= threshold ? keep : 0.0f;
+            out[4 * b + lane] = x ? x[4 * b + lane] * m : m;
+        }
+    }
+}
+
+static inline float dropout_element(uint64_t e, uint32_t k0, uint32_t k1, float threshold, float keep) {
+    uint32_t c[4] = {(uint32_t)(e >> 2), (uint32_t)(e >> 34), 0, 0};
+    philox_rounds(c, k0, k1);
+    return (float)(c[e & 3] >> 8) >= threshold ? keep : 0.0f;
+}
+
+// A head up to the next multiple of four, a vectorised middle, a tail: the same values as one block loop.
+static void dropout_stream(const float *x, float *out, long count, uint64_t offset, uint64_t key, float p) {
+    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    float threshold = p * 16777216.0f, keep = 1.0f / (1.0f - p);
+    long done = 0;
+    for (; done < count && ((offset + (uint64_t)done) & 3) != 0; done++) {
+        float m = dropout_element(offset + (uint64_t)done, k0, k1, threshold, keep);
+        out[done] = x ? x[done] * m : m;
+    }
+    long blocks = (count - done) / 4;
+    dropout_blocks(x ? x + done : NULL, out + done, blocks, (offset + (uint64_t)done) >> 2, k0, k1, threshold, keep);
+    done += 4 * blocks;
+    for (; done < count; done++) {
+        float m = dropout_element(offset + (uint64_t)done, k0, k1, threshold, keep);
+        out[done] = x ? x[done] * m : m;
     }
 }
 
 void rgp_dropout_mask(float *mask, long count, uint64_t offset, uint64_t key, float p) {
-    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
-    float threshold = p * 16777216.0f, keep = 1.0f / (1.0f - p);
-    long done = 0;
-    // A head up to the next multiple of four, a vectorised middle, a tail: the same values as one block loop.
-    while (done < count && ((offset + (uint64_t)done) & 3) != 0) {
-        uint64_t e = offset + (uint64_t)done;
-        uint32_t c[4] = {(uint32_t)(e >> 2), (uint32_t)(e >> 34), 0, 0};
-        philox_rounds(c, k0, k1);
-        mask[done] = (float)(c[e & 3] >> 8) >= threshold ? keep : 0.0f;
-        done++;
-    }
-    long blocks = (count - done) / 4;
-    dropout_blocks(mask + done, blocks, (offset + (uint64_t)done) >> 2, k0, k1, threshold, keep);
-    done += 4 * blocks;
-    while (done < count) {
-        uint64_t e = offset + (uint64_t)done;
-        uint32_t c[4] = {(uint32_t)(e >> 2), (uint32_t)(e >> 34), 0, 0};
-        philox_rounds(c, k0, k1);
-        mask[done] = (float)(c[e & 3] >> 8) >= threshold ? keep : 0.0f;
-        done++;
-    }
+    dropout_stream(NULL, mask, count, offset, key, p);
+}
+
+void rgp_dropout_apply(const float *x, float *y, long count, uint64_t offset, uint64_t key, float p) {
+    dropout_stream(x, y, count, offset, key, p);
 }
 
 // MARK: Softmax

@@ -151,6 +151,23 @@ public enum Dropout {
         }
     }
 
+    /// y = x · mask for elements offset ..< offset + count of the mask stream under `key`, without storing the mask
+    /// (attention draws it again in backward): the same bits as `drawMask` then a product. `y` may alias `x`.
+    public static func apply(
+        _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int, probability p: Float, key: UInt64,
+        offset: Int = 0
+    ) {
+        precondition(p >= 0 && p < 1, "dropout probability \(p) outside [0, 1)")
+        precondition(offset >= 0, "negative dropout stream offset \(offset)")
+        if p == 0 {
+            if UnsafePointer(y) != x { y.update(from: x, count: count) }
+            return
+        }
+        Parallel.chunks(count) { start, n in
+            rgp_dropout_apply(x + start, y + start, n, UInt64(offset + start), key, p)
+        }
+    }
+
     /// dx = dy · mask. `dx` may alias `dy`.
     public static func backward(
         outputGradient dy: UnsafePointer<Float>, mask: UnsafePointer<Float>,

@@ -8,9 +8,15 @@ public enum Parallel {
     /// Calls `body(start, count)` on disjoint row ranges covering 0..<rows, on up to `workers` threads when there are
     /// at least `minimumRows` rows. `body` must only touch its own rows.
     public static func rows(_ rows: Int, minimumRows: Int = 256, _ body: (Int, Int) -> Void) {
+        workerRows(rows, minimumRows: minimumRows) { _, start, count in body(start, count) }
+    }
+
+    /// As `rows`, and tells `body(worker, start, count)` which worker (0 ..< `workers`) runs the range, so that a
+    /// caller can hand each worker its own scratch buffer.
+    public static func workerRows(_ rows: Int, minimumRows: Int = 256, _ body: (Int, Int, Int) -> Void) {
         let workers = rows >= minimumRows ? Swift.max(1, Parallel.workers) : 1
         if workers == 1 {
-            body(0, rows)
+            body(0, 0, rows)
             return
         }
         let chunk = (rows + workers - 1) / workers
@@ -18,7 +24,7 @@ public enum Parallel {
             nonisolated(unsafe) let work = escapable
             DispatchQueue.concurrentPerform(iterations: workers) { w in
                 let start = w * chunk
-                if start < rows { work(start, Swift.min(chunk, rows - start)) }
+                if start < rows { work(w, start, Swift.min(chunk, rows - start)) }
             }
         }
     }
@@ -49,12 +55,18 @@ extension BLAS {
     /// oversubscribe the cores (BERT-base's attention ran 2.6× slower that way). OpenBLAS's thread count is left
     /// alone: it is process-wide, and some GEMMs' last bits depend on it.
     public static func forEachItem(_ count: Int, concurrently: Bool, _ body: (Int) -> Void) {
+        forEachItem(count, concurrently: concurrently) { i, _ in body(i) }
+    }
+
+    /// As `forEachItem`, with `body(i, worker)`: the worker (0 ..< `Parallel.workers`) that runs item i, for
+    /// per-worker scratch space.
+    public static func forEachItem(_ count: Int, concurrently: Bool, _ body: (Int, Int) -> Void) {
         guard concurrently else {
-            for i in 0..<count { body(i) }
+            for i in 0..<count { body(i, 0) }
             return
         }
-        Parallel.rows(count, minimumRows: 2) { start, n in
-            for i in start..<(start + n) { body(i) }
+        Parallel.workerRows(count, minimumRows: 2) { worker, start, n in
+            for i in start..<(start + n) { body(i, worker) }
         }
     }
 

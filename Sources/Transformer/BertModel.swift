@@ -149,15 +149,17 @@ public final class BertModel: @unchecked Sendable {
         let c = config, t = batch.length, heads = c.numAttentionHeads, dh = c.headDimension, h = c.hiddenSize
         let items = batch.size * heads, block = t * t
         let scale = 1 / Float(dh).squareRoot()
-        let dropped = training && c.attentionProbsDropoutProb > 0 ? a.droppedProbabilities : nil
-        // One key per layer; item i draws elements i·T²..< (i + 1)·T² of its stream, so the masks do not depend on
-        // which thread draws which head.
-        let dropoutKey = dropped != nil ? dropoutGenerator.next() : 0
+        let dropping = training && c.attentionProbsDropoutProb > 0
+        // One key per layer; item i uses elements i·T² ..< (i + 1)·T² of its stream, so the masks do not depend on
+        // which thread draws which head, and backward draws them again instead of keeping them (2·B·A·T² floats a
+        // layer: a third of MiniLM's activations at 32 × 128).
+        a.attentionDropoutKey = dropping ? dropoutGenerator.next() : 0
         let concurrently = BLAS.runsOnCallingThread(transA: false, transB: true, m: t, n: t, k: dh)
             && BLAS.runsOnCallingThread(transA: false, transB: false, m: t, n: dh, k: t)
+        let scratch = dropping ? ws.attentionScratch(block: block) : nil
         ws.attentionMask.withUnsafeBufferPointer { mask in
             let keyMask = mask.baseAddress!
-            BLAS.forEachItem(items, concurrently: concurrently) { i in
+            BLAS.forEachItem(items, concurrently: concurrently) { i, worker in
                 let head = headOffset(i, length: t)
                 let scores = a.probabilities.data + i * block
                 // Scores [T, T] = Q·Kᵀ/√dₕ, softmax over unmasked keys.
@@ -166,12 +168,11 @@ public final class BertModel: @unchecked Sendable {
                 Softmax.forward(scores, into: scores, rows: t, columns: t, keyMask: keyMask, rowsPerMask: heads * t,
                                 firstRow: i * t)
                 var mixing = UnsafePointer(scores)
-                if let dropped {
-                    let mask = a.probabilityDropMask!.data + i * block
-                    Dropout.drawMask(mask, count: block, probability: c.attentionProbsDropoutProb, key: dropoutKey,
-                                     offset: i * block)
-                    Elementwise.multiply(scores, mask, into: dropped.data + i * block, count: block)
-                    mixing = UnsafePointer(dropped.data + i * block)
+                if let scratch {
+                    let dropped = scratch.data + worker * block
+                    Dropout.apply(scores, into: dropped, count: block, probability: c.attentionProbsDropoutProb,
+                                  key: a.attentionDropoutKey, offset: i * block)
+                    mixing = UnsafePointer(dropped)
                 }
                 // Context [T, dₕ] = P·V
                 BLAS.gemm(transA: false, transB: false, m: t, n: dh, k: t, a: mixing, lda: t, b: a.value.data + head, ldb: h,
@@ -324,26 +325,31 @@ public final class BertModel: @unchecked Sendable {
         let c = config, t = ws.length, heads = c.numAttentionHeads, dh = c.headDimension, h = c.hiddenSize
         let items = ws.batchSize * heads, block = t * t
         let scale = 1 / Float(dh).squareRoot()
-        let dropped = training && c.attentionProbsDropoutProb > 0 ? a.droppedProbabilities : nil
+        let dropping = training && c.attentionProbsDropoutProb > 0, p = c.attentionProbsDropoutProb
+        let key = a.attentionDropoutKey
         func head(_ i: Int) -> Int { headOffset(i, length: t) }
         let first = BLAS.runsOnCallingThread(transA: false, transB: true, m: t, n: t, k: dh)
             && BLAS.runsOnCallingThread(transA: false, transB: false, m: t, n: dh, k: t)
         BLAS.forEachItem(items, concurrently: first) { i in
             let probabilities = a.probabilities.data + i * block, gradScores = ws.gradProbabilities.data + i * block
-            // dP = dC·Vᵀ [T, T], through dropout and softmax to dS
+            // dP = dC·Vᵀ [T, T], through dropout (its mask drawn again from the layer's key) and softmax to dS
             BLAS.gemm(transA: false, transB: true, m: t, n: t, k: dh, a: ws.gradContext.data + head(i), lda: h,
                       b: a.value.data + head(i), ldb: h, c: gradScores, ldc: t)
-            if dropped != nil {
-                Dropout.backward(outputGradient: gradScores, mask: a.probabilityDropMask!.data + i * block, into: gradScores, count: block)
-            }
+            if dropping { Dropout.apply(gradScores, into: gradScores, count: block, probability: p, key: key, offset: i * block) }
             Softmax.backward(output: probabilities, outputGradient: gradScores, into: gradScores, rows: t, columns: t)
             // dQ = dS·K/√dₕ [T, dₕ]
             BLAS.gemm(transA: false, transB: false, m: t, n: dh, k: t, alpha: scale, a: gradScores, lda: t,
                       b: a.key.data + head(i), ldb: h, c: ws.gradQuery.data + head(i), ldc: h)
         }
         let second = BLAS.runsOnCallingThread(transA: true, transB: false, m: t, n: dh, k: t)
-        BLAS.forEachItem(items, concurrently: second) { i in
-            let mixing = UnsafePointer(dropped.map { $0.data + i * block } ?? a.probabilities.data + i * block)
+        let scratch = dropping ? ws.attentionScratch(block: block) : nil
+        BLAS.forEachItem(items, concurrently: second) { i, worker in
+            var mixing = UnsafePointer(a.probabilities.data + i * block)
+            if let scratch {
+                let dropped = scratch.data + worker * block
+                Dropout.apply(mixing, into: dropped, count: block, probability: p, key: key, offset: i * block)
+                mixing = UnsafePointer(dropped)
+            }
             // dV = Pᵀ·dC ; dK = dSᵀ·Q/√dₕ  [T, dₕ]
             BLAS.gemm(transA: true, transB: false, m: t, n: dh, k: t, a: mixing, lda: t, b: ws.gradContext.data + head(i), ldb: h,
                       c: ws.gradValue.data + head(i), ldc: h)
@@ -366,7 +372,7 @@ public final class BertModel: @unchecked Sendable {
         }
         // Views into pooled buffers that only grow: micro-batches of varying shape reuse the same memory.
         let ws = Workspace(config: config, classes: parameters.classes, batchSize: batch.size, length: batch.length,
-                           attentionDropout: config.attentionProbsDropoutProb > 0, pool: pool)
+                           pool: pool)
         ws.load(batch)
         workspace = ws
         return ws
@@ -380,18 +386,17 @@ public final class BertModel: @unchecked Sendable {
             let query, key, value, context, preNorm1, hidden1, preNorm2, output: Tensor
             let intermediate, activated: Tensor
             let probabilities: Tensor
-            let droppedProbabilities, probabilityDropMask: Tensor?
+            /// The key of this layer's attention-dropout stream in the last training forward (backward redraws it).
+            var attentionDropoutKey: UInt64 = 0
             let attentionDropMask, outputDropMask: Tensor
             let mean1, rstd1, mean2, rstd2: Tensor
 
-            init(_ l: Int, n: Int, h: Int, inner: Int, scores: Int, attentionDropout: Bool, pool: BufferPool) {
+            init(_ l: Int, n: Int, h: Int, inner: Int, scores: Int, pool: BufferPool) {
                 func buffer(_ name: String, _ shape: [Int]) -> Tensor { pool.view("layer\(l).\(name)", shape) }
                 (query, key, value, context) = (buffer("q", [n, h]), buffer("k", [n, h]), buffer("v", [n, h]), buffer("ctx", [n, h]))
                 (preNorm1, hidden1, preNorm2, output) = (buffer("pre1", [n, h]), buffer("h1", [n, h]), buffer("pre2", [n, h]), buffer("out", [n, h]))
                 (intermediate, activated) = (buffer("inter", [n, inner]), buffer("act", [n, inner]))
                 probabilities = buffer("probs", [scores])
-                droppedProbabilities = attentionDropout ? buffer("dprobs", [scores]) : nil
-                probabilityDropMask = attentionDropout ? buffer("pmask", [scores]) : nil
                 (attentionDropMask, outputDropMask) = (buffer("amask", [n, h]), buffer("omask", [n, h]))
                 (mean1, rstd1, mean2, rstd2) = (buffer("m1", [n]), buffer("r1", [n]), buffer("m2", [n]), buffer("r2", [n]))
             }
@@ -416,10 +421,15 @@ public final class BertModel: @unchecked Sendable {
         let clsDropped, clsDropMask: Tensor
         let gradHead, gradCLS, gradA, gradB, gradPre, gradHidden1, gradIntermediate, gradContext: Tensor
         let gradQuery, gradKey, gradValue, gradProbabilities: Tensor
+        private let pool: BufferPool
 
-        init(config c: BertConfig, classes: Int, batchSize b: Int, length t: Int, attentionDropout: Bool, pool: BufferPool) {
+        /// One T×T block of attention probabilities after dropout per elementwise worker.
+        func attentionScratch(block: Int) -> Tensor { pool.view("attention.dropped", [Swift.max(1, Parallel.workers) * block]) }
+
+        init(config c: BertConfig, classes: Int, batchSize b: Int, length t: Int, pool: BufferPool) {
             batchSize = b
             length = t
+            self.pool = pool
             positionOffset = Int32(c.positionOffset)
             paddingPosition = c.family.isRoberta ? Int32(c.padId) : nil
             let n = b * t, h = c.hiddenSize, scores = b * c.numAttentionHeads * t * t
@@ -427,7 +437,7 @@ public final class BertModel: @unchecked Sendable {
             (embeddingSum, embeddingOutput, embeddingDropMask) = (buffer("esum", [n, h]), buffer("eout", [n, h]), buffer("emask", [n, h]))
             (embeddingMean, embeddingRstd) = (buffer("emean", [n]), buffer("erstd", [n]))
             layers = (0..<c.numHiddenLayers).map { l in
-                Layer(l, n: n, h: h, inner: c.intermediateSize, scores: scores, attentionDropout: attentionDropout, pool: pool)
+                Layer(l, n: n, h: h, inner: c.intermediateSize, scores: scores, pool: pool)
             }
             (cls, pooled, headInput, headDropMask) = (buffer("cls", [b, h]), buffer("pooled", [b, h]), buffer("head", [b, h]), buffer("hmask", [b, h]))
             logits = buffer("logits", [b, classes])

@@ -236,3 +236,77 @@ struct MiniLMTests {
         }
     }
 }
+
+@Suite("dropout in training mode")
+struct DropoutGradientTests {
+    /// The tiny model with dropout switched on (its fixture has every probability at 0).
+    func droppingModel() throws -> BertModel {
+        let checkpoint = try Checkpoint.load(directory: try fixturePath("tiny"), classes: 3)
+        var config = checkpoint.config
+        config.hiddenDropoutProb = 0.2
+        config.attentionProbsDropoutProb = 0.2
+        let parameters = BertParameters(config: config, classes: 3)
+        for name in parameters.names { parameters[name].data.update(from: checkpoint.parameters[name].data, count: parameters[name].count) }
+        let model = BertModel(parameters: parameters)
+        model.training = true
+        return model
+    }
+
+    /// Mean cross-entropy of one forward under the dropout masks of `seed`.
+    func loss(_ model: BertModel, _ batch: Batch, _ labels: [Int32], seed: UInt64) -> (Double, [Float]) {
+        model.dropoutGenerator = Xoshiro256(seed: seed)
+        let logits = model.forward(batch)
+        var probabilities = [Float](repeating: 0, count: logits.count), dlogits = probabilities
+        let loss = CrossEntropy.forward(logits: logits.data, labels: labels, rows: batch.size, classes: 3,
+                                        probabilities: &probabilities) / Float(batch.size)
+        CrossEntropy.backward(probabilities: probabilities, labels: labels, rows: batch.size, classes: 3,
+                              scale: 1 / Float(batch.size), into: &dlogits)
+        return (Double(loss), dlogits)
+    }
+
+    @Test("backward through hidden and attention dropout matches central differences under the same masks")
+    func gradientThroughDropout() throws {
+        let model = try droppingModel()
+        let step = try SafeTensorsFile(path: try fixturePath("tiny-step.safetensors"))
+        let (batch, labels) = try tinyBatch(step)
+        let seed: UInt64 = 11
+        let (base, dlogits) = loss(model, batch, labels, seed: seed)
+        model.training = false
+        let (evaluation, _) = loss(model, batch, labels, seed: seed)
+        model.training = true
+        #expect(abs(base - evaluation) > 1e-3, "dropout must change the loss for this test to mean anything")
+        _ = loss(model, batch, labels, seed: seed)
+        let gradients = BertParameters(config: model.config, classes: 3)
+        model.backward(dlogits: dlogits, gradients: gradients)
+        // Directional derivatives along random directions over every encoder weight (attention's Q, K, V sit below
+        // the attention dropout, the feed-forward weights below the hidden dropouts).
+        var generator = Xoshiro256(seed: 3)
+        let names = model.parameters.names.filter { $0.hasPrefix("encoder.") && $0.hasSuffix(".weight") }
+        for trial in 0..<3 {
+            var direction: [String: [Float]] = [:]
+            var analytic = 0.0
+            for name in names {
+                let v = (0..<model.parameters[name].count).map { _ in Float(generator.nextGaussian()) }
+                direction[name] = v
+                let g = gradients[name].array
+                for i in v.indices { analytic += Double(v[i]) * Double(g[i]) }
+            }
+            func shifted(_ epsilon: Float) -> Double {
+                for name in names {
+                    let p = model.parameters[name].data, v = direction[name]!
+                    for i in v.indices { p[i] += epsilon * v[i] }
+                }
+                defer {
+                    for name in names {
+                        let p = model.parameters[name].data, v = direction[name]!
+                        for i in v.indices { p[i] -= epsilon * v[i] }
+                    }
+                }
+                return loss(model, batch, labels, seed: seed).0
+            }
+            let epsilon: Float = 1e-3
+            let numeric = (shifted(epsilon) - shifted(-epsilon)) / (2 * Double(epsilon))
+            #expect(abs(numeric - analytic) <= 2e-2 * abs(numeric) + 1e-4, "trial \(trial): analytic \(analytic), numeric \(numeric)")
+        }
+    }
+}

@@ -17,6 +17,10 @@ void rgp_philox4x32(const uint32_t counter[4], const uint32_t key[2], uint32_t o
 /// uniform in [0, 1), are ≥ p; 0 otherwise. Any split of a stream into calls gives the same mask.
 void rgp_dropout_mask(float *mask, long count, uint64_t offset, uint64_t key, float p);
 
+/// y = x·mask for the same stream elements as `rgp_dropout_mask` (the mask is never stored: backward draws it again
+/// from key and offset); `y` may alias `x`. Equal bit for bit to drawing the mask and multiplying.
+void rgp_dropout_apply(const float *x, float *y, long count, uint64_t offset, uint64_t key, float p);
+
 /// Row-wise softmax of rows×columns x into y (may alias x): exp in double (the GELU backward's exp), sums over 16
 /// fixed lanes. `key_mask` (nullable): one row of `columns` flags shared by every row; a 0 excludes the column.
 /// A row with every column excluded yields zeros.
