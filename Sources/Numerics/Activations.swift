@@ -112,10 +112,11 @@ public enum Tanh {
 
 /// Inverted dropout: kept elements are scaled by 1/(1 − p) so the expectation is unchanged.
 ///
-/// Masks come from Philox4x32-10, a counter-based generator (Salmon et al. 2011; the generator behind PyTorch's and
-/// JAX's accelerator dropout): element e of a stream under a 64-bit key depends on (key, e) alone, so a mask is drawn
-/// in parallel, in any pieces, and per attention head while its block is in cache, always with the same values. Each
-/// call of `forward` takes its key from the caller's seeded generator (one draw per call).
+/// Masks come from Philox4x32-10, a counter-based generator (Salmon et al. 2011; cuRAND's Philox, which PyTorch's
+/// CUDA dropout draws from): element e of a stream under a 64-bit key depends on (key, e) alone, so a mask is drawn in
+/// parallel, in any pieces, per attention head while its block is in cache, and again in backward instead of being
+/// stored, always with the same values. Each call of `forward` takes its key from the caller's seeded generator (one
+/// draw per call).
 public enum Dropout {
     /// Draws the mask (0 or 1/(1 − p) per element) under a key taken from `generator` and applies it. With p = 0 the
     /// mask is all ones. `y` may alias `x`.
