@@ -185,11 +185,15 @@ func record(task: GLUETask, method: TrainingMethod, epsilon: Double?, seed: UInt
                               runsDirectory: "/nonexistent", recordsDirectory: "/nonexistent")
         let planned = planner.plan(p.cells(), calibrate: false)
         func steps(_ id: String) -> Int? { planned.first { $0.cell.id == id }?.steps }
-        // T = epochs·⌊N/B⌋: SST-2 1·⌊67349/1000⌋, QQP ⌊0.6·⌊12000/64⌋⌋, QNLI 2·⌊4370/64⌋, MNLI ⌊0.7·⌊9832/64⌋⌋.
+        // T = epochs·⌊N/B⌋: SST-2 1·⌊67349/1000⌋; the pair tasks' private rows QQP 3·⌊12000/256⌋, QNLI 6·⌊4370/256⌋,
+        // MNLI 3·⌊9832/256⌋; their RGP (N.P.) rows QQP 3·⌊12000/64⌋, QNLI 6·⌊4370/64⌋; full on QQP ⌊0.6·⌊12000/32⌋⌋.
         #expect(steps("sst2-rgp-eps8-seed0") == 67)
-        #expect(steps("qqp-rgp-eps8-seed0") == 112)
-        #expect(steps("qnli-rgp-eps8-seed0") == 136)
-        #expect(steps("mnli-rgp-eps8-seed0") == 107)
+        #expect(steps("qqp-rgp-eps8-seed0") == 138)
+        #expect(steps("qnli-rgp-eps8-seed0") == 102)
+        #expect(steps("mnli-rgp-eps8-seed0") == 114)
+        #expect(steps("qqp-lowrank-seed0") == 561)
+        #expect(steps("qnli-lowrank-seed0") == 408)
+        #expect(steps("qqp-full-seed0") == 225)
         #expect(steps("sst2-full-seed0") == 526)
         #expect(steps("sst2-lowrank-seed1") == 263)
         #expect(planned.allSatisfy { $0.status == .pending && $0.totalFLOPs > 0 })
