@@ -60,17 +60,37 @@ public enum LayerNorm {
         }
     }
 
+    /// dγ += Σ dy · x̂ and dβ += Σ dy alone (no input gradient): the same sums, in the same order, as `backward`.
+    public static func parameterGradients(
+        outputGradient dy: UnsafePointer<Float>, input x: UnsafePointer<Float>, mean: UnsafePointer<Float>,
+        rstd: UnsafePointer<Float>, gammaGradient: UnsafeMutablePointer<Float>?, betaGradient: UnsafeMutablePointer<Float>?,
+        rows: Int, columns: Int
+    ) {
+        backwardRows(outputGradient: dy, input: x, gamma: nil, mean: mean, rstd: rstd, inputGradient: nil,
+                     accumulateInput: false, gammaGradient: gammaGradient, betaGradient: betaGradient,
+                     rows: 0..<rows, columns: columns)
+    }
+
+    /// Without `dx` (and then without γ) only the parameter sums.
     static func backwardRows(
-        outputGradient dy: UnsafePointer<Float>, input x: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
+        outputGradient dy: UnsafePointer<Float>, input x: UnsafePointer<Float>, gamma: UnsafePointer<Float>?,
         mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
-        inputGradient dx: UnsafeMutablePointer<Float>, accumulateInput: Bool,
+        inputGradient dx: UnsafeMutablePointer<Float>?, accumulateInput: Bool,
         gammaGradient: UnsafeMutablePointer<Float>?, betaGradient: UnsafeMutablePointer<Float>?,
         rows: Range<Int>, columns: Int
     ) {
         let n = Float(columns)
         for r in rows {
-            let xr = x + r * columns, dyr = dy + r * columns, dxr = dx + r * columns
+            let xr = x + r * columns, dyr = dy + r * columns
             let mu = mean[r], s = rstd[r]
+            if let gammaGradient {
+                for j in 0..<columns { gammaGradient[j] += dyr[j] * (xr[j] - mu) * s }
+            }
+            if let betaGradient {
+                for j in 0..<columns { betaGradient[j] += dyr[j] }
+            }
+            guard let dx, let gamma else { continue }
+            let dxr = dx + r * columns
             var sumG: Float = 0, sumGX: Float = 0
             for j in 0..<columns {
                 let g = dyr[j] * gamma[j]
@@ -78,12 +98,6 @@ public enum LayerNorm {
                 sumGX += g * (xr[j] - mu) * s
             }
             let meanG = sumG / n, meanGX = sumGX / n
-            if let gammaGradient {
-                for j in 0..<columns { gammaGradient[j] += dyr[j] * (xr[j] - mu) * s }
-            }
-            if let betaGradient {
-                for j in 0..<columns { betaGradient[j] += dyr[j] }
-            }
             if accumulateInput {
                 for j in 0..<columns {
                     dxr[j] += s * (dyr[j] * gamma[j] - meanG - (xr[j] - mu) * s * meanGX)

@@ -68,22 +68,119 @@ final class GhostNorms {
 /// Per-example squared gradient norms over DP-SGD's trainable set (every parameter but the embedding tables) for the
 /// micro-batch of the model's last forward, by one backward pass that forms no per-example gradient.
 public func perExampleGradientSquares(model: BertModel, dlogits: [Float], classes: Int) -> [Double] {
-    guard let ws = model.workspace else { preconditionFailure("forward first") }
-    let c = model.config
-    let norms = GhostNorms(examples: ws.batchSize, length: ws.length)
-    let none = BertParameters(config: c, classes: classes, groups: [])
-    model.backward(dlogits: dlogits, gradients: none, weightHook: { site, _, x, delta, _ in
-        let shape = site.shape(c)
-        norms.linear(input: x, outputGradient: delta, inputs: shape.columns, outputs: shape.rows)
-    }, normHook: { _, dy, x, mean, rstd in
-        norms.layerNorm(outputGradient: dy, input: x, mean: mean, rstd: rstd, columns: c.hiddenSize)
-    })
-    // The pooler is trained only when it feeds the head.
-    if model.headInput == .pooler {
-        norms.singleRow(input: ws.cls.data, outputGradient: ws.poolerGradient.data, inputs: c.hiddenSize, outputs: c.hiddenSize)
+    BookKeepingClipper(keeping: false).perExampleSquares(model: model, dlogits: dlogits, classes: classes)
+}
+
+/// DP-SGD's per-example clipping with one backward ("book-keeping", Bu, Wang, Zha & Karypis 2023). The backward that
+/// yields the ghost norms also keeps every trainable layer's output gradient δ; once the clip factors c are known, the
+/// clipped sum Σ_i c_i·g_i of each tensor comes from those δ, example i's rows scaled by c_i, and the forward's stored
+/// inputs: dW += (c⊙δ)ᵀ·x, one GEMM per layer, the product a second backward would form, without that backward's
+/// input gradients (attention, GELU, LayerNorm, dropout). Costs one copy of every δ of a micro-batch (N·Σ outputs
+/// floats); the kept inputs are the model's activations, valid until its next forward.
+public final class BookKeepingClipper {
+    private struct KeptLinear { var gradient: Tensor; var input: UnsafePointer<Float>; var inputs: Int; var outputs: Int }
+    private struct KeptNorm { var gradient: Tensor; var input, mean, rstd: UnsafePointer<Float> }
+    private let keeping: Bool
+    /// Keyed by layer · |sites| + site.
+    private var linear: [Int: KeptLinear] = [:]
+    /// Keyed by 0 (embeddings) or 1 + layer · |sites| + site.
+    private var norms: [Int: KeptNorm] = [:]
+    private var examples = 0, length = 0
+
+    /// `keeping: false` computes the norms only (nothing is kept; `addClippedSum` is then unavailable).
+    public init(keeping: Bool = true) { self.keeping = keeping }
+
+    /// Per-example squared gradient norms of the model's last forward (as `perExampleGradientSquares`), keeping
+    /// what `addClippedSum` needs.
+    public func perExampleSquares(model: BertModel, dlogits: [Float], classes: Int) -> [Double] {
+        guard let ws = model.workspace else { preconditionFailure("forward first") }
+        let c = model.config, h = c.hiddenSize
+        (examples, length) = (ws.batchSize, ws.length)
+        let ghost = GhostNorms(examples: examples, length: length)
+        let none = BertParameters(config: c, classes: classes, groups: [])
+        let sites = LinearSite.allCases.count, normSites = LayerNormSite.allCases.count
+        model.backward(dlogits: dlogits, gradients: none, weightHook: { site, layer, x, delta, rows in
+            let shape = site.shape(c)
+            ghost.linear(input: x, outputGradient: delta, inputs: shape.columns, outputs: shape.rows)
+            guard self.keeping else { return }
+            let key = layer * sites + site.rawValue
+            let kept = Self.copy(delta, count: rows * shape.rows, reusing: self.linear[key]?.gradient)
+            self.linear[key] = KeptLinear(gradient: kept, input: x, inputs: shape.columns, outputs: shape.rows)
+        }, normHook: { location, dy, x, mean, rstd in
+            ghost.layerNorm(outputGradient: dy, input: x, mean: mean, rstd: rstd, columns: h)
+            guard self.keeping else { return }
+            let key: Int
+            switch location {
+            case .embeddings: key = 0
+            case .encoder(let layer, let site): key = 1 + layer * normSites + site.rawValue
+            }
+            let kept = Self.copy(dy, count: ws.batchSize * ws.length * h, reusing: self.norms[key]?.gradient)
+            self.norms[key] = KeptNorm(gradient: kept, input: x, mean: mean, rstd: rstd)
+        })
+        // The pooler is trained only when it feeds the head.
+        if model.headInput == .pooler, let input = model.poolerInput {
+            ghost.singleRow(input: input.data, outputGradient: ws.poolerGradient.data, inputs: h, outputs: h)
+        }
+        dlogits.withUnsafeBufferPointer {
+            ghost.singleRow(input: ws.headInput.data, outputGradient: $0.baseAddress!, inputs: h, outputs: classes)
+        }
+        return ghost.squares
     }
-    dlogits.withUnsafeBufferPointer {
-        norms.singleRow(input: ws.headInput.data, outputGradient: $0.baseAddress!, inputs: c.hiddenSize, outputs: classes)
+
+    /// Adds Σ_i factors[i]·g_i into every tensor `gradients` holds, g_i being example i's gradient in the backward of
+    /// the last `perExampleSquares` (same model, no forward in between). Scales the kept δ in place: call once.
+    public func addClippedSum(factors: [Float], model: BertModel, dlogits: [Float], classes: Int, into g: BertParameters) {
+        precondition(keeping && factors.count == examples, "addClippedSum after perExampleSquares on the same micro-batch")
+        guard let ws = model.workspace else { preconditionFailure("forward first") }
+        let c = model.config, h = c.hiddenSize, rows = examples * length, p = model.parameters
+        let sites = LinearSite.allCases.count, normSites = LayerNormSite.allCases.count
+        func scaleExamples(_ x: UnsafeMutablePointer<Float>, rowsPerExample: Int, columns: Int) {
+            for (i, factor) in factors.enumerated() where factor != 1 {
+                Elementwise.scale(x + i * rowsPerExample * columns, by: factor, count: rowsPerExample * columns)
+            }
+        }
+        for (key, kept) in linear {
+            let layer = key / sites, site = LinearSite.allCases[key % sites], target = g.layers[layer]
+            guard target.weight(site) != nil || target.bias(site) != nil else { continue }
+            scaleExamples(kept.gradient.data, rowsPerExample: length, columns: kept.outputs)
+            Linear.backward(outputGradient: kept.gradient.data, input: kept.input, weight: p.layers[layer].weight(site)!.data,
+                            inputGradient: nil, weightGradient: target.weight(site)?.data,
+                            biasGradient: target.bias(site)?.data, rows: rows, inputs: kept.inputs, outputs: kept.outputs)
+        }
+        for (key, kept) in norms {
+            let gamma: Tensor?, beta: Tensor?
+            if key == 0 {
+                (gamma, beta) = g.embeddingNorm
+            } else {
+                let site = LayerNormSite.allCases[(key - 1) % normSites], target = g.layers[(key - 1) / normSites]
+                (gamma, beta) = (target.normWeight(site), target.normBias(site))
+            }
+            guard gamma != nil || beta != nil else { continue }
+            scaleExamples(kept.gradient.data, rowsPerExample: length, columns: h)
+            LayerNorm.parameterGradients(outputGradient: kept.gradient.data, input: kept.input, mean: kept.mean,
+                                         rstd: kept.rstd, gammaGradient: gamma?.data, betaGradient: beta?.data,
+                                         rows: rows, columns: h)
+        }
+        if model.headInput == .pooler, g.pooler.weight != nil || g.pooler.bias != nil, let input = model.poolerInput {
+            let scaled = Self.copy(ws.poolerGradient.data, count: examples * h, reusing: nil)
+            scaleExamples(scaled.data, rowsPerExample: 1, columns: h)
+            Linear.backward(outputGradient: scaled.data, input: input.data, weight: p.pooler.weight!.data, inputGradient: nil,
+                            weightGradient: g.pooler.weight?.data, biasGradient: g.pooler.bias?.data,
+                            rows: examples, inputs: h, outputs: h)
+        }
+        var scaled = dlogits
+        scaled.withUnsafeMutableBufferPointer { d in
+            scaleExamples(d.baseAddress!, rowsPerExample: 1, columns: classes)
+            Linear.backward(outputGradient: d.baseAddress!, input: ws.headInput.data, weight: p.classifier.weight!.data,
+                            inputGradient: nil, weightGradient: g.classifier.weight?.data,
+                            biasGradient: g.classifier.bias?.data, rows: examples, inputs: h, outputs: classes)
+        }
     }
-    return norms.squares
+
+    /// `count` floats from `source` into `buffer` when it is large enough, else into a new one.
+    private static func copy(_ source: UnsafePointer<Float>, count: Int, reusing buffer: Tensor?) -> Tensor {
+        let target = buffer.flatMap { $0.count >= count ? $0 : nil } ?? Tensor(zeros: [count])
+        target.data.update(from: source, count: count)
+        return target
+    }
 }

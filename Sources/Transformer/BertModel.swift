@@ -19,6 +19,12 @@ public final class BertModel: @unchecked Sendable {
     /// dropout more than BERT's pooler path.
     private var fairseqHead: Bool { config.family.isRoberta && headInput == .pooler }
 
+    /// The pooler dense layer's input [B, H] in the last forward: the [CLS] state, after dropout in fairseq's head.
+    public var poolerInput: Tensor? {
+        guard let ws = workspace else { return nil }
+        return fairseqHead ? ws.clsDropped : ws.cls
+    }
+
     public private(set) var workspace: Workspace?
     private let pool = BufferPool()
 

@@ -111,7 +111,9 @@ struct GoldenRunTests {
         if recording {
             golden.note = "Pinned by GoldenRunTests before the training layer was rebuilt (issue 11); kernel pins re-recorded "
                 + "when issue 12 moved softmax to CKernels (exp in double, 16-lane sums) and dropout to Philox streams: "
-                + "every ‖θ_T − θ₀‖ agreed with its old pin to 1e-7 relative. sha256 is keyed by the OpenBLAS core "
+                + "every ‖θ_T − θ₀‖ agreed with its old pin to 1e-7 relative; DP-SGD's pins re-recorded when its clipped "
+                + "sum moved to book-keeping (no second backward): ‖θ_T − θ₀‖ within 2.2e-9 relative, accuracy unchanged. "
+                + "sha256 is keyed by the OpenBLAS core "
                 + "name; add a kernel family's pins with RGP_GOLDEN_RECORD=1."
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -7,18 +7,18 @@ extension TrainingMethod {
     public static let dpsgd = TrainingMethod(registering: "dpsgd")
 }
 
-/// DP-SGD with ghost clipping: a first backward for per-example gradient norms (never materialising per-example
-/// gradients), the engine's clip factors, then a second backward with each example's loss weighted by its factor,
-/// which yields Σ_i c_i·g_i exactly into one contiguous gradient buffer that the engine noises.
+/// DP-SGD with ghost clipping and book-keeping: one backward for per-example gradient norms (never materialising
+/// per-example gradients) that keeps each layer's output gradient, the engine's clip factors, then Σ_i c_i·g_i from
+/// the kept gradients (`BookKeepingClipper`) into one contiguous gradient buffer that the engine noises.
 public final class DPSGD: TrainingMethodPlugin {
     public static let description = MethodDescription(
         name: .dpsgd, displayName: "DP-SGD", summary: "DP-SGD on every parameter but the embeddings, ghost clipping (private)",
         isPrivate: true, usesCarriers: false, tableOrder: 2, plotColor: "#d62728", plotMarker: "square", legendOrder: 1,
-        forwardPassesPerExample: 5, trainsOnFrozenFeatures: false)
+        forwardPassesPerExample: 4, trainsOnFrozenFeatures: false)
 
     public static func stepFLOPs(config: BertConfig, batch: Int, length: Int, rank: Int) -> Double {
         let f = FLOPModel(config: config)
-        return f.forward(batch: batch, length: length) + 2 * f.backwardData(batch: batch, length: length)
+        return f.forward(batch: batch, length: length) + f.backwardData(batch: batch, length: length)
             + f.ghostNorms(batch: batch, length: length) + f.weightGradients(batch: batch, length: length)
     }
 
@@ -26,6 +26,7 @@ public final class DPSGD: TrainingMethodPlugin {
     /// Every trained parameter's gradient, in one buffer (`storage`), one segment per tensor.
     let gradients: BertParameters
     let layout: FlatLayout
+    let clipper = BookKeepingClipper()
     public var trainableNames: [String] { gradients.names }
 
     /// The head is not clipped on its own (DP-SGD clips it with every other parameter).
@@ -52,11 +53,9 @@ public final class DPSGD: TrainingMethodPlugin {
         for micro in context.beginStep(indices, step: step) {
             let (loss, dlogits) = context.forwardLoss(micro, scale: 1)
             lossSum += loss
-            let norms = perExampleGradientSquares(model: model, dlogits: dlogits, classes: classes).map { $0.squareRoot() }
+            let norms = clipper.perExampleSquares(model: model, dlogits: dlogits, classes: classes).map { $0.squareRoot() }
             let factors = context.engine.clipFactors(norms: norms)
-            var scaled = dlogits
-            for i in 0..<factors.count { for k in 0..<classes { scaled[i * classes + k] *= factors[i] } }
-            model.backward(dlogits: scaled, gradients: gradients)
+            clipper.addClippedSum(factors: factors, model: model, dlogits: dlogits, classes: classes, into: gradients)
         }
         context.engine.release(gradients.storage!.data, layout: layout, step: step)
         context.adam.beginStep()
