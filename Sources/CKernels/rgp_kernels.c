@@ -85,6 +85,12 @@ void rgp_gelu_backward(const float *x, const float *dy, float *dx, long count) {
     }
 }
 
+// MARK: Parallel depth
+
+static _Thread_local int parallel_depth = 0;
+int rgp_parallel_depth(void) { return parallel_depth; }
+void rgp_set_parallel_depth(int depth) { parallel_depth = depth; }
+
 // MARK: Philox4x32-10 and dropout masks
 
 #define PHILOX_M0 0xD2511F53u

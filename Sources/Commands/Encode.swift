@@ -19,7 +19,7 @@ struct Encode: ParsableCommand {
     @Option(help: "Second segment of a pair.") var pair: String?
     @Option(help: "Truncate to this many tokens (longest_first; default: every position the model has, at most 512).")
     var maxLength: Int?
-    @Option(help: "OpenBLAS threads and elementwise workers.") var threads: Int = 2
+    @Option(help: "Cores: elementwise workers and split GEMMs (OpenBLAS on one thread; RGP_OPENBLAS_THREADING=1 for its own).") var threads: Int = 2
     @Flag(help: "Print JSON.") var json = false
     @Argument(help: "The text.") var text: String
 

@@ -15,7 +15,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "official or standin.") var split: SplitChoice = .official
     @Option(help: "Folder of the stand-in split index files.") var splitsDirectory: String = "experiments/splits"
     @Option(help: "Maximum tokens per example.") var maxLength: Int = 128
-    @Option(help: "OpenBLAS threads and elementwise workers.") var threads: Int = 2
+    @Option(help: "Cores: elementwise workers and split GEMMs (OpenBLAS on one thread; RGP_OPENBLAS_THREADING=1 for its own).") var threads: Int = 2
     @Option(help: "Head input the model was trained with: cls, pooler or mean (default: what the run recorded).")
     var head: HeadInput?
     @Flag(help: "Print JSON.") var json = false

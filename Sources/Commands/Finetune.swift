@@ -49,7 +49,7 @@ struct FinetuneOptions: ParsableArguments {
     @Option(help: "official, or standin (offline stand-ins for missing train sets).") var split: SplitChoice = .official
     @Option(help: "Folder of the stand-in split index files.") var splitsDirectory: String = "experiments/splits"
     @Option(parsing: .unconditional, help: "Padded token positions per micro-batch.") var microBatchTokens: Int = 4096
-    @Option(parsing: .unconditional, help: "OpenBLAS threads and elementwise workers (per process under mpirun).") var threads: Int = 2
+    @Option(parsing: .unconditional, help: "Cores per process (under mpirun: per rank): elementwise workers and split GEMMs (Parallel.use).") var threads: Int = 2
     @Option(parsing: .unconditional, help: .hidden) var stopAfterSteps: Int?
     @Option(parsing: .unconditional, help: .hidden) var checkpointEvery: Int?
     @Option(help: "Run directory (resumes when it holds the same configuration).") var out: String?

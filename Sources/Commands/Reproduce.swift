@@ -37,7 +37,7 @@ struct Reproduce: ParsableCommand {
     @Flag(help: "Count cells with a finished record in results/<profile>/runs as done (grids from several machines).") var skipRecorded = false
     @Flag(help: "Keep each cell's fine-tuned checkpoint in its run directory (for rgp evaluate; 90 MB per MiniLM cell).") var saveModels = false
     @Option(help: "GFLOP/s the machine sustains with --threads cores, for the cost estimate (default: measured here).") var gflops: Double?
-    @Option(help: "OpenBLAS threads and elementwise workers (per process under mpirun).") var threads: Int = 2
+    @Option(help: "Cores per process (under mpirun: per rank): elementwise workers and split GEMMs (Parallel.use).") var threads: Int = 2
     @Option(help: "With --plan-only: each cell's wall time when it runs across this many nodes (one MPI rank per core).")
     var nodes: Int?
     @Option(help: "With --nodes: cores per node.") var coresPerNode: Int?

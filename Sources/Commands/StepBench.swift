@@ -11,7 +11,7 @@ struct StepBench: ParsableCommand {
         abstract: "Training-step throughput per method on MiniLM and BERT-base shapes, against the sgemm peak of the same run."
     )
 
-    @Option(help: "OpenBLAS threads and elementwise workers.") var threads: Int = 2
+    @Option(help: "Cores: elementwise workers and split GEMMs (OpenBLAS on one thread; RGP_OPENBLAS_THREADING=1 for its own).") var threads: Int = 2
     @Option(help: "Sequences per step.") var batch: Int = 32
     @Option(help: "Tokens per sequence.") var length: Int = 128
     @Option(help: "Timed steps per method (median reported).") var repetitions: Int = 3

@@ -18,7 +18,7 @@ struct WorkloadBench: ParsableCommand {
 
     @Option(help: "GLUE root (default: $RGP_GLUE_DIR).") var data: String?
     @Option(help: "Checkpoint folder.") var model = "models/all-MiniLM-L6-v2"
-    @Option(help: "OpenBLAS threads and elementwise workers.") var threads: Int = 2
+    @Option(help: "Cores: elementwise workers and split GEMMs (OpenBLAS on one thread; RGP_OPENBLAS_THREADING=1 for its own).") var threads: Int = 2
     @Option(help: "Examples per step.") var batchSize: Int = 1000
     @Option(help: "Timed steps per method, each on its own random batch of SST-2 train (same batches for every method).") var steps: Int = 3
     @Option(help: "Methods (repeatable).") var method: [TrainingMethod] = [.rgp]

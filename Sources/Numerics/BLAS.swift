@@ -1,4 +1,6 @@
 import CBLAS
+import CKernels
+import Dispatch
 
 /// Row-major GEMM and batched GEMM on OpenBLAS, plus control of its thread pool.
 public enum BLAS {
@@ -27,9 +29,55 @@ public enum BLAS {
             scale(c, rows: m, columns: n, stride: ldc, by: beta)
             return
         }
+        if splitsProducts && Parallel.workers > 1 && Double(m) * Double(n) * Double(k) >= splitMinimum
+            && rgp_parallel_depth() == 0 {
+            splitGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                      beta: beta, c: c, ldc: ldc)
+            return
+        }
+        wholeGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                  beta: beta, c: c, ldc: ldc)
+    }
+
+    /// One `cblas_sgemm` call, threaded (or not) by OpenBLAS alone.
+    @usableFromInline
+    static func wholeGemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
         cblas_sgemm(
             CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
             Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// With OpenBLAS on one thread (`Parallel.use(threads:)`): products of at least `splitMinimum` multiply-adds,
+    /// outside any concurrent region, are split into slabs of C (rows when m ≥ n, else columns; multiples of 16), one
+    /// per worker, each computed by single-threaded OpenBLAS: every element of C is the same dot product over k.
+    nonisolated(unsafe) public static var splitsProducts = false
+    public static let splitMinimum = 4e6
+
+    @usableFromInline
+    static func splitGemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        let byRows = m >= n, extent = byRows ? m : n
+        let parts = Swift.min(Parallel.workers, Swift.max(1, extent / 16))
+        let chunk = ((extent + parts - 1) / parts + 15) / 16 * 16
+        nonisolated(unsafe) let (a, b, c) = (a, b, c)
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let start = part * chunk
+            guard start < extent else { return }
+            let depth = rgp_parallel_depth()
+            rgp_set_parallel_depth(depth + 1)
+            defer { rgp_set_parallel_depth(depth) }
+            let count = Swift.min(chunk, extent - start)
+            let (pa, pb, pc) = byRows
+                ? (transA ? a + start : a + start * lda, b, c + start * ldc)
+                : (a, transB ? b + start * ldb : b + start, c + start)
+            wholeGemm(transA: transA, transB: transB, m: byRows ? count : m, n: byRows ? n : count, k: k, alpha: alpha,
+                      a: pa, lda: lda, b: pb, ldb: ldb, beta: beta, c: pc, ldc: ldc)
+        }
     }
 
     /// y = alpha · op(A) · x + beta · y, row-major; A is m×n as stored (op(A) = Aᵀ, n×m, when `transA`).
@@ -86,7 +134,9 @@ public enum BLAS {
         b: UnsafePointer<Float>, ldb: Int, layoutB: BatchLayout,
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, layoutC: BatchLayout
     ) {
-        for i in 0..<batch {
+        // Split products: the items run concurrently, each on one thread (no product is split inside a region).
+        nonisolated(unsafe) let (a, b, c) = (a, b, c)
+        forEachItem(batch, concurrently: splitsProducts && batch > 1) { i in
             gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                  a: a + layoutA.offset(i), lda: lda, b: b + layoutB.offset(i), ldb: ldb,
                  beta: beta, c: c + layoutC.offset(i), ldc: ldc)

@@ -1,9 +1,25 @@
+import CKernels
 import Dispatch
+import Foundation
 
-/// Splitting elementwise work across cores (OpenBLAS threads the GEMMs itself).
+/// Splitting work across cores: elementwise kernels, independent small products, and (by default) the large GEMMs.
 public enum Parallel {
     /// Number of workers for elementwise kernels.
     nonisolated(unsafe) public static var workers = 2
+
+    /// Whether the calling thread runs inside a concurrent region of `Parallel` (where products are never split).
+    public static var isInsideRegion: Bool { rgp_parallel_depth() > 0 }
+
+    /// Uses `threads` cores. By default OpenBLAS runs on one thread and `BLAS.gemm` splits each large product into
+    /// slabs of C, one per worker (`BLAS.splitsProducts`); OpenBLAS's own threading (`openBLASThreading`, or
+    /// RGP_OPENBLAS_THREADING=1) is kept for comparison: at 2 threads its workers spin in `sched_yield` between
+    /// calls while ours wait, and the MiniLM RGP step ran 0.85× as long split (results/bench, issue 12).
+    public static func use(threads: Int, openBLASThreading: Bool = false) {
+        let native = openBLASThreading || ProcessInfo.processInfo.environment["RGP_OPENBLAS_THREADING"] == "1"
+        workers = threads
+        BLAS.splitsProducts = threads > 1 && !native
+        BLAS.threads = BLAS.splitsProducts ? 1 : threads
+    }
 
     /// Calls `body(start, count)` on disjoint row ranges covering 0..<rows, on up to `workers` threads when there are
     /// at least `minimumRows` rows. `body` must only touch its own rows.
@@ -24,7 +40,11 @@ public enum Parallel {
             nonisolated(unsafe) let work = escapable
             DispatchQueue.concurrentPerform(iterations: workers) { w in
                 let start = w * chunk
-                if start < rows { work(w, start, Swift.min(chunk, rows - start)) }
+                guard start < rows else { return }
+                let depth = rgp_parallel_depth()
+                rgp_set_parallel_depth(depth + 1)
+                work(w, start, Swift.min(chunk, rows - start))
+                rgp_set_parallel_depth(depth)
             }
         }
     }

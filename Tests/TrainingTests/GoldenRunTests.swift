@@ -41,8 +41,7 @@ struct GoldenRunTests {
 
     /// Runs one case and returns its figures (the hash under this machine's core name only).
     static func run(method: TrainingMethod, sampling: SamplingKind, root: String) throws -> Pinned {
-        BLAS.threads = 2
-        Parallel.workers = 2
+        Parallel.use(threads: 2)
         var c = TrainingConfiguration(task: .sst2, method: method, model: tinyDirectory, batchSize: 16, epochs: 2, learningRate: 3e-3)
         c.seededNoise = true
         c.seed = 5
@@ -112,7 +111,9 @@ struct GoldenRunTests {
             golden.note = "Pinned by GoldenRunTests before the training layer was rebuilt (issue 11); kernel pins re-recorded "
                 + "when issue 12 moved softmax to CKernels (exp in double, 16-lane sums) and dropout to Philox streams: "
                 + "every ‖θ_T − θ₀‖ agreed with its old pin to 1e-7 relative; DP-SGD's pins re-recorded when its clipped "
-                + "sum moved to book-keeping (no second backward): ‖θ_T − θ₀‖ within 2.2e-9 relative, accuracy unchanged. "
+                + "sum moved to book-keeping (no second backward): ‖θ_T − θ₀‖ within 2.2e-9 relative, accuracy unchanged; all "
+                + "pins re-recorded when OpenBLAS moved to one thread under split products (Parallel.use): within 4.6e-8, "
+                + "no accuracy changed, SkylakeX's bits unchanged. "
                 + "sha256 is keyed by the OpenBLAS core "
                 + "name; add a kernel family's pins with RGP_GOLDEN_RECORD=1."
             let encoder = JSONEncoder()

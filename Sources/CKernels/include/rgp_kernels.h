@@ -41,4 +41,9 @@ void rgp_add(const float *a, const float *b, float *y, long count);
 void rgp_outer_product_sums(const float *a, long lda, long r, const float *b, long ldb, long d, long first, long count,
                             long length, float *out, long out_stride, int transposed, int accumulate);
 
+/// How many `Parallel` regions the calling thread is inside (thread-local): large GEMMs are split across the workers
+/// only at depth 0, so that a product inside a concurrent region never fans out again.
+int rgp_parallel_depth(void);
+void rgp_set_parallel_depth(int depth);
+
 #endif
