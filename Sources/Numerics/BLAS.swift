@@ -54,7 +54,9 @@ public enum BLAS {
     /// outside any concurrent region, are split into slabs of C (rows when m ≥ n, else columns; multiples of 16), one
     /// per worker, each computed by single-threaded OpenBLAS: every element of C is the same dot product over k.
     nonisolated(unsafe) public static var splitsProducts = false
-    public static let splitMinimum = 4e6
+    /// OpenBLAS 0.3.21's own threading threshold (interface/gemm.c threads products above 65536·4 multiply-adds): with
+    /// 4·10⁶ the mid-size products (RGP's per-example carrier products, 4096×384×1) ran on one core.
+    public static let splitMinimum = 262_144.0
 
     @usableFromInline
     static func splitGemm(
