@@ -50,6 +50,13 @@ public struct PrivacyRandom: RandomNumberGenerator, Sendable {
         position = 0
     }
 
+    /// A generator keyed with the next 256 bits of this one's keystream (seeded when this one is): an independent
+    /// ChaCha20 stream for drawing one chunk of noise on another thread. Children drawn in the same order from the
+    /// same state are the same, so chunked noise does not depend on the thread count.
+    public mutating func child() -> PrivacyRandom {
+        PrivacyRandom(keyFrom: &self, seeded: isSeeded)
+    }
+
     public mutating func next() -> UInt64 {
         if position + 8 > block.count { refill() }
         let value = block.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: position, as: UInt64.self)) }
@@ -67,6 +74,9 @@ public enum GaussianMechanism {
     /// before one rounding to float32 (the multiple-sample approach of Holohan & Braghin 2021, as Opacus's secure
     /// mode). This blunts attacks that read the input from the set of representable outputs of a float32 sampler
     /// (Mironov 2012; Jin et al. 2022); it is a mitigation, not a proof.
+    ///
+    /// Tensors of more than `chunkSize` coordinates are noised in chunks, concurrently, each chunk from a child
+    /// ChaCha20 stream keyed from `generator` (`PrivacyRandom.child()`).
     public static func privatize(
         sum: UnsafeMutablePointer<Float>, count: Int, sigma: Double, clip: Double, expectedBatchSize: Double,
         generator: inout PrivacyRandom
@@ -77,6 +87,30 @@ public enum GaussianMechanism {
             for i in 0..<count { sum[i] = Float(Double(sum[i]) * inverseBatch) }
             return
         }
+        guard count > chunkSize else {
+            addNoise(sum: sum, count: count, std: std, inverseBatch: inverseBatch, generator: &generator)
+            return
+        }
+        // Large tensors: chunks of `chunkSize` coordinates, each from its own child stream (keys drawn in chunk order
+        // from `generator`), noised concurrently. The values depend on the chunking alone, never on the thread count.
+        let chunks = (count + chunkSize - 1) / chunkSize
+        let children = (0..<chunks).map { _ in generator.child() }
+        nonisolated(unsafe) let sum = sum
+        Parallel.rows(chunks, minimumRows: 2) { start, n in
+            for c in start..<(start + n) {
+                var child = children[c]
+                addNoise(sum: sum + c * chunkSize, count: Swift.min(chunkSize, count - c * chunkSize), std: std,
+                         inverseBatch: inverseBatch, generator: &child)
+            }
+        }
+    }
+
+    /// Coordinates per child stream in `privatize` (even: the Box–Muller pairs never straddle two chunks).
+    public static let chunkSize = 1 << 16
+
+    /// sum[i] = (sum[i] + std·(two normals)) · inverseBatch for i in 0..<count, from one stream.
+    private static func addNoise(sum: UnsafeMutablePointer<Float>, count: Int, std: Double, inverseBatch: Double,
+                                 generator: inout PrivacyRandom) {
         // Two Box–Muller draws give two independent normals each: coordinate i sums the draws' cosine outputs and
         // i + 1 their sine outputs, so each coordinate still sums two independent draws. (Summing one draw's own
         // cosine and sine would be a single draw scaled by √2: no mitigation.)

@@ -58,6 +58,37 @@ struct MechanismTests {
         #expect(abs(correlation) * Double(pairs).squareRoot() < 4.89, "correlation \(correlation)")
     }
 
+    @Test("a large tensor's noise, drawn in chunks from child streams: the same for any thread count, σC/B per coordinate, chunks independent")
+    func chunkedNoise() {
+        let chunk = GaussianMechanism.chunkSize, count = 3 * chunk + 1001, sigma = 0.9, clip = 0.5, batch = 64.0
+        func draw(workers: Int, seed: UInt64) -> [Float] {
+            let saved = Parallel.workers
+            Parallel.workers = workers
+            defer { Parallel.workers = saved }
+            var values = [Float](repeating: 0, count: count)
+            var generator = PrivacyRandom(testingSeed: seed)
+            values.withUnsafeMutableBufferPointer {
+                GaussianMechanism.privatize(sum: $0.baseAddress!, count: count, sigma: sigma, clip: clip,
+                                            expectedBatchSize: batch, generator: &generator)
+            }
+            return values
+        }
+        let one = draw(workers: 1, seed: 21), two = draw(workers: 2, seed: 21)
+        #expect(one.map(\.bitPattern) == two.map(\.bitPattern))
+        #expect(draw(workers: 2, seed: 22) != two)
+        let variance = pow(sigma * clip / batch, 2)
+        let statistic = one.reduce(0.0) { $0 + Double($1) * Double($1) } / variance
+        let z = (statistic - Double(count)) / (2 * Double(count)).squareRoot()
+        #expect(abs(z) < 4.89, "z = \(z)")
+        // Chunk k against chunk k + 1, coordinate by coordinate: uncorrelated (children keyed apart), and never equal.
+        for k in 0..<2 {
+            let products = (0..<chunk).reduce(0.0) { $0 + Double(one[k * chunk + $1]) * Double(one[(k + 1) * chunk + $1]) }
+            let correlation = products / Double(chunk) / variance
+            #expect(abs(correlation) * Double(chunk).squareRoot() < 4.89, "chunks \(k), \(k + 1): correlation \(correlation)")
+            #expect(one[(k * chunk)..<(k * chunk + 100)] != one[((k + 1) * chunk)..<((k + 1) * chunk + 100)])
+        }
+    }
+
     @Test("clipping: norm ≤ C unchanged, above C scaled to exactly C, jointly over groups with their scales")
     func clipping() {
         // Three examples, two groups (sizes 3 and 2); the second group scaled by 1/10.
