@@ -26,33 +26,46 @@ final class GhostNorms {
         BLAS.batchedGemm(transA: false, transB: true, m: t, n: t, k: p, batch: examples, a: delta, lda: p,
                          layoutA: .init(stride: t * p), b: delta, ldb: p, layoutB: .init(stride: t * p),
                          c: gramGradients.data, ldc: t, layoutC: .init(stride: t * t))
-        var biasSum = [Float](repeating: 0, count: p)
-        for i in 0..<examples {
-            var weight = 0.0
-            let gx = gramInputs.data + i * t * t, gd = gramGradients.data + i * t * t
-            for k in 0..<(t * t) { weight += Double(gx[k]) * Double(gd[k]) }
-            biasSum.withUnsafeMutableBufferPointer { sum in
-                sum.update(repeating: 0)
-                for row in 0..<t { Elementwise.axpy(1, delta + (i * t + row) * p, into: sum.baseAddress!, count: p) }
+        // Examples are independent: split across the workers (each example's sums in the same order as alone).
+        let (gramX, gramD) = (gramInputs.data, gramGradients.data)
+        squares.withUnsafeMutableBufferPointer { squares in
+            nonisolated(unsafe) let squares = squares
+            Parallel.rows(examples, minimumRows: 2) { start, count in
+                var biasSum = [Float](repeating: 0, count: p)
+                for i in start..<(start + count) {
+                    var weight = 0.0
+                    let gx = gramX + i * t * t, gd = gramD + i * t * t
+                    for k in 0..<(t * t) { weight += Double(gx[k]) * Double(gd[k]) }
+                    biasSum.withUnsafeMutableBufferPointer { sum in
+                        sum.update(repeating: 0)
+                        for row in 0..<t { Elementwise.axpy(1, delta + (i * t + row) * p, into: sum.baseAddress!, count: p) }
+                    }
+                    squares[i] += weight + biasSum.withUnsafeBufferPointer { Elementwise.sumOfSquares($0.baseAddress!, count: p) }
+                }
             }
-            squares[i] += weight + biasSum.withUnsafeBufferPointer { Elementwise.sumOfSquares($0.baseAddress!, count: p) }
         }
     }
 
     /// γ and β of a LayerNorm: per example Σ_t dy_t ⊙ x̂_t and Σ_t dy_t.
     func layerNorm(outputGradient dy: UnsafePointer<Float>, input x: UnsafePointer<Float>, mean: UnsafePointer<Float>,
                    rstd: UnsafePointer<Float>, columns h: Int) {
-        var gamma = [Double](repeating: 0, count: h), beta = [Double](repeating: 0, count: h)
-        for i in 0..<examples {
-            for j in 0..<h { (gamma[j], beta[j]) = (0, 0) }
-            for row in (i * length)..<((i + 1) * length) {
-                let g = dy + row * h, v = x + row * h, mu = mean[row], s = rstd[row]
-                for j in 0..<h {
-                    gamma[j] += Double(g[j] * (v[j] - mu) * s)
-                    beta[j] += Double(g[j])
+        let length = self.length
+        squares.withUnsafeMutableBufferPointer { squares in
+            nonisolated(unsafe) let squares = squares
+            Parallel.rows(examples, minimumRows: 2) { start, count in
+                var gamma = [Double](repeating: 0, count: h), beta = [Double](repeating: 0, count: h)
+                for i in start..<(start + count) {
+                    for j in 0..<h { (gamma[j], beta[j]) = (0, 0) }
+                    for row in (i * length)..<((i + 1) * length) {
+                        let g = dy + row * h, v = x + row * h, mu = mean[row], s = rstd[row]
+                        for j in 0..<h {
+                            gamma[j] += Double(g[j] * (v[j] - mu) * s)
+                            beta[j] += Double(g[j])
+                        }
+                    }
+                    squares[i] += gamma.reduce(0) { $0 + $1 * $1 } + beta.reduce(0) { $0 + $1 * $1 }
                 }
             }
-            squares[i] += gamma.reduce(0) { $0 + $1 * $1 } + beta.reduce(0) { $0 + $1 * $1 }
         }
     }
 
@@ -135,8 +148,11 @@ public final class BookKeepingClipper {
         let c = model.config, h = c.hiddenSize, rows = examples * length, p = model.parameters
         let sites = LinearSite.allCases.count, normSites = LayerNormSite.allCases.count
         func scaleExamples(_ x: UnsafeMutablePointer<Float>, rowsPerExample: Int, columns: Int) {
-            for (i, factor) in factors.enumerated() where factor != 1 {
-                Elementwise.scale(x + i * rowsPerExample * columns, by: factor, count: rowsPerExample * columns)
+            nonisolated(unsafe) let x = x
+            Parallel.rows(factors.count, minimumRows: rowsPerExample > 1 ? 2 : 256) { start, count in
+                for i in start..<(start + count) where factors[i] != 1 {
+                    Elementwise.scale(x + i * rowsPerExample * columns, by: factors[i], count: rowsPerExample * columns)
+                }
             }
         }
         for (key, kept) in linear {
@@ -180,7 +196,8 @@ public final class BookKeepingClipper {
     /// `count` floats from `source` into `buffer` when it is large enough, else into a new one.
     private static func copy(_ source: UnsafePointer<Float>, count: Int, reusing buffer: Tensor?) -> Tensor {
         let target = buffer.flatMap { $0.count >= count ? $0 : nil } ?? Tensor(zeros: [count])
-        target.data.update(from: source, count: count)
+        nonisolated(unsafe) let (from, to) = (source, target.data)
+        Parallel.chunks(count) { start, n in (to + start).update(from: from + start, count: n) }
         return target
     }
 }
