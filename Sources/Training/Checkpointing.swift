@@ -233,7 +233,10 @@ extension Trainer {
         if exportsModel { try exportModel() }
         try Files.writeAtomically(try recordEncoder().encode(result), to: runDirectory + "/result.json")
         progress("[\(tag)] done: dev accuracy \(format(result.accuracy, 4))"
-                 + (result.epsilon_spent.map { ", ε spent \(format($0, 3)) ≤ \(format(configuration.epsilon ?? 0, 2))" } ?? "")
+                 + (result.epsilon_spent.map { spent in
+                     configuration.sigmaOverride.map { ", ε spent \(format(spent, 3)) at the given σ \(format($0, 4))" }
+                         ?? ", ε spent \(format(spent, 3)) ≤ \(format(configuration.epsilon ?? 0, 2))"
+                 } ?? "")
                  + ", \(result.steps) steps, \(result.examples_seen) examples, \(format(wallSeconds, 0)) s")
         return result
     }
