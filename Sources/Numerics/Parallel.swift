@@ -13,7 +13,8 @@ public enum Parallel {
     /// Uses `threads` cores. By default OpenBLAS runs on one thread and `BLAS.gemm` splits each large product into
     /// slabs of C, one per worker (`BLAS.splitsProducts`); OpenBLAS's own threading (`openBLASThreading`, or
     /// RGP_OPENBLAS_THREADING=1) is kept for comparison: at 2 threads its workers spin in `sched_yield` between
-    /// calls while ours wait, and the MiniLM RGP step ran 0.85× as long split (results/bench, issue 12).
+    /// calls while ours wait; split, the MiniLM 32×128 RGP step took about 0.82× the time and the SST-2 workload about
+    /// the same (README, Benchmarks).
     public static func use(threads: Int, openBLASThreading: Bool = false) {
         let native = openBLASThreading || ProcessInfo.processInfo.environment["RGP_OPENBLAS_THREADING"] == "1"
         workers = threads
