@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The recorded DP-SGD learning-rate sweep on a pair task (issue 13): QNLI stand-in (experiments/splits), DP-SGD at
+# ε = 8 with the offline grid's QNLI private settings (all-MiniLM-L6-v2, [CLS] head, polynomial schedule, B 256, C 1,
+# 6 epochs, T 102), lr ∈ {1e-4, 2e-4} beside the grid's own cell at 5e-4 (results/offline/runs/qnli-dpsgd-eps8-seed0).
+# Why: at 5e-4 (taken from the literature's DP-Adam scale, not swept) QNLI DP-SGD predicted one class for every dev
+# pair and its training loss rose from 0.69 to 0.95 while every per-example norm was clipped: Adam rescales each of
+# the 10.6M coordinates to unit size, so where σC/B (≈ 2.7e-3 per coordinate) dominates the clipped mean (≤ 1 over
+# 10.6M coordinates), every coordinate takes an lr-sized random step. Runs as 2 MPI ranks × 1 thread when mpirun is
+# present. Records go to results/offline/sweep/ (selected on dev, as the paper does; the tuning is not accounted).
+# Resumable: finished cells are skipped. RGP_BIN names another build of rgp; RGP_LRS another list of rates.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+glue="${1:-${RGP_GLUE_DIR:-../shared/glue}}"
+bin="${RGP_BIN:-.build/release/rgp}"
+mkdir -p results/offline/sweep runs/sweep
+launch=()
+if command -v mpirun >/dev/null; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  launch=(mpirun --bind-to core -np 2)
+fi
+for lr in ${RGP_LRS:-2e-4 1e-4}; do
+  id="qnli-dpsgd-eps8-B256-E6-C1-lr${lr}"
+  [[ -f "results/offline/sweep/$id.result.json" ]] && continue
+  "${launch[@]}" "$bin" finetune --task qnli --split standin --splits-directory experiments/splits \
+    --method dpsgd --epsilon 8 --data "$glue" --batch-size 256 --epochs 6 --clip 1 --lr "$lr" --head cls \
+    --lr-schedule polynomial --accountant prv --delta 1e-5 --seed 0 --threads 1 \
+    --out "runs/sweep/$id" 2>> "runs/sweep/$id.log"
+  for f in result.json metrics.jsonl run.json; do cp "runs/sweep/$id/$f" "results/offline/sweep/$id.$f"; done
+done
