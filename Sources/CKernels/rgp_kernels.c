@@ -165,6 +165,31 @@ void rgp_dropout_apply(const float *x, float *y, long count, uint64_t offset, ui
     dropout_stream(x, y, count, offset, key, p);
 }
 
+void rgp_dropout_bits(void *bits, long count, uint64_t offset, uint64_t key, float p) {
+    uint8_t *bytes = bits;
+    float chunk[64];
+    for (long done = 0; done < count; done += 64) {
+        long n = count - done < 64 ? count - done : 64;
+        dropout_stream(NULL, chunk, n, offset + (uint64_t)done, key, p);
+        uint64_t word = 0;
+        for (long k = 0; k < n; k++) word |= (uint64_t)(chunk[k] != 0.0f) << k;
+        memcpy(bytes + done / 8, &word, (size_t)((n + 7) / 8));
+    }
+}
+
+// The factor is selected, then multiplied, as in dropout_blocks: x·0 keeps its sign (and NaN stays NaN).
+RGP_CLONES
+void rgp_dropout_apply_bits(const float *x, float *y, const void *bits, long count, float p) {
+    const uint8_t *bytes = bits;
+    float keep = 1.0f / (1.0f - p);
+    long whole = count / 8;
+    for (long b = 0; b < whole; b++) {
+        uint8_t byte = bytes[b];
+        for (int k = 0; k < 8; k++) y[8 * b + k] = x[8 * b + k] * (((byte >> k) & 1) ? keep : 0.0f);
+    }
+    for (long j = 8 * whole; j < count; j++) y[j] = x[j] * (((bytes[j / 8] >> (j % 8)) & 1) ? keep : 0.0f);
+}
+
 // MARK: Softmax
 
 // Sums over 16 lanes in a fixed order (lane j mod 16, then a pairwise tree), the same on every instruction set.

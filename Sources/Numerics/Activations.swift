@@ -169,6 +169,27 @@ public enum Dropout {
         }
     }
 
+    /// Bytes that `drawBits` writes for `count` elements.
+    public static func bitBytes(_ count: Int) -> Int { (count + 7) / 8 }
+
+    /// Elements offset ..< offset + count of the mask stream under `key` as bits (bit j mod 8 of byte ⌊j/8⌋ set where
+    /// element offset + j is kept), on the calling thread: attention draws each head's mask once in forward and
+    /// applies it twice more in backward from these bits instead of drawing Philox again.
+    public static func drawBits(_ bits: UnsafeMutableRawPointer, count: Int, probability p: Float, key: UInt64, offset: Int) {
+        precondition(p > 0 && p < 1, "dropout probability \(p) outside (0, 1)")
+        precondition(offset >= 0, "negative dropout stream offset \(offset)")
+        rgp_dropout_bits(bits, count, UInt64(offset), key, p)
+    }
+
+    /// y = x · mask with the mask read from `bits` written by `drawBits` for the same count: equal bit for bit to
+    /// `apply` on the stream elements the bits came from. On the calling thread; `y` may alias `x`.
+    public static func apply(
+        _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, bits: UnsafeRawPointer, count: Int, probability p: Float
+    ) {
+        precondition(p > 0 && p < 1, "dropout probability \(p) outside (0, 1)")
+        rgp_dropout_apply_bits(x, y, bits, count, p)
+    }
+
     /// dx = dy · mask. `dx` may alias `dy`.
     public static func backward(
         outputGradient dy: UnsafePointer<Float>, mask: UnsafePointer<Float>,

@@ -157,9 +157,10 @@ public final class BertModel: @unchecked Sendable {
         let scale = 1 / Float(dh).squareRoot()
         let dropping = training && c.attentionProbsDropoutProb > 0
         // One key per layer; item i uses elements i·T² ..< (i + 1)·T² of its stream, so the masks do not depend on
-        // which thread draws which head, and backward draws them again instead of keeping them (2·B·A·T² floats a
-        // layer: a third of MiniLM's activations at 32 × 128).
+        // which thread draws which head. They are kept as bits (T²/8 bytes an item; as floats they would be a third
+        // of MiniLM's activations at 32 × 128), so backward applies them twice without drawing Philox again.
         a.attentionDropoutKey = dropping ? dropoutGenerator.next() : 0
+        let bitStride = Workspace.probabilityBitStride(length: t)
         let concurrently = BLAS.runsOnCallingThread(transA: false, transB: true, m: t, n: t, k: dh)
             && BLAS.runsOnCallingThread(transA: false, transB: false, m: t, n: dh, k: t)
         let scratch = dropping ? ws.attentionScratch(block: block) : nil
@@ -176,8 +177,10 @@ public final class BertModel: @unchecked Sendable {
                 var mixing = UnsafePointer(scores)
                 if let scratch {
                     let dropped = scratch.data + worker * block
-                    Dropout.apply(scores, into: dropped, count: block, probability: c.attentionProbsDropoutProb,
-                                  key: a.attentionDropoutKey, offset: i * block)
+                    let bits = UnsafeMutableRawPointer(a.probabilityDropBits.data) + i * bitStride
+                    Dropout.drawBits(bits, count: block, probability: c.attentionProbsDropoutProb,
+                                     key: a.attentionDropoutKey, offset: i * block)
+                    Dropout.apply(scores, into: dropped, bits: bits, count: block, probability: c.attentionProbsDropoutProb)
                     mixing = UnsafePointer(dropped)
                 }
                 // Context [T, dₕ] = P·V
@@ -332,16 +335,17 @@ public final class BertModel: @unchecked Sendable {
         let items = ws.batchSize * heads, block = t * t
         let scale = 1 / Float(dh).squareRoot()
         let dropping = training && c.attentionProbsDropoutProb > 0, p = c.attentionProbsDropoutProb
-        let key = a.attentionDropoutKey
+        let bitStride = Workspace.probabilityBitStride(length: t)
+        func bits(_ i: Int) -> UnsafeRawPointer { UnsafeRawPointer(a.probabilityDropBits.data) + i * bitStride }
         func head(_ i: Int) -> Int { headOffset(i, length: t) }
         let first = BLAS.runsOnCallingThread(transA: false, transB: true, m: t, n: t, k: dh)
             && BLAS.runsOnCallingThread(transA: false, transB: false, m: t, n: dh, k: t)
         BLAS.forEachItem(items, concurrently: first) { i in
             let probabilities = a.probabilities.data + i * block, gradScores = ws.gradProbabilities.data + i * block
-            // dP = dC·Vᵀ [T, T], through dropout (its mask drawn again from the layer's key) and softmax to dS
+            // dP = dC·Vᵀ [T, T], through dropout (the forward's mask bits) and softmax to dS
             BLAS.gemm(transA: false, transB: true, m: t, n: t, k: dh, a: ws.gradContext.data + head(i), lda: h,
                       b: a.value.data + head(i), ldb: h, c: gradScores, ldc: t)
-            if dropping { Dropout.apply(gradScores, into: gradScores, count: block, probability: p, key: key, offset: i * block) }
+            if dropping { Dropout.apply(gradScores, into: gradScores, bits: bits(i), count: block, probability: p) }
             Softmax.backward(output: probabilities, outputGradient: gradScores, into: gradScores, rows: t, columns: t)
             // dQ = dS·K/√dₕ [T, dₕ]
             BLAS.gemm(transA: false, transB: false, m: t, n: dh, k: t, alpha: scale, a: gradScores, lda: t,
@@ -353,7 +357,7 @@ public final class BertModel: @unchecked Sendable {
             var mixing = UnsafePointer(a.probabilities.data + i * block)
             if let scratch {
                 let dropped = scratch.data + worker * block
-                Dropout.apply(mixing, into: dropped, count: block, probability: p, key: key, offset: i * block)
+                Dropout.apply(mixing, into: dropped, bits: bits(i), count: block, probability: p)
                 mixing = UnsafePointer(dropped)
             }
             // dV = Pᵀ·dC ; dK = dSᵀ·Q/√dₕ  [T, dₕ]
@@ -392,17 +396,21 @@ public final class BertModel: @unchecked Sendable {
             let query, key, value, context, preNorm1, hidden1, preNorm2, output: Tensor
             let intermediate, activated: Tensor
             let probabilities: Tensor
-            /// The key of this layer's attention-dropout stream in the last training forward (backward redraws it).
+            /// The key of this layer's attention-dropout stream in the last training forward.
             var attentionDropoutKey: UInt64 = 0
             let attentionDropMask, outputDropMask: Tensor
             let mean1, rstd1, mean2, rstd2: Tensor
 
-            init(_ l: Int, n: Int, h: Int, inner: Int, scores: Int, pool: BufferPool) {
+            /// Attention-dropout bits of the last training forward, `probabilityBitStride` bytes per (sequence, head).
+            let probabilityDropBits: Tensor
+
+            init(_ l: Int, n: Int, h: Int, inner: Int, scores: Int, dropBitBytes: Int, pool: BufferPool) {
                 func buffer(_ name: String, _ shape: [Int]) -> Tensor { pool.view("layer\(l).\(name)", shape) }
                 (query, key, value, context) = (buffer("q", [n, h]), buffer("k", [n, h]), buffer("v", [n, h]), buffer("ctx", [n, h]))
                 (preNorm1, hidden1, preNorm2, output) = (buffer("pre1", [n, h]), buffer("h1", [n, h]), buffer("pre2", [n, h]), buffer("out", [n, h]))
                 (intermediate, activated) = (buffer("inter", [n, inner]), buffer("act", [n, inner]))
                 probabilities = buffer("probs", [scores])
+                probabilityDropBits = buffer("pbits", [(dropBitBytes + 3) / 4])
                 (attentionDropMask, outputDropMask) = (buffer("amask", [n, h]), buffer("omask", [n, h]))
                 (mean1, rstd1, mean2, rstd2) = (buffer("m1", [n]), buffer("r1", [n]), buffer("m2", [n]), buffer("r2", [n]))
             }
@@ -429,6 +437,9 @@ public final class BertModel: @unchecked Sendable {
         let gradQuery, gradKey, gradValue, gradProbabilities: Tensor
         private let pool: BufferPool
 
+        /// Bytes of attention-dropout bits per (sequence, head): T² bits, rounded up to a cache line.
+        static func probabilityBitStride(length t: Int) -> Int { (Dropout.bitBytes(t * t) + 63) / 64 * 64 }
+
         /// One T×T block of attention probabilities after dropout per elementwise worker.
         func attentionScratch(block: Int) -> Tensor { pool.view("attention.dropped", [Swift.max(1, Parallel.workers) * block]) }
 
@@ -443,7 +454,8 @@ public final class BertModel: @unchecked Sendable {
             (embeddingSum, embeddingOutput, embeddingDropMask) = (buffer("esum", [n, h]), buffer("eout", [n, h]), buffer("emask", [n, h]))
             (embeddingMean, embeddingRstd) = (buffer("emean", [n]), buffer("erstd", [n]))
             layers = (0..<c.numHiddenLayers).map { l in
-                Layer(l, n: n, h: h, inner: c.intermediateSize, scores: scores, pool: pool)
+                Layer(l, n: n, h: h, inner: c.intermediateSize, scores: scores,
+                      dropBitBytes: b * c.numAttentionHeads * Workspace.probabilityBitStride(length: t), pool: pool)
             }
             (cls, pooled, headInput, headDropMask) = (buffer("cls", [b, h]), buffer("pooled", [b, h]), buffer("head", [b, h]), buffer("hmask", [b, h]))
             logits = buffer("logits", [b, classes])

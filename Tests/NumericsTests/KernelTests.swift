@@ -263,6 +263,36 @@ struct ActivationTests {
         #expect(abs(Double(agreement) / Double(count) - 0.82) < 0.01)
     }
 
+    @Test("attention's kept dropout bits apply the streamed mask bit for bit: any count and offset, signs, NaN, in place")
+    func dropoutBitsMatchStream() {
+        let p: Float = 0.1, key: UInt64 = 0xfeed_beef_0bad_cafe
+        var x = randomValues(16_411, seed: 50, scale: 2)
+        x[3] = .nan
+        x[100] = -.infinity
+        x[101] = -0.0
+        Parallel.workers = 1
+        for (count, offset) in [(1, 0), (7, 3), (8, 8), (63, 1), (64, 0), (65, 5), (16_384, 16_384 * 7), (16_411, 2)] {
+            var streamed = [Float](repeating: 0, count: count)
+            Dropout.apply(x, into: &streamed, count: count, probability: p, key: key, offset: offset)
+            var bits = [UInt8](repeating: 0xA5, count: Dropout.bitBytes(count))
+            bits.withUnsafeMutableBytes { Dropout.drawBits($0.baseAddress!, count: count, probability: p, key: key, offset: offset) }
+            var fromBits = [Float](repeating: 0, count: count)
+            bits.withUnsafeBytes { Dropout.apply(x, into: &fromBits, bits: $0.baseAddress!, count: count, probability: p) }
+            #expect(fromBits.map(\.bitPattern) == streamed.map(\.bitPattern), "count \(count) offset \(offset)")
+            var inPlace = Array(x[0..<count])
+            inPlace.withUnsafeMutableBufferPointer { y in
+                bits.withUnsafeBytes { Dropout.apply(y.baseAddress!, into: y.baseAddress!, bits: $0.baseAddress!, count: count, probability: p) }
+            }
+            #expect(inPlace.map(\.bitPattern) == streamed.map(\.bitPattern), "in place, count \(count) offset \(offset)")
+            // The number of set bits is the number of kept elements (a mask read with the wrong bit order would
+            // still keep about 90%, so the element-wise comparison above is the one that pins the layout).
+            let kept = bits.reduce(0) { $0 + $1.nonzeroBitCount }
+            var mask = [Float](repeating: 0, count: count)
+            Dropout.drawMask(&mask, count: count, probability: p, key: key, offset: offset)
+            #expect(kept == mask.filter { $0 != 0 }.count, "count \(count) offset \(offset)")
+        }
+    }
+
     @Test("per-example outer-product sums against a double-precision loop: plain, transposed, accumulated, zero rows")
     func outerProductSums() {
         let segments = 3, length = 5, d = 37

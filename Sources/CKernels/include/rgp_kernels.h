@@ -21,6 +21,15 @@ void rgp_dropout_mask(float *mask, long count, uint64_t offset, uint64_t key, fl
 /// from key and offset); `y` may alias `x`. Equal bit for bit to drawing the mask and multiplying.
 void rgp_dropout_apply(const float *x, float *y, long count, uint64_t offset, uint64_t key, float p);
 
+/// The same mask as `rgp_dropout_mask`, one bit per element: bit j mod 8 of byte ⌊j/8⌋ of `bits` is set where element
+/// offset + j is kept (⌈count/8⌉ bytes written). Attention keeps these (B·A·T²/8 bytes a layer) so that backward
+/// applies its mask twice without drawing Philox again.
+void rgp_dropout_bits(void *bits, long count, uint64_t offset, uint64_t key, float p);
+
+/// y = x·mask with the mask read from `bits` (as written by `rgp_dropout_bits`, element j at bit j): equal bit for
+/// bit to `rgp_dropout_apply` on the stream elements the bits were drawn from. `y` may alias `x`.
+void rgp_dropout_apply_bits(const float *x, float *y, const void *bits, long count, float p);
+
 /// Row-wise softmax of rows×columns x into y (may alias x): exp in double (the GELU backward's exp), sums over 16
 /// fixed lanes. `key_mask` (nullable): one row of `columns` flags shared by every row; a 0 excludes the column.
 /// A row with every column excluded yields zeros.
