@@ -52,11 +52,11 @@ let package = Package(
         // Accountants (RDP, PRV), σ calibration, secure Gaussian noise, samplers, per-example clipping.
         .target(
             name: "Privacy",
-            dependencies: ["CFFTW", "Numerics", "Distributed", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["CFFTW", "CKernels", "Numerics", "Distributed", .product(name: "Crypto", package: "swift-crypto")]
         ),
 
         // Elementwise loops compiled per instruction set and chosen at load time (the Swift code targets baseline x86-64).
-        .target(name: "CKernels", path: "Sources/CKernels"),
+        .target(name: "CKernels", path: "Sources/CKernels", linkerSettings: [.linkedLibrary("mvec", .when(platforms: [.linux]))]),
         // Float32 tensors, GEMM, and the forward/backward kernels every model shares.
         .target(name: "Numerics", dependencies: ["CBLAS", "CKernels"]),
 
@@ -101,7 +101,7 @@ let package = Package(
             resources: [.copy("Fixtures")]),
         .testTarget(name: "GLUETests", dependencies: ["GLUE", "Storage"]),
         .testTarget(name: "ReproductionTests", dependencies: ["Reproduction", "Training", "GLUE", "Privacy"]),
-        .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "Numerics", "CFFTW"]),
+        .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "Numerics", "CFFTW", "CKernels"]),
         .testTarget(
             name: "TrainingTests",
             dependencies: ["Training", "Transformer", "Numerics", "Privacy", "Tokenizers", "GLUE", .product(name: "Crypto", package: "swift-crypto")],

@@ -1,3 +1,4 @@
+import CKernels
 import Crypto
 import Foundation
 import Numerics
@@ -57,6 +58,21 @@ public struct PrivacyRandom: RandomNumberGenerator, Sendable {
         PrivacyRandom(keyFrom: &self, seeded: isSeeded)
     }
 
+    /// The next `count` words of the keystream, the same as `count` calls of `next()`.
+    public mutating func fill(_ words: UnsafeMutablePointer<UInt64>, count: Int) {
+        var filled = 0
+        while filled < count {
+            if position + 8 > block.count { refill() }
+            let n = Swift.min(count - filled, (block.count - position) / 8)
+            block.withUnsafeBytes { bytes in
+                UnsafeMutableRawPointer(words + filled).copyMemory(from: bytes.baseAddress! + position, byteCount: n * 8)
+            }
+            for i in filled..<(filled + n) { words[i] = UInt64(littleEndian: words[i]) }
+            filled += n
+            position += n * 8
+        }
+    }
+
     public mutating func next() -> UInt64 {
         if position + 8 > block.count { refill() }
         let value = block.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: position, as: UInt64.self)) }
@@ -113,13 +129,25 @@ public enum GaussianMechanism {
                                  generator: inout PrivacyRandom) {
         // Two Box–Muller draws give two independent normals each: coordinate i sums the draws' cosine outputs and
         // i + 1 their sine outputs, so each coordinate still sums two independent draws. (Summing one draw's own
-        // cosine and sine would be a single draw scaled by √2: no mitigation.)
-        var i = 0
-        while i < count {
-            let a = generator.nextGaussianPair(), b = generator.nextGaussianPair()
-            sum[i] = Float((Double(sum[i]) + std * (a.0 + b.0)) * inverseBatch)
-            if i + 1 < count { sum[i + 1] = Float((Double(sum[i + 1]) + std * (a.1 + b.1)) * inverseBatch) }
-            i += 2
+        // cosine and sine would be a single draw scaled by √2: no mitigation.) Four keystream words per coordinate
+        // pair, in the order `nextGaussianPair` reads them; the draws are computed a block at a time (rgp_box_muller).
+        let pairsPerBlock = 1024  // coordinate pairs
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 4 * pairsPerBlock) { words in
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: 4 * pairsPerBlock) { normals in
+                let words = words.baseAddress!, normals = normals.baseAddress!
+                var i = 0
+                while i < count {
+                    let pairs = Swift.min(pairsPerBlock, (count - i + 1) / 2)
+                    generator.fill(words, count: 4 * pairs)
+                    rgp_box_muller(words, normals, 2 * pairs)
+                    for k in 0..<pairs {
+                        let draws = normals + 4 * k, j = i + 2 * k
+                        sum[j] = Float((Double(sum[j]) + std * (draws[0] + draws[2])) * inverseBatch)
+                        if j + 1 < count { sum[j + 1] = Float((Double(sum[j + 1]) + std * (draws[1] + draws[3])) * inverseBatch) }
+                    }
+                    i += 2 * pairs
+                }
+            }
         }
     }
 }

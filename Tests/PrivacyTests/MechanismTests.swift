@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Numerics
 import Privacy
@@ -86,6 +87,46 @@ struct MechanismTests {
             let correlation = products / Double(chunk) / variance
             #expect(abs(correlation) * Double(chunk).squareRoot() < 4.89, "chunks \(k), \(k + 1): correlation \(correlation)")
             #expect(one[(k * chunk)..<(k * chunk + 100)] != one[((k + 1) * chunk)..<((k + 1) * chunk + 100)])
+        }
+    }
+
+    @Test("the mechanism's batched Box–Muller (vector libm) is the scalar definition within 4 ulp, from the same keystream words")
+    func batchedBoxMuller() {
+        // The keystream read in bulk is the keystream read word by word, across a block refill (8192 words a block).
+        var bulk = PrivacyRandom(testingSeed: 31), single = PrivacyRandom(testingSeed: 31)
+        var words = [UInt64](repeating: 0, count: 20_003)
+        words.withUnsafeMutableBufferPointer { bulk.fill($0.baseAddress!, count: 5) }
+        words.withUnsafeMutableBufferPointer { bulk.fill($0.baseAddress! + 5, count: 19_998) }
+        #expect(words == (0..<20_003).map { _ in single.next() })
+        #expect(bulk.next() == single.next())
+        // Edge words: u1 at its smallest (2⁻⁵³, radius ≈ 8.57) and 1 (radius 0); u2 at 0 and just below 1.
+        let edges: [UInt64] = [0, 0, .max, .max, 0, .max, .max, 0, 1 << 11, 1 << 63]
+        let pairs = (words.count - 1) / 2 + edges.count / 2
+        let all = edges + words
+        var normals = [Double](repeating: .nan, count: 2 * pairs)
+        rgp_box_muller(all, &normals, pairs)
+        var worst = 0.0
+        for i in 0..<pairs {
+            // The scalar definition (Numerics' nextGaussianPair) on the same two words.
+            var replay = Replay(words: [all[2 * i], all[2 * i + 1]])
+            let (c, s) = replay.nextGaussianPair()
+            for (got, want) in [(normals[2 * i], c), (normals[2 * i + 1], s)] {
+                // ≤ 4 ulp of each factor: relative to the radius, since cos and sin pass through 0.
+                let radius = (c * c + s * s).squareRoot()
+                worst = max(worst, abs(got - want) / max(radius, .leastNormalMagnitude))
+            }
+        }
+        #expect(worst < 8 * Double.ulpOfOne, "worst relative error \(worst)")
+        #expect(abs(normals[0] - (-2 * log(0x1p-53)).squareRoot()) < 1e-14 && normals[2] == 0 && normals[3] == 0)
+    }
+
+    /// Replays given words as a generator (for the scalar Box–Muller on chosen inputs).
+    struct Replay: RandomNumberGenerator {
+        var words: [UInt64]
+        var position = 0
+        mutating func next() -> UInt64 {
+            defer { position += 1 }
+            return words[position]
         }
     }
 
