@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The recorded DP-SGD batch-size sweep on QNLI (issue 13): QNLI stand-in (experiments/splits), DP-SGD at ε = 8 with the
 # offline grid's QNLI settings (all-MiniLM-L6-v2, [CLS] head, polynomial schedule, C 1, 6 epochs, lr 5e-4) at B 1024
-# (T 25, σ 1.03) beside the grid's own cell at B 256 (T 102, σ 0.74; results/offline/runs/qnli-dpsgd-eps8-seed0).
+# (T 24, σ 1.02) beside the grid's own cell at B 256 (T 102, σ 0.74; results/offline/runs/qnli-dpsgd-eps8-seed0).
 # Why: at B 256 no lr in {1e-4, 2e-4, 5e-4} moved QNLI DP-SGD off chance (results/offline/sweep/qnli-dpsgd-*; training
 # loss at ln 2, or rising above it at 5e-4): the noise on the mean gradient, σC/B per coordinate over 10.6M coordinates
 # (norm ≈ 9.4), swamps a clipped mean of norm ≤ 1, and Adam turns every coordinate's noise into an lr-sized step.
