@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The recorded DP-SGD learning-rate sweep on a pair task (issue 13): QNLI stand-in (experiments/splits), DP-SGD at
-# ε = 8 with the offline grid's QNLI private settings (all-MiniLM-L6-v2, [CLS] head, polynomial schedule, B 256, C 1,
-# 6 epochs, T 102), lr ∈ {1e-4, 2e-4} beside the grid's own cell at 5e-4 (results/offline/runs/qnli-dpsgd-eps8-seed0).
+# The recorded DP-SGD sweep on a pair task (issue 13): QNLI stand-in (experiments/splits), DP-SGD at ε = 8 with the
+# offline grid's QNLI private settings (all-MiniLM-L6-v2, [CLS] head, polynomial schedule, C 1, 6 epochs), beside the
+# grid's own cell at B 256, lr 5e-4 (T 102, σ 0.74; results/offline/runs/qnli-dpsgd-eps8-seed0): lr 2e-4 and 1e-4 at
+# B 256, and B 1024 at lr 5e-4 (T 24, σ 1.02: σC/B 2.9× smaller at the same ε and epochs).
 # Why: at 5e-4 (taken from the literature's DP-Adam scale, not swept) QNLI DP-SGD predicted one class for every dev
 # pair and its training loss rose from 0.69 to 0.95 while every per-example norm was clipped: Adam rescales each of
-# the 10.6M coordinates to unit size, so where σC/B (≈ 2.7e-3 per coordinate) dominates the clipped mean (≤ 1 over
+# the 10.6M coordinates to unit size, so where σC/B (≈ 2.9e-3 per coordinate) dominates the clipped mean (≤ 1 over
 # 10.6M coordinates), every coordinate takes an lr-sized random step. Runs as 2 MPI ranks × 1 thread when mpirun is
 # present. Records go to results/offline/sweep/ (selected on dev, as the paper does; the tuning is not accounted).
-# Resumable: finished cells are skipped. RGP_BIN names another build of rgp; RGP_LRS another list of rates.
+# Resumable: finished cells are skipped. RGP_BIN names another build of rgp; RGP_CELLS another list of "B:lr" cells.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 glue="${1:-${RGP_GLUE_DIR:-../shared/glue}}"
@@ -18,11 +19,12 @@ if command -v mpirun >/dev/null; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
   launch=(mpirun --bind-to core -np 2)
 fi
-for lr in ${RGP_LRS:-2e-4 1e-4}; do
-  id="qnli-dpsgd-eps8-B256-E6-C1-lr${lr}"
+for cell in ${RGP_CELLS:-256:2e-4 256:1e-4 1024:5e-4}; do
+  batch="${cell%%:*}" lr="${cell#*:}"
+  id="qnli-dpsgd-eps8-B${batch}-E6-C1-lr${lr}"
   [[ -f "results/offline/sweep/$id.result.json" ]] && continue
   "${launch[@]}" "$bin" finetune --task qnli --split standin --splits-directory experiments/splits \
-    --method dpsgd --epsilon 8 --data "$glue" --batch-size 256 --epochs 6 --clip 1 --lr "$lr" --head cls \
+    --method dpsgd --epsilon 8 --data "$glue" --batch-size "$batch" --epochs 6 --clip 1 --lr "$lr" --head cls \
     --lr-schedule polynomial --accountant prv --delta 1e-5 --seed 0 --threads 1 \
     --out "runs/sweep/$id" 2>> "runs/sweep/$id.log"
   for f in result.json metrics.jsonl run.json; do cp "runs/sweep/$id/$f" "results/offline/sweep/$id.$f"; done
