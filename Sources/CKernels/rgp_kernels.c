@@ -250,33 +250,77 @@ static inline float lane_total(float acc[LANES]) {
     return acc[0];
 }
 
+// e^v for v ≤ 0 in single precision (v below −87 is taken as −87, where e^v is still a
+// normal float): v = k·ln 2 + r with |r| ≤ ½ ln 2 (ln 2 split in two so that k·ln 2 is exact to float precision), e^r
+// by its degree-7 Taylor polynomial (truncation 5e-9 relative), 2^k from the exponent bits of the rounding sum.
+static inline float exp_non_positive_float(float v) {
+    float clamped = v < 0 ? v : 0;
+    clamped = clamped > -87.0f ? clamped : -87.0f;
+    const float shift = 12582912.0f;  // 1.5·2²³: its ulp is 1, so shift + x rounds x to an integer
+    float shifted = clamped * 1.44269504f + shift;
+    float k = shifted - shift;
+    float r = clamped - k * 0.693359375f;
+    r = r - k * -2.12194440e-4f;
+    float e = 1.0f / 5040;
+    e = e * r + 1.0f / 720;
+    e = e * r + 1.0f / 120;
+    e = e * r + 1.0f / 24;
+    e = e * r + 1.0f / 6;
+    e = e * r + 0.5f;
+    e = e * r + 1;
+    e = e * r + 1;
+    uint32_t shifted_bits, shift_bits;
+    memcpy(&shifted_bits, &shifted, 4);
+    memcpy(&shift_bits, &shift, 4);
+    uint32_t scale_bits = ((shifted_bits - shift_bits) + 127) << 23;
+    float scale;
+    memcpy(&scale, &scale_bits, 4);
+    return e * scale;
+}
+
+void rgp_exp_non_positive_float(const float *v, float *y, long count) {
+    for (long i = 0; i < count; i++) y[i] = exp_non_positive_float(v[i]);
+}
+
 RGP_CLONES
 void rgp_softmax_forward(const float *x, float *y, long rows, long columns, const float *key_mask) {
     for (long r = 0; r < rows; r++) {
         const float *xr = x + r * columns;
         float *yr = y + r * columns;
-        float maximum = -INFINITY;
-        for (long j = 0; j < columns; j++) {
-            float v = key_mask && key_mask[j] == 0 ? -INFINITY : xr[j];
-            maximum = v > maximum ? v : maximum;
-        }
-        if (maximum == -INFINITY) {
-            for (long j = 0; j < columns; j++) yr[j] = 0;
-            continue;
-        }
-        float acc[LANES] = {0};
+        // The row maximum over unmasked columns, lane by lane (a vector compare-and-select), then across lanes.
+        float top[LANES];
+        for (int l = 0; l < LANES; l++) top[l] = -INFINITY;
         long j = 0;
         for (; j + LANES <= columns; j += LANES) {
 #pragma clang loop vectorize(assume_safety)
             for (int l = 0; l < LANES; l++) {
-                float e = (float)exp_non_positive((double)(xr[j + l] - maximum));
+                float v = key_mask && key_mask[j + l] == 0 ? -INFINITY : xr[j + l];
+                top[l] = v > top[l] ? v : top[l];
+            }
+        }
+        for (int l = 0; j < columns; j++, l++) {
+            float v = key_mask && key_mask[j] == 0 ? -INFINITY : xr[j];
+            top[l] = v > top[l] ? v : top[l];
+        }
+        float maximum = -INFINITY;
+        for (int l = 0; l < LANES; l++) maximum = top[l] > maximum ? top[l] : maximum;
+        if (maximum == -INFINITY) {
+            for (long k = 0; k < columns; k++) yr[k] = 0;
+            continue;
+        }
+        float acc[LANES] = {0};
+        j = 0;
+        for (; j + LANES <= columns; j += LANES) {
+#pragma clang loop vectorize(assume_safety)
+            for (int l = 0; l < LANES; l++) {
+                float e = exp_non_positive_float(xr[j + l] - maximum);
                 e = key_mask && key_mask[j + l] == 0 ? 0.0f : e;
                 yr[j + l] = e;
                 acc[l] += e;
             }
         }
         for (int l = 0; j < columns; j++, l++) {
-            float e = (float)exp_non_positive((double)(xr[j] - maximum));
+            float e = exp_non_positive_float(xr[j] - maximum);
             e = key_mask && key_mask[j] == 0 ? 0.0f : e;
             yr[j] = e;
             acc[l] += e;

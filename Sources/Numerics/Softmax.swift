@@ -3,8 +3,8 @@ import CKernels
 /// Row-wise softmax with an optional key mask, as attention uses it (the loops are CKernels' `rgp_softmax_*`, built
 /// for AVX-512, AVX2 and baseline x86-64 with the same fixed-lane sums, so every instruction set gives the same bits).
 public enum Softmax {
-    /// y[r, j] = exp(x[r, j] − max) / Σ over unmasked j, for rows×columns x; exp in double precision, the sum over
-    /// 16 fixed lanes.
+    /// y[r, j] = exp(x[r, j] − max) / Σ over unmasked j, for rows×columns x; exp in single precision (relative error
+    /// within 3e-7), the sum over 16 fixed lanes.
     ///
     /// `keyMask` (optional) holds one row of `columns` flags per group of `rowsPerMask` consecutive rows
     /// (attention: scores [B, H, T, T], mask [B, T], rowsPerMask = H·T); a flag of 0 excludes that column.

@@ -71,6 +71,19 @@ struct SoftmaxTests {
         }
     }
 
+    @Test("softmax's single-precision exp is within 3e-7 relative of libm's exp on [−87, 0], and clamps below")
+    func singlePrecisionExp() {
+        let count = 870_001
+        let v = (0..<count).map { -87 * Float($0) / Float(count - 1) } + [0, -0.0, -1e-30, -87.5, -200, -.infinity]
+        var y = [Float](repeating: .nan, count: v.count)
+        rgp_exp_non_positive_float(v, &y, v.count)
+        var worst = 0.0
+        for i in 0..<count { worst = max(worst, abs(Double(y[i]) / Foundation.exp(Double(v[i])) - 1)) }
+        #expect(worst < 3e-7, "exp error \(worst)")
+        #expect(y[count] == 1 && y[count + 1] == 1 && y[count + 2] == 1, "e^0 and e^−0 are 1")
+        #expect(y[(count + 3)...].allSatisfy { $0 == y[count - 1] && $0.isNormal }, "below −87 clamps to e^−87")
+    }
+
     @Test("large logits do not overflow")
     func stability() {
         let x: [Float] = [1000, 1001, 999]

@@ -113,7 +113,8 @@ struct GoldenRunTests {
                 + "every ‖θ_T − θ₀‖ agreed with its old pin to 1e-7 relative; DP-SGD's pins re-recorded when its clipped "
                 + "sum moved to book-keeping (no second backward): ‖θ_T − θ₀‖ within 2.2e-9 relative, accuracy unchanged; all "
                 + "pins re-recorded when OpenBLAS moved to one thread under split products (Parallel.use): within 4.6e-8, "
-                + "no accuracy changed, SkylakeX's bits unchanged. "
+                + "no accuracy changed, SkylakeX's bits unchanged; all pins re-recorded when softmax's exp moved to single "
+                + "precision with a lane-wise maximum: within 5.0e-8, no accuracy changed. "
                 + "sha256 is keyed by the OpenBLAS core "
                 + "name; add a kernel family's pins with RGP_GOLDEN_RECORD=1."
             let encoder = JSONEncoder()

@@ -36,9 +36,12 @@ void rgp_dropout_apply_bits(const float *x, float *y, const void *bits, long cou
 /// elsewhere and for the last pairs), about ten times the scalar rate: DP-SGD draws two normals per parameter a step.
 void rgp_box_muller(const uint64_t *words, double *out, long pairs);
 
-/// Row-wise softmax of rows×columns x into y (may alias x): exp in double (the GELU backward's exp), sums over 16
-/// fixed lanes. `key_mask` (nullable): one row of `columns` flags shared by every row; a 0 excludes the column.
-/// A row with every column excluded yields zeros.
+/// e^v for v ≤ 0 in single precision, as softmax computes it (v below −87 taken as −87; relative error within 3e-7).
+void rgp_exp_non_positive_float(const float *v, float *y, long count);
+
+/// Row-wise softmax of rows×columns x into y (may alias x): the row maximum lane-wise, exp in single precision
+/// (`rgp_exp_non_positive_float`), sums over 16 fixed lanes. `key_mask` (nullable): one row of `columns` flags shared
+/// by every row; a 0 excludes the column. A row with every column excluded yields zeros.
 void rgp_softmax_forward(const float *x, float *y, long rows, long columns, const float *key_mask);
 
 /// dx = y·(dy − Σₖ dyₖ·yₖ) per row, the dot product over the same 16 lanes; `dx` may alias `dy`.
