@@ -75,6 +75,20 @@ void rgp_gelu_forward(const float *x, float *y, long count) {
 }
 
 RGP_CLONES
+void rgp_gelu_forward_bias(float *x, const float *bias, float *y, long rows, long columns) {
+    for (long r = 0; r < rows; r++) {
+        float *xr = x + r * columns, *yr = y + r * columns;
+#pragma clang loop vectorize(assume_safety)
+        for (long j = 0; j < columns; j++) {
+            float biased = xr[j] + bias[j];
+            xr[j] = biased;
+            double v = (double)biased;
+            yr[j] = (float)(0.5 * v * (1 + fast_erf(v * 0.7071067811865475)));
+        }
+    }
+}
+
+RGP_CLONES
 void rgp_gelu_backward(const float *x, const float *dy, float *dx, long count) {
 #pragma clang loop vectorize(assume_safety)
     for (long i = 0; i < count; i++) {

@@ -13,6 +13,15 @@ public enum GELU {
         rgp_gelu_forward(x, y, count)
     }
 
+    /// x[r, j] += bias[j] for a rows×columns x, kept (backward reads the biased x), then y = GELU(x): one pass where a
+    /// bias broadcast before the product and GELU after it were two. `y` must not alias `x`.
+    public static func forward(
+        biasing x: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
+        rows: Int, columns: Int
+    ) {
+        rgp_gelu_forward_bias(x, bias, y, rows, columns)
+    }
+
     /// dx = dy · (Φ(x) + x · φ(x)), φ the standard normal density. `dx` may alias `dy`.
     public static func backward(
         input x: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>,

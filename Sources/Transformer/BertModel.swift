@@ -131,10 +131,12 @@ public final class BertModel: @unchecked Sendable {
                           mean: a.mean1.data, rstd: a.rstd1.data, rows: n, columns: h, eps: c.layerNormEps)
 
         // Feed-forward: GELU(h₁·W₁ᵀ + b₁)·W₂ᵀ + b₂, dropout, residual, LayerNorm.  [N, I] → [N, H]
-        Linear.forward(a.hidden1.data, weight: weight(.intermediate), bias: bias(.intermediate),
+        // The bias is added in GELU's pass rather than broadcast into [N, I] before the product.
+        Linear.forward(a.hidden1.data, weight: weight(.intermediate), bias: nil,
                        into: a.intermediate.data, rows: n, inputs: h, outputs: inner)
         parallelRows(n) { start, count in
-            GELU.forward(a.intermediate.data + start * inner, into: a.activated.data + start * inner, count: count * inner)
+            GELU.forward(biasing: a.intermediate.data + start * inner, bias: bias(.intermediate),
+                         into: a.activated.data + start * inner, rows: count, columns: inner)
         }
         Linear.forward(a.activated.data, weight: weight(.output), bias: bias(.output), into: a.preNorm2.data,
                        rows: n, inputs: inner, outputs: h)

@@ -225,6 +225,21 @@ struct ActivationTests {
         #expect(forwardInPlace.map(\.bitPattern) == reference.map(\.bitPattern), "forward in place")
     }
 
+    @Test("GELU with the bias folded in: x += bias kept, and y equals the reference on the biased x bit for bit")
+    func geluWithBias() {
+        let rows = 7, columns = 37  // not a multiple of any vector width: every row has a tail
+        let x = randomValues(rows * columns, seed: 40, scale: 6), bias = randomValues(columns, seed: 41, scale: 2)
+        var biased = x, y = [Float](repeating: .nan, count: x.count)
+        biased.withUnsafeMutableBufferPointer { b in
+            GELU.forward(biasing: b.baseAddress!, bias: bias, into: &y, rows: rows, columns: columns)
+        }
+        let expectedBiased = (0..<x.count).map { x[$0] + bias[$0 % columns] }
+        var reference = [Float](repeating: 0, count: x.count)
+        GELU.scalarForward(expectedBiased, into: &reference, count: x.count)
+        #expect(biased.map(\.bitPattern) == expectedBiased.map(\.bitPattern), "x holds x + bias")
+        #expect(y.map(\.bitPattern) == reference.map(\.bitPattern), "y = GELU(x + bias)")
+    }
+
     @Test("Philox4x32-10 reproduces the Random123 known-answer vectors")
     func philoxKnownAnswers() {
         // Random123 1.14, examples/kat_vectors: counter, key, expected output.

@@ -4,6 +4,9 @@
 /// GELU, y = ½x(1 + erf(x/√2)), in double precision with the rational erf of Numerics.FastMath; `y` may alias `x`.
 void rgp_gelu_forward(const float *x, float *y, long count);
 
+/// Row by row: x[r, j] += bias[j] (kept: backward reads it), then y = GELU(x) as `rgp_gelu_forward`; y must not alias x.
+void rgp_gelu_forward_bias(float *x, const float *bias, float *y, long rows, long columns);
+
 /// GELU's backward, dx = dy·(Φ(x) + x·φ(x)); `dx` may alias `dy`.
 void rgp_gelu_backward(const float *x, const float *dy, float *dx, long count);
 
