@@ -13,11 +13,7 @@ cd "$(dirname "$0")/.."
 glue="${1:-${RGP_GLUE_DIR:-../shared/glue}}"
 bin="${RGP_BIN:-.build/release/rgp}"
 mkdir -p results/offline/diagnostics runs/diagnostics
-launch=()
-if command -v mpirun >/dev/null; then
-  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-  launch=(mpirun --bind-to core -np 2)
-fi
+source experiments/launch.sh
 for cell in dpsgd:5e-4 rgp:1e-3; do
   method="${cell%%:*}" lr="${cell#*:}"
   id="sst2-first4370-$method-eps8-B256-E6-C1-lr$lr"

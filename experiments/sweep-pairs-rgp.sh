@@ -11,11 +11,7 @@ cd "$(dirname "$0")/.."
 glue="${RGP_GLUE_DIR:-../shared/glue}"
 rgp="${RGP_BINARY:-.build/release/rgp}"
 mkdir -p results/offline/sweep runs/sweep
-launch=()
-if command -v mpirun >/dev/null; then
-  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-  launch=(mpirun --bind-to core -np 2)
-fi
+source experiments/launch.sh
 cells=("$@")
 if [ ${#cells[@]} -eq 0 ]; then
   cells=("qqp 256 3 1e-3" "qnli 256 6 1e-3" "qqp 512 6 1e-3" "qnli 512 12 1e-3" "qqp 256 3 3e-3" "qnli 256 6 3e-3")

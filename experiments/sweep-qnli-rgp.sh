@@ -8,11 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 glue="${1:-${RGP_GLUE_DIR:-../shared/glue}}"
 mkdir -p results/offline/sweep runs/sweep
-launch=()
-if command -v mpirun >/dev/null; then
-  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-  launch=(mpirun --bind-to core -np 2)
-fi
+source experiments/launch.sh
 for clip in 1 2; do
   for lr in 1e-3 3e-3; do
     id="qnli-rgp-eps8-B64-C${clip}-lr${lr}"
