@@ -8,23 +8,25 @@
 # the 10.6M coordinates to unit size, so where σC/B (≈ 2.9e-3 per coordinate) dominates the clipped mean (≤ 1 over
 # 10.6M coordinates), every coordinate takes an lr-sized random step. Runs as 2 MPI ranks × 1 thread when mpirun is
 # present. Records go to results/offline/sweep/ (selected on dev, as the paper does; the tuning is not accounted).
-# Resumable: finished cells are skipped. RGP_BIN names another build of rgp; RGP_CELLS another list of "B:lr" cells.
+# Then 24 epochs (T 408, σ 1.00) at the grid cell's B and lr: Adam normalises every coordinate, so the signal moves a
+# weight by about lr·(g·B/σC) per step against a noise walk of lr·√T; at a fixed ε σ grows slowly with T (0.74 → 1.00
+# from 6 to 24 epochs), so the signal's drift grows about 3× against the noise's 2× (the SST-2 control on the same N,
+# results/offline/diagnostics/sst2-first4370-*, collapsed for 4 epochs before reaching 75.3 in its 6th).
+# Resumable: finished cells are skipped. RGP_BIN names another build of rgp; RGP_CELLS another list of "B:lr[:E]"
+# cells (E epochs, 6 unless given).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 glue="${1:-${RGP_GLUE_DIR:-../shared/glue}}"
 bin="${RGP_BIN:-.build/release/rgp}"
 mkdir -p results/offline/sweep runs/sweep
-launch=()
-if command -v mpirun >/dev/null; then
-  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-  launch=(mpirun --bind-to core -np 2)
-fi
-for cell in ${RGP_CELLS:-256:2e-4 256:1e-4 1024:5e-4}; do
-  batch="${cell%%:*}" lr="${cell#*:}"
-  id="qnli-dpsgd-eps8-B${batch}-E6-C1-lr${lr}"
+source experiments/launch.sh
+for cell in ${RGP_CELLS:-256:2e-4 256:1e-4 1024:5e-4 256:5e-4:24}; do
+  IFS=: read -r batch lr epochs <<< "$cell"
+  epochs="${epochs:-6}"
+  id="qnli-dpsgd-eps8-B${batch}-E${epochs}-C1-lr${lr}"
   [[ -f "results/offline/sweep/$id.result.json" ]] && continue
   "${launch[@]}" "$bin" finetune --task qnli --split standin --splits-directory experiments/splits \
-    --method dpsgd --epsilon 8 --data "$glue" --batch-size "$batch" --epochs 6 --clip 1 --lr "$lr" --head cls \
+    --method dpsgd --epsilon 8 --data "$glue" --batch-size "$batch" --epochs "$epochs" --clip 1 --lr "$lr" --head cls \
     --lr-schedule polynomial --accountant prv --delta 1e-5 --seed 0 --threads 1 \
     --out "runs/sweep/$id" 2>> "runs/sweep/$id.log"
   for f in result.json metrics.jsonl run.json; do cp "runs/sweep/$id/$f" "results/offline/sweep/$id.$f"; done
