@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The recorded DP-SGD sweep on a pair task (issue 13): QNLI stand-in (experiments/splits), DP-SGD at ε = 8 with the
 # offline grid's QNLI private settings (all-MiniLM-L6-v2, [CLS] head, polynomial schedule, C 1, 6 epochs), beside the
-# grid's own cell at B 256, lr 5e-4 (T 102, σ 0.74; results/offline/runs/qnli-dpsgd-eps8-seed0): lr 2e-4 and 1e-4 at
-# B 256, and B 1024 at lr 5e-4 (T 24, σ 1.02: σC/B 2.9× smaller at the same ε and epochs).
+# grid's first cell at B 256, lr 5e-4 (T 102, σ 0.74; kept as results/offline/sweep/qnli-dpsgd-eps8-B256-E6-C1-lr5e-4):
+# lr 2e-4 and 1e-4 at B 256, and B 1024 at lr 5e-4 (T 24, σ 1.02: σC/B 2.9× smaller at the same ε and epochs).
 # Why: at 5e-4 (taken from the literature's DP-Adam scale, not swept) QNLI DP-SGD predicted one class for every dev
 # pair and its training loss rose from 0.69 to 0.95 while every per-example norm was clipped: Adam rescales each of
 # the 10.6M coordinates to unit size, so where σC/B (≈ 2.9e-3 per coordinate) dominates the clipped mean (≤ 1 over
