@@ -65,13 +65,16 @@ static inline double exp_non_positive(double v) {
 
 // Iteration i reads element i and writes element i, so in-place calls (y == x, dx == dy: the backward's usual use)
 // are safe to vectorise; without the pragma the compiler's overlap check sent them down the scalar loop.
+// ½x(1 + erf(x/√2)) in double, rounded to float: GELU.scalarForward's arithmetic.
+static inline float gelu_value(float x) {
+    double v = (double)x;
+    return (float)(0.5 * v * (1 + fast_erf(v * 0.7071067811865475)));
+}
+
 RGP_CLONES
 void rgp_gelu_forward(const float *x, float *y, long count) {
 #pragma clang loop vectorize(assume_safety)
-    for (long i = 0; i < count; i++) {
-        double v = (double)x[i];
-        y[i] = (float)(0.5 * v * (1 + fast_erf(v * 0.7071067811865475)));
-    }
+    for (long i = 0; i < count; i++) y[i] = gelu_value(x[i]);
 }
 
 RGP_CLONES
@@ -82,8 +85,7 @@ void rgp_gelu_forward_bias(float *x, const float *bias, float *y, long rows, lon
         for (long j = 0; j < columns; j++) {
             float biased = xr[j] + bias[j];
             xr[j] = biased;
-            double v = (double)biased;
-            yr[j] = (float)(0.5 * v * (1 + fast_erf(v * 0.7071067811865475)));
+            yr[j] = gelu_value(biased);
         }
     }
 }
