@@ -22,6 +22,8 @@ struct WorkloadBench: ParsableCommand {
     @Option(help: "Examples per step.") var batchSize: Int = 1000
     @Option(help: "Timed steps per method, each on its own random batch of SST-2 train (same batches for every method).") var steps: Int = 3
     @Option(help: "Methods (repeatable).") var method: [TrainingMethod] = [.rgp]
+    @Option(help: "Price of one micro-batch in padded token positions for the length-bucket cutting (default: the trainer's).")
+    var bucketOverhead: Int?
     @Flag(help: "One JSON object per line.") var json = false
 
     /// Under mpirun -np P each rank takes its share of every batch (as `rgp finetune` does); rank 0 reports.
@@ -32,6 +34,7 @@ struct WorkloadBench: ParsableCommand {
         guard let root = data ?? ProcessInfo.processInfo.environment["RGP_GLUE_DIR"] else {
             throw ValidationError("give --data or set RGP_GLUE_DIR")
         }
+        if let bucketOverhead { MicroBatching.overheadTokens = bucketOverhead }
         let peak = measureGemmPeak()
         let tokenizer = try loadTokenizer(directory: model)
         let config = try BertConfig.load(path: model + "/config.json")
@@ -54,12 +57,14 @@ struct WorkloadBench: ParsableCommand {
                                       data: loaded, tokenizer: tokenizer)
             try trainer.engine.calibrate()
             _ = trainer.method.step(batches[0], step: 0)  // warm-up: workspaces for every bucket shape
-            var seconds = 0.0, tokens = 0, flops = 0.0
+            var seconds = 0.0, tokens = 0, positions = 0, micros = 0, flops = 0.0
             let clock = ContinuousClock()
             for (step, batch) in batches.dropFirst().enumerated() {
                 for micro in microBatches(batch, of: loaded.train, tokenBudget: c.microBatchTokens) {
                     let length = micro.map { loaded.train[$0].ids.count }.max() ?? 0
                     tokens += micro.reduce(0) { $0 + loaded.train[$1].ids.count }
+                    positions += length * micro.count
+                    micros += 1
                     flops += m.plugin.stepFLOPs(config: config, batch: micro.count, length: length, rank: c.rank)
                 }
                 let start = clock.now
@@ -73,7 +78,10 @@ struct WorkloadBench: ParsableCommand {
             } else {
                 print("\(m.rawValue) [\(layout)]: \(format(Double(tokens) / seconds, digits: 0)) tokens/s (unpadded), "
                       + "\(format(Double(steps * batchSize) / seconds)) examples/s, \(format(flops / seconds / 1e9)) GFLOP/s = "
-                      + "\(format(flops / seconds / 1e9 / peak, digits: 3)) of peak")
+                      + "\(format(flops / seconds / 1e9 / peak, digits: 3)) of peak; "
+                      + "\(format(Double(micros) / Double(steps), digits: 1)) micro-batches a step, "
+                      + "\(format(Double(tokens) / Double(Swift.max(positions, 1)), digits: 3)) of positions are tokens "
+                      + "(bucket overhead \(MicroBatching.overheadTokens))")
             }
         }
     }
