@@ -34,9 +34,12 @@ public struct FLOPModel: Sendable {
         4 * Double(batch * config.numAttentionHeads) * Double(length * length) * Double(config.headDimension) * layers
     }
     public func forward(batch: Int, length: Int) -> Double { dense(batch: batch, length: length) + attention(batch: batch, length: length) }
-    /// Input gradients of every linear map, and attention's dP, dV, dQ, dK.
-    public func backwardData(batch: Int, length: Int) -> Double {
-        dense(batch: batch, length: length) + 2 * attention(batch: batch, length: length)
+    /// Input gradients of every linear map, and attention's dP, dV, dQ, dK; without the first layer's Q, K, V
+    /// products into its input when the embeddings are frozen (`BertModel.backward` skips them).
+    public func backwardData(batch: Int, length: Int, embeddingsFrozen: Bool = false) -> Double {
+        let h = Double(config.hiddenSize)
+        return dense(batch: batch, length: length) + 2 * attention(batch: batch, length: length)
+            - (embeddingsFrozen ? 2 * Double(batch * length) * 3 * h * h : 0)
     }
     /// Weight gradients of every linear map.
     public func weightGradients(batch: Int, length: Int) -> Double { dense(batch: batch, length: length) }

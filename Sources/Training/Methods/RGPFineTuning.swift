@@ -16,7 +16,7 @@ public final class RGPFineTuning: TrainingMethodPlugin {
 
     public static func stepFLOPs(config: BertConfig, batch: Int, length: Int, rank: Int) -> Double {
         let f = FLOPModel(config: config)
-        return f.forward(batch: batch, length: length) + f.backwardData(batch: batch, length: length)
+        return f.forward(batch: batch, length: length) + f.backwardData(batch: batch, length: length, embeddingsFrozen: true)
             + f.carrierGradients(batch: batch, length: length, rank: rank)
     }
 
