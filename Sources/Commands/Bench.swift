@@ -215,13 +215,11 @@ func randomParameters(_ config: BertConfig, classes: Int = 2) -> BertParameters 
     return parameters
 }
 
-/// FLOPs (2·m·n·k per product) of one forward pass.
-func forwardFlops(_ c: BertConfig, batch: Int, length: Int, classes: Int = 2) -> Double {
-    let n = Double(batch * length), h = Double(c.hiddenSize), i = Double(c.intermediateSize)
-    let dense = 2 * n * (4 * h * h + 2 * h * i)
-    let attention = 2 * 2 * Double(batch * c.numAttentionHeads) * Double(length * length) * Double(c.headDimension)
+/// FLOPs (2·m·n·k per product) of one forward pass with the pooler head (the encoder's from `FLOPModel`).
+func forwardFlops(_ c: BertConfig, batch: Int, length: Int, classes: Int = 2, firstTokenLastLayer: Bool = false) -> Double {
+    let h = Double(c.hiddenSize)
     let head = 2 * Double(batch) * h * (h + Double(classes))
-    return Double(c.numHiddenLayers) * (dense + attention) + head
+    return FLOPModel(config: c, firstTokenLastLayer: firstTokenLastLayer).forward(batch: batch, length: length) + head
 }
 
 struct ForwardBench: ParsableCommand {
@@ -236,6 +234,8 @@ struct ForwardBench: ParsableCommand {
     @Option(help: "Timed repetitions (median reported).") var repetitions: Int = 5
     @Option(help: "Shapes: minilm, bert-base (repeatable).") var shape: [String] = ["minilm", "bert-base"]
     @Flag(help: "Training mode (dropout on), as a training step's forward runs.") var training = false
+    @Flag(help: "Run the last layer at every token (as PyTorch's BertForSequenceClassification does), not only at the first tokens the pooler head reads (the trainer's way; the same logits).")
+    var everyTokenLastLayer = false
     @Flag(help: "One JSON object per line (for `make bench-compare`).") var json = false
 
     func run() throws {
@@ -246,11 +246,12 @@ struct ForwardBench: ParsableCommand {
         for (key, name, config) in shapes where shape.contains(key) {
             let model = BertModel(parameters: randomParameters(config))
             model.training = training
+            model.firstTokenLastLayer = !everyTokenLastLayer
             var generator = Xoshiro256(seed: 7)
             let sequences = (0..<batch).map { _ in (0..<length).map { _ in Int32(generator.next() % 30000) + 100 } }
             let input = Batch(sequences: sequences, tokenTypes: sequences.map { $0.map { _ in 0 } }, padId: 0)
             let seconds = medianSeconds(repetitions: repetitions) { model.forward(input) }
-            let flops = forwardFlops(config, batch: batch, length: length)
+            let flops = forwardFlops(config, batch: batch, length: length, firstTokenLastLayer: !everyTokenLastLayer)
             let achieved = flops / seconds / 1e9
             if json {
                 printBenchJSON(shape: key, method: "forward", seconds: seconds, flops: flops, peak: peak, threads: threads)

@@ -42,7 +42,7 @@ struct StepBench: ParsableCommand {
                 let trainer = try Trainer(configuration: c, runDirectory: NSTemporaryDirectory() + "/bench-\(getpid())",
                                           data: data, tokenizer: tokenizer)
                 let seconds = try benchmarkSteps(trainer, repetitions, indices: Array(0..<batch))
-                let flops = m.plugin.stepFLOPs(config: config, batch: batch, length: length, rank: 1)
+                let flops = m.plugin.stepFLOPs(config: config, batch: batch, length: length, rank: 1, head: c.head)
                 if json {
                     printBenchJSON(shape: name, method: m.rawValue, seconds: seconds, flops: flops, peak: peak, threads: threads)
                     continue

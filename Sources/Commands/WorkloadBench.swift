@@ -65,7 +65,7 @@ struct WorkloadBench: ParsableCommand {
                     tokens += micro.reduce(0) { $0 + loaded.train[$1].ids.count }
                     positions += length * micro.count
                     micros += 1
-                    flops += m.plugin.stepFLOPs(config: config, batch: micro.count, length: length, rank: c.rank)
+                    flops += m.plugin.stepFLOPs(config: config, batch: micro.count, length: length, rank: c.rank, head: c.head)
                 }
                 let start = clock.now
                 _ = trainer.method.step(batch, step: step + 1)

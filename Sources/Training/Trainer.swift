@@ -75,6 +75,7 @@ public final class Trainer {
         }
         let model = BertModel(parameters: checkpoint.parameters)
         model.headInput = c.head
+        model.firstTokenLastLayer = true  // the same logits and gradients; a method that needs every row turns it off
         let initial = BertParameters(config: checkpoint.config, classes: classes)
         for name in initial.names { initial[name].copy(from: checkpoint.parameters[name]) }
         let isPrivate = c.method.isPrivate

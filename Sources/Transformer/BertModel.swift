@@ -12,6 +12,11 @@ public final class BertModel: @unchecked Sendable {
     public var headInput: HeadInput = .pooler
     /// Dropout on (training) or off (evaluation).
     public var training = false
+    /// Compute the last layer only where the head reads it, when the head reads the first token alone ([CLS] or the
+    /// pooler, not `mean`): keys and values at every token, everything else at the first token of each sequence (B
+    /// rows instead of B·T), forward and backward — the same logits and gradients for a sixth less arithmetic on a
+    /// six-layer model. `Workspace.lastHiddenStates` then holds those B rows only.
+    public var firstTokenLastLayer = false
     /// Source of dropout masks (seeded, so runs are reproducible).
     public var dropoutGenerator = Xoshiro256(seed: 0)
 
@@ -73,14 +78,19 @@ public final class BertModel: @unchecked Sendable {
         dropout(ws.embeddingOutput, mask: ws.embeddingDropMask, p: c.hiddenDropoutProb)
 
         var input = ws.embeddingOutput
+        ws.lastLayerFirstTokens = firstTokenLastLayer && headInput != .mean && c.numHiddenLayers > 0
         for l in 0..<c.numHiddenLayers {
-            layerForward(l, input: input, ws: ws, batch: batch)
+            if ws.lastLayerFirstTokens && l == c.numHiddenLayers - 1 {
+                firstTokenLayerForward(l, input: input, ws: ws, batch: batch)
+            } else {
+                layerForward(l, input: input, ws: ws, batch: batch)
+            }
             input = ws.layers[l].output
         }
 
         // Head input [B, H]: the pooler on [CLS] (position 0), [CLS] itself, or the masked mean; then dropout, head.
-        let b = batch.size
-        for s in 0..<b { (ws.cls.data + s * h).update(from: input.data + s * t * h, count: h) }
+        let b = batch.size, clsStride = ws.lastLayerFirstTokens ? h : t * h
+        for s in 0..<b { (ws.cls.data + s * h).update(from: input.data + s * clsStride, count: h) }
         if headInput == .pooler && fairseqHead {
             // fairseq's classification head drops out the first token before its dense layer as well.
             ws.clsDropped.copy(from: ws.cls)
@@ -147,6 +157,78 @@ public final class BertModel: @unchecked Sendable {
                           mean: a.mean2.data, rstd: a.rstd2.data, rows: n, columns: h, eps: c.layerNormEps)
     }
 
+    /// `layerForward` where only the first token's output is read (`firstTokenLastLayer`): keys and values at every
+    /// token (the first token attends to them all); the query, attention output, LayerNorms and feed-forward at the
+    /// first token of each sequence.  Output [B, H].
+    private func firstTokenLayerForward(_ l: Int, input x: Tensor, ws: Workspace, batch: Batch) {
+        let c = config, h = c.hiddenSize, inner = c.intermediateSize, n = batch.tokens, t = batch.length, b = batch.size
+        let a = ws.layers[l], tensors = parameters.layers[l], x0 = ws.firstTokenInput
+        func weight(_ s: LinearSite) -> UnsafeMutablePointer<Float> { tensors.weight(s)!.data }
+        func bias(_ s: LinearSite) -> UnsafeMutablePointer<Float> { tensors.bias(s)!.data }
+        for s in 0..<b { (x0.data + s * h).update(from: x.data + s * t * h, count: h) }
+
+        // Q at the first tokens [B, H]; K, V at every token [N, H].
+        Linear.forward(x0.data, weight: weight(.query), bias: bias(.query), into: a.query.data, rows: b, inputs: h, outputs: h)
+        Linear.forward(x.data, weight: weight(.key), bias: bias(.key), into: a.key.data, rows: n, inputs: h, outputs: h)
+        Linear.forward(x.data, weight: weight(.value), bias: bias(.value), into: a.value.data, rows: n, inputs: h, outputs: h)
+
+        firstTokenAttentionForward(a, batch: batch, ws: ws)
+
+        // Output projection, dropout, residual, LayerNorm.  [B, H]
+        Linear.forward(a.context.data, weight: weight(.attentionOutput), bias: bias(.attentionOutput),
+                       into: a.preNorm1.data, rows: b, inputs: h, outputs: h)
+        dropout(a.preNorm1, mask: a.attentionDropMask, p: c.hiddenDropoutProb, count: b * h)
+        Elementwise.add(a.preNorm1.data, x0.data, into: a.preNorm1.data, count: b * h)
+        LayerNorm.forward(a.preNorm1.data, gamma: tensors.normWeight(.attention)!.data,
+                          beta: tensors.normBias(.attention)!.data, into: a.hidden1.data,
+                          mean: a.mean1.data, rstd: a.rstd1.data, rows: b, columns: h, eps: c.layerNormEps)
+
+        // Feed-forward, dropout, residual, LayerNorm.  [B, I] → [B, H]
+        Linear.forward(a.hidden1.data, weight: weight(.intermediate), bias: nil,
+                       into: a.intermediate.data, rows: b, inputs: h, outputs: inner)
+        GELU.forward(biasing: a.intermediate.data, bias: bias(.intermediate), into: a.activated.data, rows: b, columns: inner)
+        Linear.forward(a.activated.data, weight: weight(.output), bias: bias(.output), into: a.preNorm2.data,
+                       rows: b, inputs: inner, outputs: h)
+        dropout(a.preNorm2, mask: a.outputDropMask, p: c.hiddenDropoutProb, count: b * h)
+        Elementwise.add(a.preNorm2.data, a.hidden1.data, into: a.preNorm2.data, count: b * h)
+        LayerNorm.forward(a.preNorm2.data, gamma: tensors.normWeight(.output)!.data,
+                          beta: tensors.normBias(.output)!.data, into: a.output.data,
+                          mean: a.mean2.data, rstd: a.rstd2.data, rows: b, columns: h, eps: c.layerNormEps)
+    }
+
+    /// `attentionForward` for the first token's query alone, per (sequence, head): scores [1, T] = q·Kᵀ/√dₕ, softmax
+    /// over the unmasked keys, dropout, context [1, dₕ] = p·V.  Probabilities [B·A, T]; context [B, H].
+    private func firstTokenAttentionForward(_ a: Workspace.Layer, batch: Batch, ws: Workspace) {
+        let c = config, t = batch.length, heads = c.numAttentionHeads, dh = c.headDimension, h = c.hiddenSize
+        let scale = 1 / Float(dh).squareRoot(), p = c.attentionProbsDropoutProb
+        let dropping = training && p > 0
+        a.attentionDropoutKey = dropping ? dropoutGenerator.next() : 0
+        let bitStride = Workspace.probabilityBitStride(length: t)
+        let concurrently = BLAS.runsOnCallingThread(transA: false, transB: true, m: 1, n: t, k: dh)
+            && BLAS.runsOnCallingThread(transA: false, transB: false, m: 1, n: dh, k: t)
+        let scratch = dropping ? ws.attentionScratch(block: t) : nil
+        ws.attentionMask.withUnsafeBufferPointer { mask in
+            let keyMask = mask.baseAddress!
+            BLAS.forEachItem(batch.size * heads, concurrently: concurrently) { i, worker in
+                let s = i / heads, keys = s * t * h + (i % heads) * dh, query = s * h + (i % heads) * dh
+                let scores = a.probabilities.data + i * t
+                BLAS.gemm(transA: false, transB: true, m: 1, n: t, k: dh, alpha: scale, a: a.query.data + query, lda: h,
+                          b: a.key.data + keys, ldb: h, c: scores, ldc: t)
+                Softmax.forward(scores, into: scores, rows: 1, columns: t, keyMask: keyMask + s * t)
+                var mixing = UnsafePointer(scores)
+                if let scratch {
+                    let dropped = scratch.data + worker * t
+                    let bits = UnsafeMutableRawPointer(a.probabilityDropBits.data) + i * bitStride
+                    Dropout.drawBits(bits, count: t, probability: p, key: a.attentionDropoutKey, offset: i * t)
+                    Dropout.apply(scores, into: dropped, bits: bits, count: t, probability: p)
+                    mixing = UnsafePointer(dropped)
+                }
+                BLAS.gemm(transA: false, transB: false, m: 1, n: dh, k: t, a: mixing, lda: t, b: a.value.data + keys, ldb: h,
+                          c: a.context.data + query, ldc: h)
+            }
+        }
+    }
+
     /// softmax(Q·Kᵀ/√dₕ + mask)·V per sequence and head, reading heads in place from [B, T, A·dₕ].
     ///
     /// One (sequence, head) pair is one work item — scores, softmax, dropout and the product with V while its T×T
@@ -192,9 +274,10 @@ public final class BertModel: @unchecked Sendable {
         }
     }
 
-    private func dropout(_ x: Tensor, mask: Tensor, p: Float) {
+    /// Dropout on the first `count` elements of x (all of them by default).
+    private func dropout(_ x: Tensor, mask: Tensor, p: Float, count: Int? = nil) {
         guard training && p > 0 else { return }
-        Dropout.forward(x.data, into: x.data, mask: mask.data, count: x.count, probability: p, generator: &dropoutGenerator)
+        Dropout.forward(x.data, into: x.data, mask: mask.data, count: count ?? x.count, probability: p, generator: &dropoutGenerator)
     }
 
     // MARK: Backward
@@ -215,6 +298,7 @@ public final class BertModel: @unchecked Sendable {
                         inputGradient: ws.gradHead.data, weightGradient: g.classifier.weight?.data,
                         biasGradient: g.classifier.bias?.data, rows: b, inputs: h, outputs: p.classes)
         let poolerWanted = g.pooler.weight != nil && headInput == .pooler
+        let clsStride = ws.lastLayerFirstTokens ? h : t * h
         guard poolerWanted || needsEncoder else { return }
         dropoutBackward(ws.gradHead, mask: ws.headDropMask, p: c.hiddenDropoutProb)
         var gradOutput = ws.gradA, gradInput = ws.gradB
@@ -227,11 +311,11 @@ public final class BertModel: @unchecked Sendable {
                             biasGradient: g.pooler.bias?.data, rows: b, inputs: h, outputs: h)
             guard needsEncoder else { return }
             if fairseqHead { dropoutBackward(ws.gradCLS, mask: ws.clsDropMask, p: c.hiddenDropoutProb) }
-            // Only [CLS] rows of the last layer receive gradient.  [N, H]
-            for s in 0..<b { (gradOutput.data + s * t * h).update(from: ws.gradCLS.data + s * h, count: h) }
+            // Only [CLS] rows of the last layer receive gradient.  [N, H] ([B, H] when it ran on those rows alone)
+            for s in 0..<b { (gradOutput.data + s * clsStride).update(from: ws.gradCLS.data + s * h, count: h) }
         case .cls:
             ws.gradCLS.copy(from: ws.gradHead)
-            for s in 0..<b { (gradOutput.data + s * t * h).update(from: ws.gradCLS.data + s * h, count: h) }
+            for s in 0..<b { (gradOutput.data + s * clsStride).update(from: ws.gradCLS.data + s * h, count: h) }
         case .mean:
             // Every valid row of sequence s receives dHead_s / count_s.
             for s in 0..<b {
@@ -249,8 +333,14 @@ public final class BertModel: @unchecked Sendable {
         let wantsEmbeddingGradient = wantsEmbeddingNorm || wantsTables || normHook != nil
         for l in stride(from: c.numHiddenLayers - 1, through: 0, by: -1) {
             let input = l == 0 ? ws.embeddingOutput : ws.layers[l - 1].output
-            layerBackward(l, input: input, gradOutput: gradOutput, gradInput: l > 0 || wantsEmbeddingGradient ? gradInput : nil,
-                          ws: ws, gradients: g, hook: weightHook, normHook: normHook)
+            let inputGradient = l > 0 || wantsEmbeddingGradient ? gradInput : nil
+            if ws.lastLayerFirstTokens && l == c.numHiddenLayers - 1 {
+                firstTokenLayerBackward(l, input: input, gradOutput: gradOutput, gradInput: inputGradient, ws: ws, gradients: g,
+                                        hook: weightHook, normHook: normHook)
+            } else {
+                layerBackward(l, input: input, gradOutput: gradOutput, gradInput: inputGradient, ws: ws, gradients: g,
+                              hook: weightHook, normHook: normHook)
+            }
             swap(&gradOutput, &gradInput)
         }
 
@@ -327,6 +417,98 @@ public final class BertModel: @unchecked Sendable {
         linearBackward(.value, input: x, outputGradient: ws.gradValue, inputGradient: gradInput, accumulate: true, inputs: h, outputs: h)
     }
 
+    /// The backward of `firstTokenLayerForward`: `gradOutput` holds [B, H] at the first tokens; `gradInput` [N, H]
+    /// gets the residual and query paths at the first tokens and the key and value paths at every token. The weight
+    /// hook sees B rows (one per example) for the query, attention output and feed-forward, N for keys and values.
+    private func firstTokenLayerBackward(_ l: Int, input x: Tensor, gradOutput: Tensor, gradInput: Tensor?, ws: Workspace,
+                                         gradients g: BertParameters, hook: WeightGradientHook?, normHook: NormGradientHook?) {
+        precondition(normHook == nil, "firstTokenLastLayer does not report the last layer's LayerNorm gradients")
+        let c = config, h = c.hiddenSize, inner = c.intermediateSize, t = ws.length, b = ws.batchSize, n = b * t
+        let a = ws.layers[l], tensors = parameters.layers[l], grads = g.layers[l], x0 = ws.firstTokenInput
+        func linearBackward(_ s: LinearSite, input: Tensor, outputGradient: Tensor, inputGradient: Tensor?, accumulate: Bool,
+                            rows: Int, inputs: Int, outputs: Int) {
+            Linear.backward(outputGradient: outputGradient.data, input: input.data, weight: tensors.weight(s)!.data,
+                            inputGradient: inputGradient?.data, accumulateInput: accumulate,
+                            weightGradient: hook == nil ? grads.weight(s)?.data : nil,
+                            biasGradient: grads.bias(s)?.data, rows: rows, inputs: inputs, outputs: outputs)
+            hook?(s, l, input.data, outputGradient.data, rows)
+        }
+
+        // out = LN₂(pre₂), pre₂ = h₁ + Drop(FFN), at B rows.
+        let gradPre = ws.gradPre, gradHidden1 = ws.gradHidden1
+        LayerNorm.backward(outputGradient: gradOutput.data, input: a.preNorm2.data, gamma: tensors.normWeight(.output)!.data,
+                           mean: a.mean2.data, rstd: a.rstd2.data, inputGradient: gradPre.data,
+                           gammaGradient: grads.normWeight(.output)?.data,
+                           betaGradient: grads.normBias(.output)?.data, rows: b, columns: h)
+        gradHidden1.data.update(from: gradPre.data, count: b * h)
+        dropoutBackward(gradPre, mask: a.outputDropMask, p: c.hiddenDropoutProb, count: b * h)
+        linearBackward(.output, input: a.activated, outputGradient: gradPre, inputGradient: ws.gradIntermediate,
+                       accumulate: false, rows: b, inputs: inner, outputs: h)
+        GELU.backward(input: a.intermediate.data, outputGradient: ws.gradIntermediate.data, into: ws.gradIntermediate.data,
+                      count: b * inner)
+        linearBackward(.intermediate, input: a.hidden1, outputGradient: ws.gradIntermediate, inputGradient: gradHidden1,
+                       accumulate: true, rows: b, inputs: h, outputs: inner)
+
+        // h₁ = LN₁(pre₁), pre₁ = x₀ + Drop(Attn·Woᵀ): the residual reaches x at each sequence's first row only.
+        LayerNorm.backward(outputGradient: gradHidden1.data, input: a.preNorm1.data,
+                           gamma: tensors.normWeight(.attention)!.data, mean: a.mean1.data, rstd: a.rstd1.data,
+                           inputGradient: gradPre.data, gammaGradient: grads.normWeight(.attention)?.data,
+                           betaGradient: grads.normBias(.attention)?.data, rows: b, columns: h)
+        if let gradInput {
+            gradInput.zero()
+            for s in 0..<b { (gradInput.data + s * t * h).update(from: gradPre.data + s * h, count: h) }
+        }
+        dropoutBackward(gradPre, mask: a.attentionDropMask, p: c.hiddenDropoutProb, count: b * h)
+        linearBackward(.attentionOutput, input: a.context, outputGradient: gradPre, inputGradient: ws.gradContext,
+                       accumulate: false, rows: b, inputs: h, outputs: h)
+
+        firstTokenAttentionBackward(a, ws: ws)
+
+        // Q at the first tokens: dx₀ = dQ·Wq [B, H] (into gradPre, free again), added at each first row; K, V everywhere.
+        linearBackward(.query, input: x0, outputGradient: ws.gradQuery, inputGradient: gradInput == nil ? nil : gradPre,
+                       accumulate: false, rows: b, inputs: h, outputs: h)
+        if let gradInput {
+            for s in 0..<b { Elementwise.axpy(1, gradPre.data + s * h, into: gradInput.data + s * t * h, count: h) }
+        }
+        linearBackward(.key, input: x, outputGradient: ws.gradKey, inputGradient: gradInput, accumulate: true,
+                       rows: n, inputs: h, outputs: h)
+        linearBackward(.value, input: x, outputGradient: ws.gradValue, inputGradient: gradInput, accumulate: true,
+                       rows: n, inputs: h, outputs: h)
+    }
+
+    /// The backward of `firstTokenAttentionForward`, per (sequence, head): dp [1, T] = dc·Vᵀ, dropout, softmax to ds;
+    /// dq = ds·K/√dₕ [1, dₕ]; dV = p̃ᵀ·dc and dK = dsᵀ·q/√dₕ [T, dₕ], outer products.
+    private func firstTokenAttentionBackward(_ a: Workspace.Layer, ws: Workspace) {
+        let c = config, t = ws.length, heads = c.numAttentionHeads, dh = c.headDimension, h = c.hiddenSize
+        let scale = 1 / Float(dh).squareRoot(), p = c.attentionProbsDropoutProb
+        let dropping = training && p > 0
+        let bitStride = Workspace.probabilityBitStride(length: t)
+        let concurrently = BLAS.runsOnCallingThread(transA: false, transB: true, m: 1, n: t, k: dh)
+            && BLAS.runsOnCallingThread(transA: true, transB: false, m: t, n: dh, k: 1)
+        let scratch = dropping ? ws.attentionScratch(block: t) : nil
+        BLAS.forEachItem(ws.batchSize * heads, concurrently: concurrently) { i, worker in
+            let s = i / heads, keys = s * t * h + (i % heads) * dh, query = s * h + (i % heads) * dh
+            let probabilities = a.probabilities.data + i * t, gradScores = ws.gradProbabilities.data + i * t
+            let bits = UnsafeRawPointer(a.probabilityDropBits.data) + i * bitStride
+            BLAS.gemm(transA: false, transB: true, m: 1, n: t, k: dh, a: ws.gradContext.data + query, lda: h,
+                      b: a.value.data + keys, ldb: h, c: gradScores, ldc: t)
+            if dropping { Dropout.apply(gradScores, into: gradScores, bits: bits, count: t, probability: p) }
+            Softmax.backward(output: probabilities, outputGradient: gradScores, into: gradScores, rows: 1, columns: t)
+            BLAS.gemm(transA: false, transB: false, m: 1, n: dh, k: t, alpha: scale, a: gradScores, lda: t,
+                      b: a.key.data + keys, ldb: h, c: ws.gradQuery.data + query, ldc: h)
+            var mixing = UnsafePointer(probabilities)
+            if let scratch {
+                let dropped = scratch.data + worker * t
+                Dropout.apply(mixing, into: dropped, bits: bits, count: t, probability: p)
+                mixing = UnsafePointer(dropped)
+            }
+            BLAS.gemm(transA: true, transB: false, m: t, n: dh, k: 1, a: mixing, lda: t, b: ws.gradContext.data + query, ldb: h,
+                      c: ws.gradValue.data + keys, ldc: h)
+            BLAS.gemm(transA: true, transB: false, m: t, n: dh, k: 1, alpha: scale, a: gradScores, lda: t,
+                      b: a.query.data + query, ldb: h, c: ws.gradKey.data + keys, ldc: h)
+        }
+    }
+
     /// Where work item i — sequence i / A, head i % A — starts within a [B, T, A·dₕ] activation.
     private func headOffset(_ i: Int, length t: Int) -> Int {
         let heads = config.numAttentionHeads
@@ -374,9 +556,9 @@ public final class BertModel: @unchecked Sendable {
         }
     }
 
-    private func dropoutBackward(_ gradient: Tensor, mask: Tensor, p: Float) {
+    private func dropoutBackward(_ gradient: Tensor, mask: Tensor, p: Float, count: Int? = nil) {
         guard training && p > 0 else { return }
-        Dropout.backward(outputGradient: gradient.data, mask: mask.data, into: gradient.data, count: gradient.count)
+        Dropout.backward(outputGradient: gradient.data, mask: mask.data, into: gradient.data, count: count ?? gradient.count)
     }
 
     // MARK: Workspace
@@ -441,6 +623,10 @@ public final class BertModel: @unchecked Sendable {
         let clsDropped, clsDropMask: Tensor
         let gradHead, gradCLS, gradA, gradB, gradPre, gradHidden1, gradIntermediate, gradContext: Tensor
         let gradQuery, gradKey, gradValue, gradProbabilities: Tensor
+        /// Whether the last forward ran the last layer at the first tokens alone (`firstTokenLastLayer`), and the last
+        /// layer's input at those tokens [B, H].
+        var lastLayerFirstTokens = false
+        let firstTokenInput: Tensor
         private let pool: BufferPool
 
         /// Bytes of attention-dropout bits per (sequence, head): T² bits, rounded up to a cache line.
@@ -471,6 +657,7 @@ public final class BertModel: @unchecked Sendable {
             gradIntermediate = buffer("ginter", [n, c.intermediateSize])
             (gradContext, gradQuery, gradKey, gradValue) = (buffer("gctx", [n, h]), buffer("gq", [n, h]), buffer("gk", [n, h]), buffer("gv", [n, h]))
             gradProbabilities = buffer("gprobs", [scores])
+            firstTokenInput = buffer("firstx", [b, h])
         }
 
         func load(_ batch: Batch) {

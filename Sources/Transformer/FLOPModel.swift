@@ -13,7 +13,26 @@ extension LinearSite {
 /// benchmark and the methods' step costs. Elementwise work is not counted.
 public struct FLOPModel: Sendable {
     public let config: BertConfig
-    public init(config: BertConfig) { self.config = config }
+    /// Whether the last layer runs at the first tokens alone (`BertModel.firstTokenLastLayer`, a first-token head).
+    public let firstTokenLastLayer: Bool
+    public init(config: BertConfig, firstTokenLastLayer: Bool = false) {
+        self.config = config
+        self.firstTokenLastLayer = firstTokenLastLayer
+    }
+
+    /// The sites the first-token last layer computes at B rows instead of B·T (keys and values stay at every token).
+    static let firstTokenSites: [LinearSite] = [.query, .attentionOutput, .intermediate, .output]
+    /// What one pass of those sites' products skips: 2·(N − B)·Σ p·d.
+    func skippedDense(batch: Int, length: Int) -> Double {
+        guard firstTokenLastLayer else { return 0 }
+        let weights = Self.firstTokenSites.reduce(0.0) { let s = $1.shape(config); return $0 + Double(s.rows * s.columns) }
+        return 2 * Double(batch * length - batch) * weights
+    }
+    /// What one pass of the last layer's attention products skips: one query row of T per sequence and head.
+    func skippedAttention(batch: Int, length: Int) -> Double {
+        guard firstTokenLastLayer else { return 0 }
+        return 4 * Double(batch * config.numAttentionHeads) * Double(length * length - length) * Double(config.headDimension)
+    }
 
     var layers: Double { Double(config.numHiddenLayers) }
     /// Σ p·d over one layer's six linear maps.
@@ -33,20 +52,29 @@ public struct FLOPModel: Sendable {
     public func attention(batch: Int, length: Int) -> Double {
         4 * Double(batch * config.numAttentionHeads) * Double(length * length) * Double(config.headDimension) * layers
     }
-    public func forward(batch: Int, length: Int) -> Double { dense(batch: batch, length: length) + attention(batch: batch, length: length) }
+    public func forward(batch: Int, length: Int) -> Double {
+        dense(batch: batch, length: length) + attention(batch: batch, length: length)
+            - skippedDense(batch: batch, length: length) - skippedAttention(batch: batch, length: length)
+    }
     /// Input gradients of every linear map, and attention's dP, dV, dQ, dK; without the first layer's Q, K, V
     /// products into its input when the embeddings are frozen (`BertModel.backward` skips them).
     public func backwardData(batch: Int, length: Int, embeddingsFrozen: Bool = false) -> Double {
         let h = Double(config.hiddenSize)
         return dense(batch: batch, length: length) + 2 * attention(batch: batch, length: length)
             - (embeddingsFrozen ? 2 * Double(batch * length) * 3 * h * h : 0)
+            - skippedDense(batch: batch, length: length) - 2 * skippedAttention(batch: batch, length: length)
     }
     /// Weight gradients of every linear map.
-    public func weightGradients(batch: Int, length: Int) -> Double { dense(batch: batch, length: length) }
+    public func weightGradients(batch: Int, length: Int) -> Double {
+        dense(batch: batch, length: length) - skippedDense(batch: batch, length: length)
+    }
     /// RGP's per-example carrier gradients: δ·L and x·Rᵀ (2N(p+d)r per matrix), then per-example sums of outer
     /// products (2N(p+d)r).
     public func carrierGradients(batch: Int, length: Int, rank: Int) -> Double {
-        4 * Double(batch * length) * widthsPerLayer * Double(rank) * layers
+        let skipped = firstTokenLastLayer
+            ? 4 * Double(batch * length - batch) * Self.firstTokenSites.reduce(0.0) { let s = $1.shape(config); return $0 + Double(s.rows + s.columns) }
+            : 0
+        return 4 * Double(batch * length) * widthsPerLayer * Double(rank) * layers - skipped * Double(rank)
     }
     /// Ghost norms: two T×T Gram matrices per example and matrix (2·B·T²·(d + p)).
     public func ghostNorms(batch: Int, length: Int) -> Double {

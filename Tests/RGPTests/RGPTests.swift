@@ -38,8 +38,8 @@ func perExampleCarriers(_ model: BertModel, _ groups: [CarrierGroup], _ rows: [I
     let ws = model.workspace!
     let (b, t) = (ws.batchSize, ws.length)
     for g in groups { g.beginMicroBatch(examples: b, tokens: b * t) }
-    model.backward(dlogits: dlogits, gradients: BertParameters(config: model.config, classes: 3, groups: [])) { site, layer, x, delta, _ in
-        for g in groups where g.layer == layer { g.accumulate(site: site, input: x, outputGradient: delta, examples: b, length: t) }
+    model.backward(dlogits: dlogits, gradients: BertParameters(config: model.config, classes: 3, groups: [])) { site, layer, x, delta, rows in
+        for g in groups where g.layer == layer { g.accumulate(site: site, input: x, outputGradient: delta, examples: b, length: rows / b) }
     }
     return groups.map { Array(UnsafeBufferPointer(start: $0.perExample.data, count: b * $0.perExampleSize)) }
 }
@@ -78,11 +78,16 @@ struct CarrierTests {
         }
     }
 
-    @Test("per-example carrier gradients equal a batch-size-1 loop (separate and fused Q/K/V, rank 2)", arguments: [false, true])
-    func perExampleMatchesLoop(fused: Bool) throws {
+    /// The batch runs its last layer at the first tokens alone (`firstTokenLastLayer`) or at every token; the
+    /// batch-size-1 reference always at every token.
+    @Test("per-example carrier gradients equal a batch-size-1 loop (separate and fused Q/K/V, rank 2; last layer at every token or at the first tokens)",
+          arguments: [false, true], [false, true])
+    func perExampleMatchesLoop(fused: Bool, firstTokenLastLayer: Bool) throws {
         let model = try tinyModel()
         let carriers = groups(model, fused: fused, rank: 2)
+        model.firstTokenLastLayer = firstTokenLastLayer
         let batched = perExampleCarriers(model, carriers, [0, 1, 2])
+        model.firstTokenLastLayer = false
         for i in 0..<3 {
             let single = perExampleCarriers(model, carriers, [i])
             for (g, (all, one)) in zip(carriers, zip(batched, single)) {

@@ -58,13 +58,15 @@ func tinyBatch(_ step: SafeTensorsFile) throws -> (Batch, [Int32]) {
 
 @Suite("tiny BERT against PyTorch: logits, loss and every parameter gradient")
 struct TinyBertTests {
-    @Test("an unconverted Hugging Face folder loads, and one step matches the PyTorch dump")
-    func step() throws {
+    @Test("an unconverted Hugging Face folder loads, and one step matches the PyTorch dump (last layer at every token, or at the first tokens alone)",
+          arguments: [false, true])
+    func step(firstTokenLastLayer: Bool) throws {
         let checkpoint = try Checkpoint.load(directory: try fixturePath("tiny"), classes: 3)
         #expect(checkpoint.classifierLoaded)
         let step = try SafeTensorsFile(path: try fixturePath("tiny-step.safetensors"))
         let (batch, labels) = try tinyBatch(step)
         let model = BertModel(parameters: checkpoint.parameters)
+        model.firstTokenLastLayer = firstTokenLastLayer
         model.training = true  // dropout probabilities are 0 in this config
         let logits = model.forward(batch)
         #expect(maxAbs(logits.array, try step.floats("logits")) <= 1e-5)
@@ -81,12 +83,14 @@ struct TinyBertTests {
         try expectGradientsMatch(gradients, step)
     }
 
-    @Test("a weight hook sees each matrix's input and output gradient; δᵀ·x equals the full weight gradient")
-    func weightHook() throws {
+    @Test("a weight hook sees each matrix's input and output gradient; δᵀ·x equals the full weight gradient",
+          arguments: [false, true])
+    func weightHook(firstTokenLastLayer: Bool) throws {
         let checkpoint = try Checkpoint.load(directory: try fixturePath("tiny"), classes: 3)
         let step = try SafeTensorsFile(path: try fixturePath("tiny-step.safetensors"))
         let (batch, labels) = try tinyBatch(step)
         let model = BertModel(parameters: checkpoint.parameters)
+        model.firstTokenLastLayer = firstTokenLastLayer
         let logits = model.forward(batch)
         var probabilities = [Float](repeating: 0, count: logits.count), dlogits = probabilities
         CrossEntropy.forward(logits: logits.data, labels: labels, rows: batch.size, classes: 3, probabilities: &probabilities)
@@ -94,14 +98,17 @@ struct TinyBertTests {
                               scale: 1 / Float(batch.size), into: &dlogits)
         let config = checkpoint.config
         let hooked = BertParameters(config: config, classes: 3, groups: .encoderWeights)
-        var calls = 0
+        var calls = 0, lastLayerRows: [Int] = []
         model.backward(dlogits: dlogits, gradients: BertParameters(config: config, classes: 3, groups: [])) { site, layer, x, delta, rows in
+            if layer == config.numHiddenLayers - 1 { lastLayerRows.append(rows) }
             let w = hooked[site.name(layer: layer) + ".weight"]
             BLAS.gemm(transA: true, transB: false, m: w.shape[0], n: w.shape[1], k: rows, a: delta, lda: w.shape[0],
                       b: x, ldb: w.shape[1], beta: 1, c: w.data, ldc: w.shape[1])
             calls += 1
         }
         #expect(calls == 6 * config.numHiddenLayers)
+        // Pruned: the feed-forward, attention output and query see one row per sequence; keys and values every token.
+        #expect(lastLayerRows.filter { $0 == batch.size }.count == (firstTokenLastLayer ? 4 : 0))
         for name in hooked.names {
             #expect(scaledError(hooked[name].array, try step.floats("grad." + name)) <= 1e-4, "\(name)")
         }
@@ -264,9 +271,11 @@ struct DropoutGradientTests {
         return (Double(loss), dlogits)
     }
 
-    @Test("backward through hidden and attention dropout matches central differences under the same masks")
-    func gradientThroughDropout() throws {
+    @Test("backward through hidden and attention dropout matches central differences under the same masks",
+          arguments: [false, true])
+    func gradientThroughDropout(firstTokenLastLayer: Bool) throws {
         let model = try droppingModel()
+        model.firstTokenLastLayer = firstTokenLastLayer
         let step = try SafeTensorsFile(path: try fixturePath("tiny-step.safetensors"))
         let (batch, labels) = try tinyBatch(step)
         let seed: UInt64 = 11

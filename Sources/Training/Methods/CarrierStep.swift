@@ -66,8 +66,8 @@ final class CarrierStep {
                 g.beginMicroBatch(examples: b, tokens: b * t, perExample: block.view(offset: b * offset, shape: [b * g.perExampleSize]))
             }
             let carriers = self.carriers
-            model.backward(dlogits: dlogits, gradients: emptyGradients) { site, layer, x, delta, _ in
-                carriers.group(layer: layer, site: site).accumulate(site: site, input: x, outputGradient: delta, examples: b, length: t)
+            model.backward(dlogits: dlogits, gradients: emptyGradients) { site, layer, x, delta, rows in
+                carriers.group(layer: layer, site: site).accumulate(site: site, input: x, outputGradient: delta, examples: b, length: rows / b)
             }
             context.headGradients(dlogits: dlogits, input: ws.headInput.data, examples: b, into: block.data + b * headOffset)
             engine.accumulate(block.data, examples: b, layout: layout, into: sum.data)

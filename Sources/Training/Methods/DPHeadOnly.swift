@@ -15,7 +15,7 @@ public final class DPHeadOnly: TrainingMethodPlugin {
         isPrivate: true, usesCarriers: false, tableOrder: 3, plotColor: "#7f7f7f", plotMarker: "diamond", legendOrder: 2,
         forwardPassesPerExample: 1, trainsOnFrozenFeatures: true)
 
-    public static func stepFLOPs(config: BertConfig, batch: Int, length: Int, rank: Int) -> Double {
+    public static func stepFLOPs(config: BertConfig, batch: Int, length: Int, rank: Int, head: HeadInput) -> Double {
         let f = FLOPModel(config: config)
         return f.forward(batch: batch, length: length)
     }

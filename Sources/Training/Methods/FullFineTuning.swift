@@ -13,8 +13,8 @@ public final class FullFineTuning: TrainingMethodPlugin {
         isPrivate: false, usesCarriers: false, tableOrder: 0, plotColor: "#2ca02c", plotMarker: "dash", legendOrder: 3,
         forwardPassesPerExample: 3, trainsOnFrozenFeatures: false)
 
-    public static func stepFLOPs(config: BertConfig, batch: Int, length: Int, rank: Int) -> Double {
-        let f = FLOPModel(config: config)
+    public static func stepFLOPs(config: BertConfig, batch: Int, length: Int, rank: Int, head: HeadInput) -> Double {
+        let f = FLOPModel(config: config, firstTokenLastLayer: head != .mean)
         return f.forward(batch: batch, length: length) + f.backwardData(batch: batch, length: length) + f.weightGradients(batch: batch, length: length)
     }
 

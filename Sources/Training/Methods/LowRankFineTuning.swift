@@ -13,8 +13,8 @@ public final class LowRankFineTuning: TrainingMethodPlugin {
         isPrivate: false, usesCarriers: true, tableOrder: 1, plotColor: "#ff7f0e", plotMarker: "dash", legendOrder: 4,
         forwardPassesPerExample: 2, trainsOnFrozenFeatures: false)
 
-    public static func stepFLOPs(config: BertConfig, batch: Int, length: Int, rank: Int) -> Double {
-        RGPFineTuning.stepFLOPs(config: config, batch: batch, length: length, rank: rank)
+    public static func stepFLOPs(config: BertConfig, batch: Int, length: Int, rank: Int, head: HeadInput) -> Double {
+        RGPFineTuning.stepFLOPs(config: config, batch: batch, length: length, rank: rank, head: head)
     }
 
     let carrierStep: CarrierStep

@@ -80,7 +80,7 @@ public struct MethodDescription: Sendable {
 public protocol TrainingMethodPlugin: AnyObject {
     static var description: MethodDescription { get }
     /// FLOPs (2·m·n·k per product) of one step on `batch` sequences of `length` tokens (the step benchmark).
-    static func stepFLOPs(config: BertConfig, batch: Int, length: Int, rank: Int) -> Double
+    static func stepFLOPs(config: BertConfig, batch: Int, length: Int, rank: Int, head: HeadInput) -> Double
     init(context: MethodContext) throws
     /// The parameters it changes (saved in checkpoints, in this order).
     var trainableNames: [String] { get }

@@ -14,8 +14,8 @@ public final class RGPFineTuning: TrainingMethodPlugin {
         isPrivate: true, usesCarriers: true, tableOrder: 4, plotColor: "#1f77b4", plotMarker: "circle", legendOrder: 0,
         forwardPassesPerExample: 2, trainsOnFrozenFeatures: false)
 
-    public static func stepFLOPs(config: BertConfig, batch: Int, length: Int, rank: Int) -> Double {
-        let f = FLOPModel(config: config)
+    public static func stepFLOPs(config: BertConfig, batch: Int, length: Int, rank: Int, head: HeadInput) -> Double {
+        let f = FLOPModel(config: config, firstTokenLastLayer: head != .mean)
         return f.forward(batch: batch, length: length) + f.backwardData(batch: batch, length: length, embeddingsFrozen: true)
             + f.carrierGradients(batch: batch, length: length, rank: rank)
     }
