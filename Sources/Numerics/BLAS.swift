@@ -1,6 +1,7 @@
 import CBLAS
 import CKernels
 import Dispatch
+import Synchronization
 
 /// Row-major GEMM and batched GEMM on OpenBLAS, plus control of its thread pool.
 public enum BLAS {
@@ -9,6 +10,10 @@ public enum BLAS {
         get { Int(openblas_get_num_threads()) }
         set { openblas_set_num_threads(Int32(Swift.max(1, newValue))) }
     }
+
+    /// While on, every `gemm` adds its 2·m·n·k to `productFLOPs`: what the FLOP model is tested against.
+    nonisolated(unsafe) public static var countsProducts = false
+    public static let productFLOPs = Atomic<Int>(0)
 
     /// OpenBLAS's build description (core type, threading), for benchmark reports.
     public static var configuration: String { String(cString: openblas_get_config()) }
@@ -25,6 +30,7 @@ public enum BLAS {
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         if m == 0 || n == 0 { return }
+        if countsProducts { productFLOPs.add(2 * m * n * k, ordering: .relaxed) }
         if k == 0 {
             scale(c, rows: m, columns: n, stride: ldc, by: beta)
             return

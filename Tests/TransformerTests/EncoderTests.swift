@@ -319,3 +319,39 @@ struct DropoutGradientTests {
         }
     }
 }
+
+@Suite("FLOP model against the products that run", .serialized)
+struct FLOPModelTests {
+    /// Every `BLAS.gemm` of `body`, in FLOPs (2·m·n·k).
+    func counted(_ body: () -> Void) -> Double {
+        BLAS.productFLOPs.store(0, ordering: .relaxed)
+        BLAS.countsProducts = true
+        body()
+        BLAS.countsProducts = false
+        return Double(BLAS.productFLOPs.load(ordering: .relaxed))
+    }
+
+    @Test("forward, RGP's backward and the full backward run exactly the FLOPs the model counts", arguments: [false, true])
+    func countsWhatRuns(firstTokenLastLayer: Bool) throws {
+        let checkpoint = try Checkpoint.load(directory: try fixturePath("tiny"), classes: 3)
+        let step = try SafeTensorsFile(path: try fixturePath("tiny-step.safetensors"))
+        let (batch, _) = try tinyBatch(step)
+        let model = BertModel(parameters: checkpoint.parameters)
+        model.headInput = .cls
+        model.firstTokenLastLayer = firstTokenLastLayer
+        let config = checkpoint.config, b = batch.size, t = batch.length, h = Double(config.hiddenSize)
+        let f = FLOPModel(config: config, firstTokenLastLayer: firstTokenLastLayer)
+        let head = 2 * Double(b) * h * 3  // the classifier's product, [B, H]·[H, 3]
+        let pooler = 2 * Double(b) * h * h  // the pooler runs in every forward, read or not
+        #expect(counted { model.forward(batch) } == f.forward(batch: b, length: t) + pooler + head)
+        let dlogits = [Float](repeating: 0.1, count: b * 3)
+        let none = BertParameters(config: config, classes: 3, groups: [])
+        #expect(counted { model.backward(dlogits: dlogits, gradients: none) { _, _, _, _, _ in } }
+                == f.backwardData(batch: b, length: t, embeddingsFrozen: true) + head)
+        model.forward(batch)
+        let all = BertParameters(config: config, classes: 3)
+        #expect(counted { model.backward(dlogits: dlogits, gradients: all) }
+                == f.backwardData(batch: b, length: t) + f.weightGradients(batch: b, length: t) + 2 * head)
+        #expect(firstTokenLastLayer == (f.forward(batch: b, length: t) < FLOPModel(config: config).forward(batch: b, length: t)))
+    }
+}
