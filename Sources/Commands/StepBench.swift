@@ -39,10 +39,13 @@ struct StepBench: ParsableCommand {
                 c.seededNoise = true
                 c.sigmaOverride = m.isPrivate ? 1 : nil
                 c.microBatchTokens = batch * length
-                let trainer = try Trainer(configuration: c, runDirectory: NSTemporaryDirectory() + "/bench-\(getpid())",
-                                          data: data, tokenizer: tokenizer)
-                let seconds = try benchmarkSteps(trainer, repetitions, indices: Array(0..<batch))
-                // The peak again right after the steps, and the larger of the two kept: on a VM whose speed drifts, a
+                let seconds = try {
+                    let trainer = try Trainer(configuration: c, runDirectory: NSTemporaryDirectory() + "/bench-\(getpid())",
+                                              data: data, tokenizer: tokenizer)
+                    return try benchmarkSteps(trainer, repetitions, indices: Array(0..<batch))
+                }()
+                // The peak again right after the steps (the trainer released first, so that its buffers and the
+                // peak's never add up in peak RSS), and the larger of the two kept: on a VM whose speed drifts, a
                 // peak caught in a slow moment would overstate the fraction (runs here gave "1.27 of peak").
                 peak = max(peak, measureGemmPeak())
                 let flops = m.plugin.stepFLOPs(config: config, batch: batch, length: length, rank: 1, head: c.head)
