@@ -107,6 +107,14 @@ static _Thread_local int parallel_depth = 0;
 int rgp_parallel_depth(void) { return parallel_depth; }
 void rgp_set_parallel_depth(int depth) { parallel_depth = depth; }
 
+// The product counter of the calling thread (null: not counting); `Parallel` hands its caller's to its workers.
+static _Thread_local long long *product_counter = 0;
+long long *rgp_product_counter(void) { return product_counter; }
+void rgp_set_product_counter(long long *counter) { product_counter = counter; }
+void rgp_count_product(long long flops) {
+    if (product_counter) __atomic_fetch_add(product_counter, flops, __ATOMIC_RELAXED);
+}
+
 // MARK: Philox4x32-10 and dropout masks
 
 #define PHILOX_M0 0xD2511F53u

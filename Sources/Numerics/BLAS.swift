@@ -1,7 +1,6 @@
 import CBLAS
 import CKernels
 import Dispatch
-import Synchronization
 
 /// Row-major GEMM and batched GEMM on OpenBLAS, plus control of its thread pool.
 public enum BLAS {
@@ -11,9 +10,18 @@ public enum BLAS {
         set { openblas_set_num_threads(Int32(Swift.max(1, newValue))) }
     }
 
-    /// While on, every `gemm` adds its 2·m·n·k to `productFLOPs`: what the FLOP model is tested against.
-    nonisolated(unsafe) public static var countsProducts = false
-    public static let productFLOPs = Atomic<Int>(0)
+    /// The FLOPs (2·m·n·k) of every `gemm` that `body` runs on this thread or in the `Parallel` regions it opens, and
+    /// none of other threads' (tests run concurrently): what the FLOP model is tested against.
+    public static func countingProducts(_ body: () -> Void) -> Int {
+        var total: Int64 = 0
+        withUnsafeMutablePointer(to: &total) { counter in
+            let saved = rgp_product_counter()
+            rgp_set_product_counter(counter)
+            body()
+            rgp_set_product_counter(saved)
+        }
+        return Int(total)
+    }
 
     /// OpenBLAS's build description (core type, threading), for benchmark reports.
     public static var configuration: String { String(cString: openblas_get_config()) }
@@ -30,7 +38,7 @@ public enum BLAS {
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         if m == 0 || n == 0 { return }
-        if countsProducts { productFLOPs.add(2 * m * n * k, ordering: .relaxed) }
+        rgp_count_product(Int64(2 * m * n * k))
         if k == 0 {
             scale(c, rows: m, columns: n, stride: ldc, by: beta)
             return

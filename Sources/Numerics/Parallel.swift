@@ -37,14 +37,17 @@ public enum Parallel {
             return
         }
         let chunk = (rows + workers - 1) / workers
+        nonisolated(unsafe) let counter = rgp_product_counter()
         withoutActuallyEscaping(body) { escapable in
             nonisolated(unsafe) let work = escapable
             DispatchQueue.concurrentPerform(iterations: workers) { w in
                 let start = w * chunk
                 guard start < rows else { return }
-                let depth = rgp_parallel_depth()
+                let depth = rgp_parallel_depth(), ownCounter = rgp_product_counter()
                 rgp_set_parallel_depth(depth + 1)
+                rgp_set_product_counter(counter)
                 work(w, start, Swift.min(chunk, rows - start))
+                rgp_set_product_counter(ownCounter)
                 rgp_set_parallel_depth(depth)
             }
         }

@@ -320,16 +320,10 @@ struct DropoutGradientTests {
     }
 }
 
-@Suite("FLOP model against the products that run", .serialized)
+@Suite("FLOP model against the products that run")
 struct FLOPModelTests {
     /// Every `BLAS.gemm` of `body`, in FLOPs (2·m·n·k).
-    func counted(_ body: () -> Void) -> Double {
-        BLAS.productFLOPs.store(0, ordering: .relaxed)
-        BLAS.countsProducts = true
-        body()
-        BLAS.countsProducts = false
-        return Double(BLAS.productFLOPs.load(ordering: .relaxed))
-    }
+    func counted(_ body: () -> Void) -> Double { Double(BLAS.countingProducts(body)) }
 
     @Test("forward, RGP's backward and the full backward run exactly the FLOPs the model counts", arguments: [false, true])
     func countsWhatRuns(firstTokenLastLayer: Bool) throws {

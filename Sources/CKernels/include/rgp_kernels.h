@@ -67,4 +67,10 @@ void rgp_outer_product_sums(const float *a, long lda, long r, const float *b, lo
 int rgp_parallel_depth(void);
 void rgp_set_parallel_depth(int depth);
 
+/// A FLOP counter for the calling thread (null when not counting), which `Parallel` hands to its workers for the
+/// length of a region: `BLAS.gemm` adds 2·m·n·k to it (tests of the FLOP model), and products of other threads do not.
+long long *rgp_product_counter(void);
+void rgp_set_product_counter(long long *counter);
+void rgp_count_product(long long flops);
+
 #endif
