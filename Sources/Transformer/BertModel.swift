@@ -80,11 +80,7 @@ public final class BertModel: @unchecked Sendable {
         var input = ws.embeddingOutput
         ws.lastLayerFirstTokens = firstTokenLastLayer && headInput != .mean && c.numHiddenLayers > 0
         for l in 0..<c.numHiddenLayers {
-            if ws.lastLayerFirstTokens && l == c.numHiddenLayers - 1 {
-                firstTokenLayerForward(l, input: input, ws: ws, batch: batch)
-            } else {
-                layerForward(l, input: input, ws: ws, batch: batch)
-            }
+            layerForward(l, input: input, ws: ws, batch: batch, firstTokens: ws.lastLayerFirstTokens && l == c.numHiddenLayers - 1)
             input = ws.layers[l].output
         }
 
@@ -117,147 +113,82 @@ public final class BertModel: @unchecked Sendable {
         return ws.logits
     }
 
-    private func layerForward(_ l: Int, input x: Tensor, ws: Workspace, batch: Batch) {
-        let c = config, h = c.hiddenSize, inner = c.intermediateSize, n = batch.tokens
+    /// One encoder layer. With `firstTokens` (`firstTokenLastLayer`: the last layer, whose other rows nothing reads)
+    /// keys and values are computed at every token (the first token attends to them all) and the query, attention
+    /// output, LayerNorms and feed-forward at the first token of each sequence alone.  Output [N, H], or [B, H].
+    private func layerForward(_ l: Int, input x: Tensor, ws: Workspace, batch: Batch, firstTokens: Bool) {
+        let c = config, h = c.hiddenSize, inner = c.intermediateSize, n = batch.tokens, t = batch.length
         let a = ws.layers[l], p = parameters
         let tensors = p.layers[l]
         func weight(_ s: LinearSite) -> UnsafeMutablePointer<Float> { tensors.weight(s)!.data }
         func bias(_ s: LinearSite) -> UnsafeMutablePointer<Float> { tensors.bias(s)!.data }
+        // The rows computed past K and V, and their input: every token, or the first tokens gathered.  [R, H]
+        let rows = firstTokens ? batch.size : n, rowInput = firstTokens ? ws.firstTokenInput : x
+        if firstTokens { for s in 0..<batch.size { (rowInput.data + s * h).update(from: x.data + s * t * h, count: h) } }
 
-        // Q, K, V projections.  [N, H] each
-        Linear.forward(x.data, weight: weight(.query), bias: bias(.query), into: a.query.data, rows: n, inputs: h, outputs: h)
+        // Q [R, H]; K, V [N, H].
+        Linear.forward(rowInput.data, weight: weight(.query), bias: bias(.query), into: a.query.data, rows: rows, inputs: h, outputs: h)
         Linear.forward(x.data, weight: weight(.key), bias: bias(.key), into: a.key.data, rows: n, inputs: h, outputs: h)
         Linear.forward(x.data, weight: weight(.value), bias: bias(.value), into: a.value.data, rows: n, inputs: h, outputs: h)
 
-        attentionForward(a, batch: batch, ws: ws)
+        attentionForward(a, batch: batch, ws: ws, queries: firstTokens ? 1 : t)
 
-        // Output projection, dropout, residual, LayerNorm.  [N, H]
+        // Output projection, dropout, residual, LayerNorm.  [R, H]
         Linear.forward(a.context.data, weight: weight(.attentionOutput), bias: bias(.attentionOutput),
-                       into: a.preNorm1.data, rows: n, inputs: h, outputs: h)
-        dropout(a.preNorm1, mask: a.attentionDropMask, p: c.hiddenDropoutProb)
-        Elementwise.add(a.preNorm1.data, x.data, into: a.preNorm1.data, count: n * h)
+                       into: a.preNorm1.data, rows: rows, inputs: h, outputs: h)
+        dropout(a.preNorm1, mask: a.attentionDropMask, p: c.hiddenDropoutProb, count: rows * h)
+        Elementwise.add(a.preNorm1.data, rowInput.data, into: a.preNorm1.data, count: rows * h)
         LayerNorm.forward(a.preNorm1.data, gamma: tensors.normWeight(.attention)!.data,
                           beta: tensors.normBias(.attention)!.data, into: a.hidden1.data,
-                          mean: a.mean1.data, rstd: a.rstd1.data, rows: n, columns: h, eps: c.layerNormEps)
+                          mean: a.mean1.data, rstd: a.rstd1.data, rows: rows, columns: h, eps: c.layerNormEps)
 
-        // Feed-forward: GELU(h₁·W₁ᵀ + b₁)·W₂ᵀ + b₂, dropout, residual, LayerNorm.  [N, I] → [N, H]
-        // The bias is added in GELU's pass rather than broadcast into [N, I] before the product.
+        // Feed-forward: GELU(h₁·W₁ᵀ + b₁)·W₂ᵀ + b₂, dropout, residual, LayerNorm.  [R, I] → [R, H]
+        // The bias is added in GELU's pass rather than broadcast into [R, I] before the product.
         Linear.forward(a.hidden1.data, weight: weight(.intermediate), bias: nil,
-                       into: a.intermediate.data, rows: n, inputs: h, outputs: inner)
-        parallelRows(n) { start, count in
+                       into: a.intermediate.data, rows: rows, inputs: h, outputs: inner)
+        parallelRows(rows) { start, count in
             GELU.forward(biasing: a.intermediate.data + start * inner, bias: bias(.intermediate),
                          into: a.activated.data + start * inner, rows: count, columns: inner)
         }
         Linear.forward(a.activated.data, weight: weight(.output), bias: bias(.output), into: a.preNorm2.data,
-                       rows: n, inputs: inner, outputs: h)
-        dropout(a.preNorm2, mask: a.outputDropMask, p: c.hiddenDropoutProb)
-        Elementwise.add(a.preNorm2.data, a.hidden1.data, into: a.preNorm2.data, count: n * h)
+                       rows: rows, inputs: inner, outputs: h)
+        dropout(a.preNorm2, mask: a.outputDropMask, p: c.hiddenDropoutProb, count: rows * h)
+        Elementwise.add(a.preNorm2.data, a.hidden1.data, into: a.preNorm2.data, count: rows * h)
         LayerNorm.forward(a.preNorm2.data, gamma: tensors.normWeight(.output)!.data,
                           beta: tensors.normBias(.output)!.data, into: a.output.data,
-                          mean: a.mean2.data, rstd: a.rstd2.data, rows: n, columns: h, eps: c.layerNormEps)
+                          mean: a.mean2.data, rstd: a.rstd2.data, rows: rows, columns: h, eps: c.layerNormEps)
     }
 
-    /// `layerForward` where only the first token's output is read (`firstTokenLastLayer`): keys and values at every
-    /// token (the first token attends to them all); the query, attention output, LayerNorms and feed-forward at the
-    /// first token of each sequence.  Output [B, H].
-    private func firstTokenLayerForward(_ l: Int, input x: Tensor, ws: Workspace, batch: Batch) {
-        let c = config, h = c.hiddenSize, inner = c.intermediateSize, n = batch.tokens, t = batch.length, b = batch.size
-        let a = ws.layers[l], tensors = parameters.layers[l], x0 = ws.firstTokenInput
-        func weight(_ s: LinearSite) -> UnsafeMutablePointer<Float> { tensors.weight(s)!.data }
-        func bias(_ s: LinearSite) -> UnsafeMutablePointer<Float> { tensors.bias(s)!.data }
-        for s in 0..<b { (x0.data + s * h).update(from: x.data + s * t * h, count: h) }
-
-        // Q at the first tokens [B, H]; K, V at every token [N, H].
-        Linear.forward(x0.data, weight: weight(.query), bias: bias(.query), into: a.query.data, rows: b, inputs: h, outputs: h)
-        Linear.forward(x.data, weight: weight(.key), bias: bias(.key), into: a.key.data, rows: n, inputs: h, outputs: h)
-        Linear.forward(x.data, weight: weight(.value), bias: bias(.value), into: a.value.data, rows: n, inputs: h, outputs: h)
-
-        firstTokenAttentionForward(a, batch: batch, ws: ws)
-
-        // Output projection, dropout, residual, LayerNorm.  [B, H]
-        Linear.forward(a.context.data, weight: weight(.attentionOutput), bias: bias(.attentionOutput),
-                       into: a.preNorm1.data, rows: b, inputs: h, outputs: h)
-        dropout(a.preNorm1, mask: a.attentionDropMask, p: c.hiddenDropoutProb, count: b * h)
-        Elementwise.add(a.preNorm1.data, x0.data, into: a.preNorm1.data, count: b * h)
-        LayerNorm.forward(a.preNorm1.data, gamma: tensors.normWeight(.attention)!.data,
-                          beta: tensors.normBias(.attention)!.data, into: a.hidden1.data,
-                          mean: a.mean1.data, rstd: a.rstd1.data, rows: b, columns: h, eps: c.layerNormEps)
-
-        // Feed-forward, dropout, residual, LayerNorm.  [B, I] → [B, H]
-        Linear.forward(a.hidden1.data, weight: weight(.intermediate), bias: nil,
-                       into: a.intermediate.data, rows: b, inputs: h, outputs: inner)
-        GELU.forward(biasing: a.intermediate.data, bias: bias(.intermediate), into: a.activated.data, rows: b, columns: inner)
-        Linear.forward(a.activated.data, weight: weight(.output), bias: bias(.output), into: a.preNorm2.data,
-                       rows: b, inputs: inner, outputs: h)
-        dropout(a.preNorm2, mask: a.outputDropMask, p: c.hiddenDropoutProb, count: b * h)
-        Elementwise.add(a.preNorm2.data, a.hidden1.data, into: a.preNorm2.data, count: b * h)
-        LayerNorm.forward(a.preNorm2.data, gamma: tensors.normWeight(.output)!.data,
-                          beta: tensors.normBias(.output)!.data, into: a.output.data,
-                          mean: a.mean2.data, rstd: a.rstd2.data, rows: b, columns: h, eps: c.layerNormEps)
-    }
-
-    /// `attentionForward` for the first token's query alone, per (sequence, head): scores [1, T] = q·Kᵀ/√dₕ, softmax
-    /// over the unmasked keys, dropout, context [1, dₕ] = p·V.  Probabilities [B·A, T]; context [B, H].
-    private func firstTokenAttentionForward(_ a: Workspace.Layer, batch: Batch, ws: Workspace) {
-        let c = config, t = batch.length, heads = c.numAttentionHeads, dh = c.headDimension, h = c.hiddenSize
-        let scale = 1 / Float(dh).squareRoot(), p = c.attentionProbsDropoutProb
-        let dropping = training && p > 0
-        a.attentionDropoutKey = dropping ? dropoutGenerator.next() : 0
-        let bitStride = Workspace.probabilityBitStride(length: t)
-        let concurrently = BLAS.runsOnCallingThread(transA: false, transB: true, m: 1, n: t, k: dh)
-            && BLAS.runsOnCallingThread(transA: false, transB: false, m: 1, n: dh, k: t)
-        let scratch = dropping ? ws.attentionScratch(block: t) : nil
-        ws.attentionMask.withUnsafeBufferPointer { mask in
-            let keyMask = mask.baseAddress!
-            BLAS.forEachItem(batch.size * heads, concurrently: concurrently) { i, worker in
-                let s = i / heads, keys = s * t * h + (i % heads) * dh, query = s * h + (i % heads) * dh
-                let scores = a.probabilities.data + i * t
-                BLAS.gemm(transA: false, transB: true, m: 1, n: t, k: dh, alpha: scale, a: a.query.data + query, lda: h,
-                          b: a.key.data + keys, ldb: h, c: scores, ldc: t)
-                Softmax.forward(scores, into: scores, rows: 1, columns: t, keyMask: keyMask + s * t)
-                var mixing = UnsafePointer(scores)
-                if let scratch {
-                    let dropped = scratch.data + worker * t
-                    let bits = UnsafeMutableRawPointer(a.probabilityDropBits.data) + i * bitStride
-                    Dropout.drawBits(bits, count: t, probability: p, key: a.attentionDropoutKey, offset: i * t)
-                    Dropout.apply(scores, into: dropped, bits: bits, count: t, probability: p)
-                    mixing = UnsafePointer(dropped)
-                }
-                BLAS.gemm(transA: false, transB: false, m: 1, n: dh, k: t, a: mixing, lda: t, b: a.value.data + keys, ldb: h,
-                          c: a.context.data + query, ldc: h)
-            }
-        }
-    }
-
-    /// softmax(Q·Kᵀ/√dₕ + mask)·V per sequence and head, reading heads in place from [B, T, A·dₕ].
+    /// softmax(Q·Kᵀ/√dₕ + mask)·V per sequence and head, reading heads in place from [B, Q, A·dₕ] queries (Q = T, or
+    /// Q = 1 for the first tokens alone) and [B, T, A·dₕ] keys and values.
     ///
-    /// One (sequence, head) pair is one work item — scores, softmax, dropout and the product with V while its T×T
+    /// One (sequence, head) pair is one work item — scores, softmax, dropout and the product with V while its Q×T
     /// block is in cache — and the items are split across the elementwise workers when OpenBLAS runs both products on
     /// the calling thread (small ones: issued one at a time they left the other core idle); larger ones stay threaded
     /// by OpenBLAS, item after item.
-    private func attentionForward(_ a: Workspace.Layer, batch: Batch, ws: Workspace) {
+    private func attentionForward(_ a: Workspace.Layer, batch: Batch, ws: Workspace, queries q: Int) {
         let c = config, t = batch.length, heads = c.numAttentionHeads, dh = c.headDimension, h = c.hiddenSize
-        let items = batch.size * heads, block = t * t
+        let items = batch.size * heads, block = q * t
         let scale = 1 / Float(dh).squareRoot()
         let dropping = training && c.attentionProbsDropoutProb > 0
-        // One key per layer; item i uses elements i·T² ..< (i + 1)·T² of its stream, so the masks do not depend on
+        // One key per layer; item i uses elements i·Q·T ..< (i + 1)·Q·T of its stream, so the masks do not depend on
         // which thread draws which head. They are kept as bits (T²/8 bytes an item; as floats they would be a third
         // of MiniLM's activations at 32 × 128), so backward applies them twice without drawing Philox again.
         a.attentionDropoutKey = dropping ? dropoutGenerator.next() : 0
         let bitStride = Workspace.probabilityBitStride(length: t)
-        let concurrently = BLAS.runsOnCallingThread(transA: false, transB: true, m: t, n: t, k: dh)
-            && BLAS.runsOnCallingThread(transA: false, transB: false, m: t, n: dh, k: t)
+        let concurrently = BLAS.runsOnCallingThread(transA: false, transB: true, m: q, n: t, k: dh)
+            && BLAS.runsOnCallingThread(transA: false, transB: false, m: q, n: dh, k: t)
         let scratch = dropping ? ws.attentionScratch(block: block) : nil
         ws.attentionMask.withUnsafeBufferPointer { mask in
             let keyMask = mask.baseAddress!
             BLAS.forEachItem(items, concurrently: concurrently) { i, worker in
-                let head = headOffset(i, length: t)
+                let query = headOffset(i, length: q), key = headOffset(i, length: t)
                 let scores = a.probabilities.data + i * block
-                // Scores [T, T] = Q·Kᵀ/√dₕ, softmax over unmasked keys.
-                BLAS.gemm(transA: false, transB: true, m: t, n: t, k: dh, alpha: scale, a: a.query.data + head, lda: h,
-                          b: a.key.data + head, ldb: h, c: scores, ldc: t)
-                Softmax.forward(scores, into: scores, rows: t, columns: t, keyMask: keyMask, rowsPerMask: heads * t,
-                                firstRow: i * t)
+                // Scores [Q, T] = Q·Kᵀ/√dₕ, softmax over unmasked keys.
+                BLAS.gemm(transA: false, transB: true, m: q, n: t, k: dh, alpha: scale, a: a.query.data + query, lda: h,
+                          b: a.key.data + key, ldb: h, c: scores, ldc: t)
+                Softmax.forward(scores, into: scores, rows: q, columns: t, keyMask: keyMask, rowsPerMask: heads * q,
+                                firstRow: i * q)
                 var mixing = UnsafePointer(scores)
                 if let scratch {
                     let dropped = scratch.data + worker * block
@@ -267,9 +198,9 @@ public final class BertModel: @unchecked Sendable {
                     Dropout.apply(scores, into: dropped, bits: bits, count: block, probability: c.attentionProbsDropoutProb)
                     mixing = UnsafePointer(dropped)
                 }
-                // Context [T, dₕ] = P·V
-                BLAS.gemm(transA: false, transB: false, m: t, n: dh, k: t, a: mixing, lda: t, b: a.value.data + head, ldb: h,
-                          c: a.context.data + head, ldc: h)
+                // Context [Q, dₕ] = P·V
+                BLAS.gemm(transA: false, transB: false, m: q, n: dh, k: t, a: mixing, lda: t, b: a.value.data + key, ldb: h,
+                          c: a.context.data + query, ldc: h)
             }
         }
     }
@@ -334,13 +265,8 @@ public final class BertModel: @unchecked Sendable {
         for l in stride(from: c.numHiddenLayers - 1, through: 0, by: -1) {
             let input = l == 0 ? ws.embeddingOutput : ws.layers[l - 1].output
             let inputGradient = l > 0 || wantsEmbeddingGradient ? gradInput : nil
-            if ws.lastLayerFirstTokens && l == c.numHiddenLayers - 1 {
-                firstTokenLayerBackward(l, input: input, gradOutput: gradOutput, gradInput: inputGradient, ws: ws, gradients: g,
-                                        hook: weightHook, normHook: normHook)
-            } else {
-                layerBackward(l, input: input, gradOutput: gradOutput, gradInput: inputGradient, ws: ws, gradients: g,
-                              hook: weightHook, normHook: normHook)
-            }
+            layerBackward(l, input: input, gradOutput: gradOutput, gradInput: inputGradient, ws: ws, gradients: g,
+                          hook: weightHook, normHook: normHook, firstTokens: ws.lastLayerFirstTokens && l == c.numHiddenLayers - 1)
             swap(&gradOutput, &gradInput)
         }
 
@@ -364,67 +290,16 @@ public final class BertModel: @unchecked Sendable {
         }
     }
 
-    /// One encoder layer's backward; `gradInput` nil when nothing needs the gradient of the layer's input.
+    /// One encoder layer's backward (with `firstTokens` as its forward ran: `gradOutput` then holds [B, H] at the first
+    /// tokens, and the weight hook sees B rows for the query, attention output and feed-forward, N for keys and
+    /// values); `gradInput` nil when nothing needs the gradient of the layer's input.
     private func layerBackward(_ l: Int, input x: Tensor, gradOutput: Tensor, gradInput: Tensor?, ws: Workspace,
-                               gradients g: BertParameters, hook: WeightGradientHook?, normHook: NormGradientHook?) {
-        let c = config, h = c.hiddenSize, inner = c.intermediateSize, n = ws.batchSize * ws.length
+                               gradients g: BertParameters, hook: WeightGradientHook?, normHook: NormGradientHook?,
+                               firstTokens: Bool) {
+        precondition(!firstTokens || normHook == nil, "firstTokenLastLayer does not report the last layer's LayerNorm gradients")
+        let c = config, h = c.hiddenSize, inner = c.intermediateSize, b = ws.batchSize, t = ws.length, n = b * t
         let a = ws.layers[l], tensors = parameters.layers[l], grads = g.layers[l]
-        func linearBackward(_ s: LinearSite, input: Tensor, outputGradient: Tensor, inputGradient: Tensor?, accumulate: Bool,
-                            inputs: Int, outputs: Int) {
-            Linear.backward(outputGradient: outputGradient.data, input: input.data, weight: tensors.weight(s)!.data,
-                            inputGradient: inputGradient?.data, accumulateInput: accumulate,
-                            weightGradient: hook == nil ? grads.weight(s)?.data : nil,
-                            biasGradient: grads.bias(s)?.data, rows: n, inputs: inputs, outputs: outputs)
-            hook?(s, l, input.data, outputGradient.data, n)
-        }
-
-        // out = LN₂(pre₂), pre₂ = h₁ + Drop(FFN).  gradPre → dh₁ (residual) and dFFN.
-        let gradPre = ws.gradPre, gradHidden1 = ws.gradHidden1
-        normHook?(.encoder(layer: l, site: .output), gradOutput.data, a.preNorm2.data, a.mean2.data, a.rstd2.data)
-        LayerNorm.backward(outputGradient: gradOutput.data, input: a.preNorm2.data, gamma: tensors.normWeight(.output)!.data,
-                           mean: a.mean2.data, rstd: a.rstd2.data, inputGradient: gradPre.data,
-                           gammaGradient: grads.normWeight(.output)?.data,
-                           betaGradient: grads.normBias(.output)?.data, rows: n, columns: h)
-        gradHidden1.copy(from: gradPre)
-        dropoutBackward(gradPre, mask: a.outputDropMask, p: c.hiddenDropoutProb)
-        // FFN out: dActivated = dFFN·W₂.  [N, I]
-        linearBackward(.output, input: a.activated, outputGradient: gradPre, inputGradient: ws.gradIntermediate,
-                       accumulate: false, inputs: inner, outputs: h)
-        parallelRows(n) { start, count in
-            GELU.backward(input: a.intermediate.data + start * inner, outputGradient: ws.gradIntermediate.data + start * inner,
-                          into: ws.gradIntermediate.data + start * inner, count: count * inner)
-        }
-        // FFN in: dh₁ += dInter·W₁.
-        linearBackward(.intermediate, input: a.hidden1, outputGradient: ws.gradIntermediate, inputGradient: gradHidden1,
-                       accumulate: true, inputs: h, outputs: inner)
-
-        // h₁ = LN₁(pre₁), pre₁ = x + Drop(Attn·Woᵀ).  gradPre → dx (residual) and dAttnOut.
-        normHook?(.encoder(layer: l, site: .attention), gradHidden1.data, a.preNorm1.data, a.mean1.data, a.rstd1.data)
-        LayerNorm.backward(outputGradient: gradHidden1.data, input: a.preNorm1.data,
-                           gamma: tensors.normWeight(.attention)!.data, mean: a.mean1.data, rstd: a.rstd1.data,
-                           inputGradient: gradPre.data, gammaGradient: grads.normWeight(.attention)?.data,
-                           betaGradient: grads.normBias(.attention)?.data, rows: n, columns: h)
-        gradInput?.copy(from: gradPre)
-        dropoutBackward(gradPre, mask: a.attentionDropMask, p: c.hiddenDropoutProb)
-        linearBackward(.attentionOutput, input: a.context, outputGradient: gradPre, inputGradient: ws.gradContext,
-                       accumulate: false, inputs: h, outputs: h)
-
-        attentionBackward(a, ws: ws)
-
-        // Q, K, V: dx += dQ·Wq + dK·Wk + dV·Wv.
-        linearBackward(.query, input: x, outputGradient: ws.gradQuery, inputGradient: gradInput, accumulate: true, inputs: h, outputs: h)
-        linearBackward(.key, input: x, outputGradient: ws.gradKey, inputGradient: gradInput, accumulate: true, inputs: h, outputs: h)
-        linearBackward(.value, input: x, outputGradient: ws.gradValue, inputGradient: gradInput, accumulate: true, inputs: h, outputs: h)
-    }
-
-    /// The backward of `firstTokenLayerForward`: `gradOutput` holds [B, H] at the first tokens; `gradInput` [N, H]
-    /// gets the residual and query paths at the first tokens and the key and value paths at every token. The weight
-    /// hook sees B rows (one per example) for the query, attention output and feed-forward, N for keys and values.
-    private func firstTokenLayerBackward(_ l: Int, input x: Tensor, gradOutput: Tensor, gradInput: Tensor?, ws: Workspace,
-                                         gradients g: BertParameters, hook: WeightGradientHook?, normHook: NormGradientHook?) {
-        precondition(normHook == nil, "firstTokenLastLayer does not report the last layer's LayerNorm gradients")
-        let c = config, h = c.hiddenSize, inner = c.intermediateSize, t = ws.length, b = ws.batchSize, n = b * t
-        let a = ws.layers[l], tensors = parameters.layers[l], grads = g.layers[l], x0 = ws.firstTokenInput
+        let rows = firstTokens ? b : n, rowInput = firstTokens ? ws.firstTokenInput : x
         func linearBackward(_ s: LinearSite, input: Tensor, outputGradient: Tensor, inputGradient: Tensor?, accumulate: Bool,
                             rows: Int, inputs: Int, outputs: Int) {
             Linear.backward(outputGradient: outputGradient.data, input: input.data, weight: tensors.weight(s)!.data,
@@ -434,41 +309,58 @@ public final class BertModel: @unchecked Sendable {
             hook?(s, l, input.data, outputGradient.data, rows)
         }
 
-        // out = LN₂(pre₂), pre₂ = h₁ + Drop(FFN), at B rows.
+        // out = LN₂(pre₂), pre₂ = h₁ + Drop(FFN).  gradPre → dh₁ (residual) and dFFN.  [R, H]
         let gradPre = ws.gradPre, gradHidden1 = ws.gradHidden1
+        normHook?(.encoder(layer: l, site: .output), gradOutput.data, a.preNorm2.data, a.mean2.data, a.rstd2.data)
         LayerNorm.backward(outputGradient: gradOutput.data, input: a.preNorm2.data, gamma: tensors.normWeight(.output)!.data,
                            mean: a.mean2.data, rstd: a.rstd2.data, inputGradient: gradPre.data,
                            gammaGradient: grads.normWeight(.output)?.data,
-                           betaGradient: grads.normBias(.output)?.data, rows: b, columns: h)
-        gradHidden1.data.update(from: gradPre.data, count: b * h)
-        dropoutBackward(gradPre, mask: a.outputDropMask, p: c.hiddenDropoutProb, count: b * h)
+                           betaGradient: grads.normBias(.output)?.data, rows: rows, columns: h)
+        gradHidden1.data.update(from: gradPre.data, count: rows * h)
+        dropoutBackward(gradPre, mask: a.outputDropMask, p: c.hiddenDropoutProb, count: rows * h)
+        // FFN out: dActivated = dFFN·W₂.  [R, I]
         linearBackward(.output, input: a.activated, outputGradient: gradPre, inputGradient: ws.gradIntermediate,
-                       accumulate: false, rows: b, inputs: inner, outputs: h)
-        GELU.backward(input: a.intermediate.data, outputGradient: ws.gradIntermediate.data, into: ws.gradIntermediate.data,
-                      count: b * inner)
+                       accumulate: false, rows: rows, inputs: inner, outputs: h)
+        parallelRows(rows) { start, count in
+            GELU.backward(input: a.intermediate.data + start * inner, outputGradient: ws.gradIntermediate.data + start * inner,
+                          into: ws.gradIntermediate.data + start * inner, count: count * inner)
+        }
+        // FFN in: dh₁ += dInter·W₁.
         linearBackward(.intermediate, input: a.hidden1, outputGradient: ws.gradIntermediate, inputGradient: gradHidden1,
-                       accumulate: true, rows: b, inputs: h, outputs: inner)
+                       accumulate: true, rows: rows, inputs: h, outputs: inner)
 
-        // h₁ = LN₁(pre₁), pre₁ = x₀ + Drop(Attn·Woᵀ): the residual reaches x at each sequence's first row only.
+        // h₁ = LN₁(pre₁), pre₁ = x + Drop(Attn·Woᵀ).  gradPre → dx (residual; each sequence's first row alone with
+        // `firstTokens`) and dAttnOut.
+        normHook?(.encoder(layer: l, site: .attention), gradHidden1.data, a.preNorm1.data, a.mean1.data, a.rstd1.data)
         LayerNorm.backward(outputGradient: gradHidden1.data, input: a.preNorm1.data,
                            gamma: tensors.normWeight(.attention)!.data, mean: a.mean1.data, rstd: a.rstd1.data,
                            inputGradient: gradPre.data, gammaGradient: grads.normWeight(.attention)?.data,
-                           betaGradient: grads.normBias(.attention)?.data, rows: b, columns: h)
+                           betaGradient: grads.normBias(.attention)?.data, rows: rows, columns: h)
         if let gradInput {
-            gradInput.zero()
-            for s in 0..<b { (gradInput.data + s * t * h).update(from: gradPre.data + s * h, count: h) }
+            if firstTokens {
+                gradInput.zero()
+                for s in 0..<b { (gradInput.data + s * t * h).update(from: gradPre.data + s * h, count: h) }
+            } else {
+                gradInput.copy(from: gradPre)
+            }
         }
-        dropoutBackward(gradPre, mask: a.attentionDropMask, p: c.hiddenDropoutProb, count: b * h)
+        dropoutBackward(gradPre, mask: a.attentionDropMask, p: c.hiddenDropoutProb, count: rows * h)
         linearBackward(.attentionOutput, input: a.context, outputGradient: gradPre, inputGradient: ws.gradContext,
-                       accumulate: false, rows: b, inputs: h, outputs: h)
+                       accumulate: false, rows: rows, inputs: h, outputs: h)
 
-        firstTokenAttentionBackward(a, ws: ws)
+        attentionBackward(a, ws: ws, queries: firstTokens ? 1 : t)
 
-        // Q at the first tokens: dx₀ = dQ·Wq [B, H] (into gradPre, free again), added at each first row; K, V everywhere.
-        linearBackward(.query, input: x0, outputGradient: ws.gradQuery, inputGradient: gradInput == nil ? nil : gradPre,
-                       accumulate: false, rows: b, inputs: h, outputs: h)
-        if let gradInput {
-            for s in 0..<b { Elementwise.axpy(1, gradPre.data + s * h, into: gradInput.data + s * t * h, count: h) }
+        // Q, K, V: dx += dQ·Wq + dK·Wk + dV·Wv; with `firstTokens` dQ·Wq [B, H] goes through gradPre (free again) to
+        // each sequence's first row.
+        if firstTokens {
+            linearBackward(.query, input: rowInput, outputGradient: ws.gradQuery, inputGradient: gradInput == nil ? nil : gradPre,
+                           accumulate: false, rows: rows, inputs: h, outputs: h)
+            if let gradInput {
+                for s in 0..<b { Elementwise.axpy(1, gradPre.data + s * h, into: gradInput.data + s * t * h, count: h) }
+            }
+        } else {
+            linearBackward(.query, input: x, outputGradient: ws.gradQuery, inputGradient: gradInput, accumulate: true,
+                           rows: n, inputs: h, outputs: h)
         }
         linearBackward(.key, input: x, outputGradient: ws.gradKey, inputGradient: gradInput, accumulate: true,
                        rows: n, inputs: h, outputs: h)
@@ -476,70 +368,39 @@ public final class BertModel: @unchecked Sendable {
                        rows: n, inputs: h, outputs: h)
     }
 
-    /// The backward of `firstTokenAttentionForward`, per (sequence, head): dp [1, T] = dc·Vᵀ, dropout, softmax to ds;
-    /// dq = ds·K/√dₕ [1, dₕ]; dV = p̃ᵀ·dc and dK = dsᵀ·q/√dₕ [T, dₕ], outer products.
-    private func firstTokenAttentionBackward(_ a: Workspace.Layer, ws: Workspace) {
-        let c = config, t = ws.length, heads = c.numAttentionHeads, dh = c.headDimension, h = c.hiddenSize
-        let scale = 1 / Float(dh).squareRoot(), p = c.attentionProbsDropoutProb
-        let dropping = training && p > 0
-        let bitStride = Workspace.probabilityBitStride(length: t)
-        let concurrently = BLAS.runsOnCallingThread(transA: false, transB: true, m: 1, n: t, k: dh)
-            && BLAS.runsOnCallingThread(transA: true, transB: false, m: t, n: dh, k: 1)
-        let scratch = dropping ? ws.attentionScratch(block: t) : nil
-        BLAS.forEachItem(ws.batchSize * heads, concurrently: concurrently) { i, worker in
-            let s = i / heads, keys = s * t * h + (i % heads) * dh, query = s * h + (i % heads) * dh
-            let probabilities = a.probabilities.data + i * t, gradScores = ws.gradProbabilities.data + i * t
-            let bits = UnsafeRawPointer(a.probabilityDropBits.data) + i * bitStride
-            BLAS.gemm(transA: false, transB: true, m: 1, n: t, k: dh, a: ws.gradContext.data + query, lda: h,
-                      b: a.value.data + keys, ldb: h, c: gradScores, ldc: t)
-            if dropping { Dropout.apply(gradScores, into: gradScores, bits: bits, count: t, probability: p) }
-            Softmax.backward(output: probabilities, outputGradient: gradScores, into: gradScores, rows: 1, columns: t)
-            BLAS.gemm(transA: false, transB: false, m: 1, n: dh, k: t, alpha: scale, a: gradScores, lda: t,
-                      b: a.key.data + keys, ldb: h, c: ws.gradQuery.data + query, ldc: h)
-            var mixing = UnsafePointer(probabilities)
-            if let scratch {
-                let dropped = scratch.data + worker * t
-                Dropout.apply(mixing, into: dropped, bits: bits, count: t, probability: p)
-                mixing = UnsafePointer(dropped)
-            }
-            BLAS.gemm(transA: true, transB: false, m: t, n: dh, k: 1, a: mixing, lda: t, b: ws.gradContext.data + query, ldb: h,
-                      c: ws.gradValue.data + keys, ldc: h)
-            BLAS.gemm(transA: true, transB: false, m: t, n: dh, k: 1, alpha: scale, a: gradScores, lda: t,
-                      b: a.query.data + query, ldb: h, c: ws.gradKey.data + keys, ldc: h)
-        }
-    }
-
-    /// Where work item i — sequence i / A, head i % A — starts within a [B, T, A·dₕ] activation.
-    private func headOffset(_ i: Int, length t: Int) -> Int {
+    /// Where work item i — sequence i / A, head i % A — starts within a [B, L, A·dₕ] activation of `length` L rows a
+    /// sequence.
+    private func headOffset(_ i: Int, length: Int) -> Int {
         let heads = config.numAttentionHeads
-        return (i / heads) * t * config.hiddenSize + (i % heads) * config.headDimension
+        return (i / heads) * length * config.hiddenSize + (i % heads) * config.headDimension
     }
 
     /// The backward of `attentionForward`, one (sequence, head) pair per work item as there: first dP, dropout,
     /// softmax and dQ (plain or transposed-B products), then dV and dK (transposed-A products, which OpenBLAS threads
     /// at sizes where it runs the others on the calling thread), each pass concurrent only where its products allow.
-    private func attentionBackward(_ a: Workspace.Layer, ws: Workspace) {
+    private func attentionBackward(_ a: Workspace.Layer, ws: Workspace, queries q: Int) {
         let c = config, t = ws.length, heads = c.numAttentionHeads, dh = c.headDimension, h = c.hiddenSize
-        let items = ws.batchSize * heads, block = t * t
+        let items = ws.batchSize * heads, block = q * t
         let scale = 1 / Float(dh).squareRoot()
         let dropping = training && c.attentionProbsDropoutProb > 0, p = c.attentionProbsDropoutProb
         let bitStride = Workspace.probabilityBitStride(length: t)
         func bits(_ i: Int) -> UnsafeRawPointer { UnsafeRawPointer(a.probabilityDropBits.data) + i * bitStride }
-        func head(_ i: Int) -> Int { headOffset(i, length: t) }
-        let first = BLAS.runsOnCallingThread(transA: false, transB: true, m: t, n: t, k: dh)
-            && BLAS.runsOnCallingThread(transA: false, transB: false, m: t, n: dh, k: t)
+        func query(_ i: Int) -> Int { headOffset(i, length: q) }
+        func key(_ i: Int) -> Int { headOffset(i, length: t) }
+        let first = BLAS.runsOnCallingThread(transA: false, transB: true, m: q, n: t, k: dh)
+            && BLAS.runsOnCallingThread(transA: false, transB: false, m: q, n: dh, k: t)
         BLAS.forEachItem(items, concurrently: first) { i in
             let probabilities = a.probabilities.data + i * block, gradScores = ws.gradProbabilities.data + i * block
-            // dP = dC·Vᵀ [T, T], through dropout (the forward's mask bits) and softmax to dS
-            BLAS.gemm(transA: false, transB: true, m: t, n: t, k: dh, a: ws.gradContext.data + head(i), lda: h,
-                      b: a.value.data + head(i), ldb: h, c: gradScores, ldc: t)
+            // dP = dC·Vᵀ [Q, T], through dropout (the forward's mask bits) and softmax to dS
+            BLAS.gemm(transA: false, transB: true, m: q, n: t, k: dh, a: ws.gradContext.data + query(i), lda: h,
+                      b: a.value.data + key(i), ldb: h, c: gradScores, ldc: t)
             if dropping { Dropout.apply(gradScores, into: gradScores, bits: bits(i), count: block, probability: p) }
-            Softmax.backward(output: probabilities, outputGradient: gradScores, into: gradScores, rows: t, columns: t)
-            // dQ = dS·K/√dₕ [T, dₕ]
-            BLAS.gemm(transA: false, transB: false, m: t, n: dh, k: t, alpha: scale, a: gradScores, lda: t,
-                      b: a.key.data + head(i), ldb: h, c: ws.gradQuery.data + head(i), ldc: h)
+            Softmax.backward(output: probabilities, outputGradient: gradScores, into: gradScores, rows: q, columns: t)
+            // dQ = dS·K/√dₕ [Q, dₕ]
+            BLAS.gemm(transA: false, transB: false, m: q, n: dh, k: t, alpha: scale, a: gradScores, lda: t,
+                      b: a.key.data + key(i), ldb: h, c: ws.gradQuery.data + query(i), ldc: h)
         }
-        let second = BLAS.runsOnCallingThread(transA: true, transB: false, m: t, n: dh, k: t)
+        let second = BLAS.runsOnCallingThread(transA: true, transB: false, m: t, n: dh, k: q)
         let scratch = dropping ? ws.attentionScratch(block: block) : nil
         BLAS.forEachItem(items, concurrently: second) { i, worker in
             var mixing = UnsafePointer(a.probabilities.data + i * block)
@@ -549,10 +410,10 @@ public final class BertModel: @unchecked Sendable {
                 mixing = UnsafePointer(dropped)
             }
             // dV = Pᵀ·dC ; dK = dSᵀ·Q/√dₕ  [T, dₕ]
-            BLAS.gemm(transA: true, transB: false, m: t, n: dh, k: t, a: mixing, lda: t, b: ws.gradContext.data + head(i), ldb: h,
-                      c: ws.gradValue.data + head(i), ldc: h)
-            BLAS.gemm(transA: true, transB: false, m: t, n: dh, k: t, alpha: scale, a: ws.gradProbabilities.data + i * block, lda: t,
-                      b: a.query.data + head(i), ldb: h, c: ws.gradKey.data + head(i), ldc: h)
+            BLAS.gemm(transA: true, transB: false, m: t, n: dh, k: q, a: mixing, lda: t, b: ws.gradContext.data + query(i), ldb: h,
+                      c: ws.gradValue.data + key(i), ldc: h)
+            BLAS.gemm(transA: true, transB: false, m: t, n: dh, k: q, alpha: scale, a: ws.gradProbabilities.data + i * block, lda: t,
+                      b: a.query.data + query(i), ldb: h, c: ws.gradKey.data + key(i), ldc: h)
         }
     }
 
