@@ -387,11 +387,11 @@ void rgp_add(const float *a, const float *b, float *y, long count) {
 
 RGP_CLONES
 void rgp_outer_product_sums(const float *a, long lda, long r, const float *b, long ldb, long d, long first, long count,
-                            long length, float *out, long out_stride, int transposed, int accumulate) {
+                            const long *offsets, float *out, long out_stride, int transposed, int accumulate) {
     for (long i = first; i < first + count; i++) {
         float *o = out + i * out_stride;
         if (!accumulate) memset(o, 0, sizeof(float) * (size_t)(r * d));
-        for (long t = i * length; t < (i + 1) * length; t++) {
+        for (long t = offsets[i]; t < offsets[i + 1]; t++) {
             const float *at = a + t * lda, *bt = b + t * ldb;
             for (long k = 0; k < r; k++) {
                 float s = at[k];

@@ -48,7 +48,7 @@ struct FinetuneOptions: ParsableArguments {
     @Flag(help: "Seeded, NOT secure noise and sampling (tests only; marked in the record).") var seededNoise = false
     @Option(help: "official, or standin (offline stand-ins for missing train sets).") var split: SplitChoice = .official
     @Option(help: "Folder of the stand-in split index files.") var splitsDirectory: String = "experiments/splits"
-    @Option(parsing: .unconditional, help: "Padded token positions per micro-batch.") var microBatchTokens: Int = 4096
+    @Option(parsing: .unconditional, help: "Tokens per micro-batch (the encoder runs them unpadded; bounds activation memory).") var microBatchTokens: Int = 4096
     @Option(parsing: .unconditional, help: "Cores per process (under mpirun: per rank): elementwise workers and split GEMMs (Parallel.use).") var threads: Int = 2
     @Option(parsing: .unconditional, help: .hidden) var stopAfterSteps: Int?
     @Option(parsing: .unconditional, help: .hidden) var checkpointEvery: Int?

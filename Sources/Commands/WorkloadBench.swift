@@ -9,11 +9,11 @@ import Training
 import Transformer
 
 /// The workload that decides how long the offline grid takes: real SST-2 training sentences, in the trainer's
-/// length-bucketed micro-batches, through each method's full step (the real checkpoint; seeded, not secure, noise: a benchmark, not a private run).
+/// micro-batches (length-sorted, unpadded), through each method's full step (the real checkpoint; seeded, not secure, noise: a benchmark, not a private run).
 struct WorkloadBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "workload",
-        abstract: "Training steps over real SST-2 sentences (the trainer's length buckets): tokens/s and GFLOP/s against the sgemm peak of the same run."
+        abstract: "Training steps over real SST-2 sentences (the trainer's micro-batches): tokens/s and GFLOP/s against the sgemm peak of the same run."
     )
 
     @Option(help: "GLUE root (default: $RGP_GLUE_DIR).") var data: String?
@@ -22,8 +22,7 @@ struct WorkloadBench: ParsableCommand {
     @Option(help: "Examples per step.") var batchSize: Int = 1000
     @Option(help: "Timed steps per method, each on its own random batch of SST-2 train (same batches for every method).") var steps: Int = 3
     @Option(help: "Methods (repeatable).") var method: [TrainingMethod] = [.rgp]
-    @Option(help: "Price of one micro-batch in padded token positions for the length-bucket cutting (default: the trainer's).")
-    var bucketOverhead: Int?
+    @Option(help: "Tokens per micro-batch (default: the trainer's).") var microBatchTokens: Int?
     @Flag(help: "One JSON object per line.") var json = false
 
     /// Under mpirun -np P each rank takes its share of every batch (as `rgp finetune` does); rank 0 reports.
@@ -34,7 +33,6 @@ struct WorkloadBench: ParsableCommand {
         guard let root = data ?? ProcessInfo.processInfo.environment["RGP_GLUE_DIR"] else {
             throw ValidationError("give --data or set RGP_GLUE_DIR")
         }
-        if let bucketOverhead { MicroBatching.overheadTokens = bucketOverhead }
         let peak = measureGemmPeak()
         let tokenizer = try loadTokenizer(directory: model)
         let config = try BertConfig.load(path: model + "/config.json")
@@ -53,19 +51,19 @@ struct WorkloadBench: ParsableCommand {
             var c = TrainingConfiguration(task: .sst2, method: m, model: model, batchSize: batchSize, epochs: 1, learningRate: 1e-4)
             c.seededNoise = true
             c.sigmaOverride = m.isPrivate ? 1 : nil
+            if let microBatchTokens { c.microBatchTokens = microBatchTokens }
             let trainer = try Trainer(configuration: c, runDirectory: NSTemporaryDirectory() + "/workload-\(getpid())",
                                       data: loaded, tokenizer: tokenizer)
             try trainer.engine.calibrate()
-            _ = trainer.method.step(batches[0], step: 0)  // warm-up: workspaces for every bucket shape
-            var seconds = 0.0, tokens = 0, positions = 0, micros = 0, flops = 0.0
+            _ = trainer.method.step(batches[0], step: 0)  // warm-up: workspaces grown to the largest micro-batch
+            var seconds = 0.0, tokens = 0, micros = 0, flops = 0.0
             let clock = ContinuousClock()
             for (step, batch) in batches.dropFirst().enumerated() {
                 for micro in microBatches(batch, of: loaded.train, tokenBudget: c.microBatchTokens) {
-                    let length = micro.map { loaded.train[$0].ids.count }.max() ?? 0
-                    tokens += micro.reduce(0) { $0 + loaded.train[$1].ids.count }
-                    positions += length * micro.count
+                    let lengths = micro.map { loaded.train[$0].ids.count }
+                    tokens += lengths.reduce(0, +)
                     micros += 1
-                    flops += m.plugin.stepFLOPs(config: config, batch: micro.count, length: length, rank: c.rank, head: c.head)
+                    flops += m.plugin.stepFLOPs(config: config, lengths: lengths, rank: c.rank, head: c.head)
                 }
                 let start = clock.now
                 _ = trainer.method.step(batch, step: step + 1)
@@ -76,12 +74,10 @@ struct WorkloadBench: ParsableCommand {
                 printBenchJSON(shape: "sst2-workload", method: m.rawValue, seconds: seconds / Double(steps), flops: flops / Double(steps),
                                peak: peak, threads: threads)
             } else {
-                print("\(m.rawValue) [\(layout)]: \(format(Double(tokens) / seconds, digits: 0)) tokens/s (unpadded), "
+                print("\(m.rawValue) [\(layout)]: \(format(Double(tokens) / seconds, digits: 0)) tokens/s, "
                       + "\(format(Double(steps * batchSize) / seconds)) examples/s, \(format(flops / seconds / 1e9)) GFLOP/s = "
                       + "\(format(flops / seconds / 1e9 / peak, digits: 3)) of peak; "
-                      + "\(format(Double(micros) / Double(steps), digits: 1)) micro-batches a step, "
-                      + "\(format(Double(tokens) / Double(Swift.max(positions, 1)), digits: 3)) of positions are tokens "
-                      + "(bucket overhead \(MicroBatching.overheadTokens))")
+                      + "\(format(Double(micros) / Double(steps), digits: 1)) micro-batches a step of ≤ \(c.microBatchTokens) tokens")
             }
         }
     }

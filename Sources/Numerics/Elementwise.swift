@@ -43,18 +43,21 @@ public enum Elementwise {
 
 /// Per-example outer-product sums, the shape of per-example weight gradients without a GEMM call per example.
 public enum Segmented {
-    /// For each of `segments` consecutive blocks of `length` rows:
-    /// out_i[k, j] = Σ_{t ∈ block i} a[t, k] · b[t, j], with a [rows, r] (row stride `lda`) and b [rows, d] (`ldb`).
+    /// For each example i of `rows`:
+    /// out_i[k, j] = Σ_{t ∈ rows of i} a[t, k] · b[t, j], with a [rows, r] (row stride `lda`) and b [rows, d] (`ldb`).
     /// out_i is [r, d] row-major at `out + i·outStride`, or [d, r] when `transposed`. Written when `accumulate`
     /// is false, added otherwise.
     public static func outerProductSums(
         a: UnsafePointer<Float>, lda: Int, r: Int, b: UnsafePointer<Float>, ldb: Int, d: Int,
-        segments: Int, length: Int, out: UnsafeMutablePointer<Float>, outStride: Int,
+        rows: ExampleRows, out: UnsafeMutablePointer<Float>, outStride: Int,
         transposed: Bool = false, accumulate: Bool = false
     ) {
-        Parallel.rows(segments, minimumRows: 8) { start, count in
-            rgp_outer_product_sums(a, lda, r, b, ldb, d, start, count, length, out, outStride, transposed ? 1 : 0,
-                                   accumulate ? 1 : 0)
+        rows.offsets.withUnsafeBufferPointer { offsets in
+            nonisolated(unsafe) let offsets = offsets.baseAddress!
+            Parallel.forEachExample(rows, minimumExamples: 8) { i in
+                rgp_outer_product_sums(a, lda, r, b, ldb, d, i, 1, offsets, out, outStride, transposed ? 1 : 0,
+                                       accumulate ? 1 : 0)
+            }
         }
     }
 }

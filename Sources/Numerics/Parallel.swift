@@ -89,9 +89,9 @@ extension BLAS {
             for i in 0..<count { body(i, 0) }
             return
         }
-        Parallel.workerRows(count, minimumRows: 2) { worker, start, n in
-            for i in start..<(start + n) { body(i, worker) }
-        }
+        // Interleaved, not in halves: attention's items are (sequence, head) pairs of sequences sorted by length, whose
+        // cost grows with length², and interleaving hands each worker half of every sequence's heads.
+        Parallel.forEachInterleaved(count, body)
     }
 
     /// Whether OpenBLAS (0.3.21's rules) computes this sgemm on the calling thread alone: with one thread configured;

@@ -126,7 +126,7 @@ public final class CarrierGroup: @unchecked Sendable {
         sum = view
     }
 
-    /// Makes room for `examples` examples of `tokens` positions in total. `perExample`: the [examples, P·r + r·d]
+    /// Makes room for `examples` examples of `tokens` rows in total. `perExample`: the [examples, P·r + r·d]
     /// block this micro-batch's per-example carrier gradients go to (a segment of one flat buffer); by default the
     /// group's own buffer.
     public func beginMicroBatch(examples: Int, tokens: Int, perExample block: Tensor? = nil) {
@@ -143,11 +143,12 @@ public final class CarrierGroup: @unchecked Sendable {
         seenMembers = 0
     }
 
-    /// Adds member `site`'s contribution from its input x [B·T, d] and output gradient δ [B·T, p_m].
+    /// Adds member `site`'s contribution from its input x [R, d] and output gradient δ [R, p_m], example i owning rows
+    /// `rows.start(i) ..< rows.start(i) + rows.count(i)` (every token, or one row each after a first-token last layer).
     public func accumulate(site: LinearSite, input x: UnsafePointer<Float>, outputGradient delta: UnsafePointer<Float>,
-                           examples: Int, length: Int) {
+                           rows examples: ExampleRows) {
         guard let m = members.firstIndex(of: site) else { return }
-        let n = examples * length, p = memberRows[m], d = columns, r = rank
+        let n = examples.rows, p = memberRows[m], d = columns, r = rank
         let stride = perExampleSize, offset = memberOffset(m)
         // δ·L_m [N, r] and x·Rᵀ [N, r].
         BLAS.gemm(transA: false, transB: false, m: n, n: r, k: p, a: delta, lda: p, b: left.data + offset * r, ldb: r,
@@ -155,12 +156,11 @@ public final class CarrierGroup: @unchecked Sendable {
         BLAS.gemm(transA: false, transB: true, m: n, n: r, k: d, a: x, lda: d, b: right.data, ldb: d,
                   c: scratchRight.data, ldc: r)
         // ∂L_i[block m] = δ_iᵀ·(x_i·Rᵀ)  [p_m, r]  and  ∂R_i += (δ_i·L_m)ᵀ·x_i  [r, d]: per-example sums of outer
-        // products over each example's rows (padded rows carry δ = 0).
-        Segmented.outerProductSums(a: scratchRight.data, lda: r, r: r, b: delta, ldb: p, d: p, segments: examples,
-                                   length: length, out: perExample.data + offset * r, outStride: stride, transposed: true)
-        Segmented.outerProductSums(a: scratchLeft.data, lda: r, r: r, b: x, ldb: d, d: d, segments: examples,
-                                   length: length, out: perExample.data + rows * r, outStride: stride,
-                                   accumulate: seenMembers > 0)
+        // products over each example's rows.
+        Segmented.outerProductSums(a: scratchRight.data, lda: r, r: r, b: delta, ldb: p, d: p, rows: examples,
+                                   out: perExample.data + offset * r, outStride: stride, transposed: true)
+        Segmented.outerProductSums(a: scratchLeft.data, lda: r, r: r, b: x, ldb: d, d: d, rows: examples,
+                                   out: perExample.data + rows * r, outStride: stride, accumulate: seenMembers > 0)
         seenMembers += 1
     }
 

@@ -20,49 +20,31 @@ public func encodeExamples(_ examples: [Example], tokenizer: any Tokenizer, maxL
     }
 }
 
-/// Length-bucketed micro-batches: the examples sorted by length (longest first, ties in the order given) and cut into
-/// runs so that each micro-batch, padded to its own longest sequence, holds at most `tokenBudget` positions (a single
-/// longer example stands alone) and `maxExamples` examples.
+/// Micro-batches of a logical batch: the examples sorted by length (longest first, ties in the order given) and cut
+/// into the fewest runs of at most `tokenBudget` tokens and `maxExamples` examples each (a single longer example
+/// stands alone).
 ///
-/// The cuts minimise padded positions plus `overheadTokens` per micro-batch (dynamic programming over the sorted
-/// lengths), not the greedy fill-to-budget: filling to budget puts a long sequence's padding on every shorter one
-/// beside it (SST-2's mean length is 13 tokens with a tail to 66; greedy cuts of batch 1000 left 26% of the
-/// positions as padding). `overheadTokens` prices a micro-batch's fixed cost in token positions, so the cuts stop
-/// where a smaller, less efficient micro-batch would cost more than the padding it saves.
-public func microBatches(_ indices: [Int], of examples: [EncodedExample], tokenBudget: Int, maxExamples: Int = 512,
-                         overheadTokens: Int = MicroBatching.overheadTokens) -> [[Int]] {
+/// The encoder runs a micro-batch unpadded (`BertModel`), so its cost is its tokens, whatever lengths share it, and
+/// the fewest, fullest micro-batches are the cheapest (each has a fixed cost: the head, the per-micro-batch passes,
+/// smaller products). The sorting is kept for the shares of several processes: every P-th example of a sorted
+/// micro-batch gives each rank about the same tokens.
+public func microBatches(_ indices: [Int], of examples: [EncodedExample], tokenBudget: Int, maxExamples: Int = 512) -> [[Int]] {
     let sorted = indices.indices.sorted {
         let (a, b) = (examples[indices[$0]].ids.count, examples[indices[$1]].ids.count)
         return a != b ? a > b : $0 < $1
     }.map { indices[$0] }
-    let lengths = sorted.map { examples[$0].ids.count }
-    let n = sorted.count
-    // cost[j]: the cheapest cutting of the first j; start[j]: where its last micro-batch starts.
-    var cost = [Int](repeating: .max, count: n + 1), start = [Int](repeating: 0, count: n + 1)
-    cost[0] = 0
-    for j in stride(from: 1, through: n, by: 1) {
-        var i = j - 1
-        while i >= 0 {
-            let count = j - i, padded = lengths[i] * count  // lengths[i] is the run's longest
-            if count > 1 && (padded > tokenBudget || count > maxExamples) { break }
-            let candidate = cost[i] + padded + overheadTokens
-            if candidate < cost[j] { (cost[j], start[j]) = (candidate, i) }
-            i -= 1
+    var batches: [[Int]] = [], current: [Int] = [], tokens = 0
+    for index in sorted {
+        let length = examples[index].ids.count
+        if !current.isEmpty && (tokens + length > tokenBudget || current.count == maxExamples) {
+            batches.append(current)
+            (current, tokens) = ([], 0)
         }
+        current.append(index)
+        tokens += length
     }
-    var batches: [[Int]] = []
-    var end = n
-    while end > 0 {
-        batches.append(Array(sorted[start[end]..<end]))
-        end = start[end]
-    }
-    return batches.reversed()
-}
-
-/// The micro-batch cutting's price of one micro-batch in padded token positions (see `microBatches`).
-public enum MicroBatching {
-    /// Measured with `rgp bench workload --bucket-overhead` on SST-2 (results/bench/bucket-overhead.md).
-    nonisolated(unsafe) public static var overheadTokens = 256
+    if !current.isEmpty { batches.append(current) }
+    return batches
 }
 
 /// A padded batch of the given examples.

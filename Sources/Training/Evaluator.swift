@@ -40,7 +40,7 @@ public struct Evaluator {
     public let model: BertModel
     public let tokenizer: any Tokenizer
     public let task: GLUETask
-    /// Padded token positions per micro-batch.
+    /// Tokens per micro-batch.
     public let microBatchTokens: Int
 
     public init(model: BertModel, tokenizer: any Tokenizer, task: GLUETask, microBatchTokens: Int) {

@@ -2,69 +2,66 @@ import Numerics
 import Transformer
 
 /// Per-example squared gradient norms for DP-SGD without materialising per-example gradients ("ghost" norms,
-/// Goodfellow 2015; Li et al. 2021): for a linear layer, ‖δ_iᵀ·x_i‖²_F = ⟨x_i·x_iᵀ, δ_i·δ_iᵀ⟩ from two T×T Gram matrices
+/// Goodfellow 2015; Li et al. 2021): for a linear layer, ‖δ_iᵀ·x_i‖²_F = ⟨x_i·x_iᵀ, δ_i·δ_iᵀ⟩ from two Lᵢ×Lᵢ Gram matrices
 /// per example; biases and LayerNorms from per-example sums; single-row layers (pooler, head) as ‖δ_i‖²·‖x_i‖².
 final class GhostNorms {
-    let examples: Int, length: Int
+    let examples: Int
     private(set) var squares: [Double]
-    private var gramInputs: Tensor, gramGradients: Tensor
+    private var gramInputs = Tensor(zeros: [0]), gramGradients = Tensor(zeros: [0])
 
-    init(examples: Int, length: Int) {
+    init(examples: Int) {
         self.examples = examples
-        self.length = length
         squares = [Double](repeating: 0, count: examples)
-        gramInputs = Tensor(zeros: [examples * length * length])
-        gramGradients = Tensor(zeros: [examples * length * length])
     }
 
-    /// Weight and bias of a linear layer with input x [B·T, d] and output gradient δ [B·T, p].
-    func linear(input x: UnsafePointer<Float>, outputGradient delta: UnsafePointer<Float>, inputs d: Int, outputs p: Int) {
-        let t = length
-        BLAS.batchedGemm(transA: false, transB: true, m: t, n: t, k: d, batch: examples, a: x, lda: d,
-                         layoutA: .init(stride: t * d), b: x, ldb: d, layoutB: .init(stride: t * d),
-                         c: gramInputs.data, ldc: t, layoutC: .init(stride: t * t))
-        BLAS.batchedGemm(transA: false, transB: true, m: t, n: t, k: p, batch: examples, a: delta, lda: p,
-                         layoutA: .init(stride: t * p), b: delta, ldb: p, layoutB: .init(stride: t * p),
-                         c: gramGradients.data, ldc: t, layoutC: .init(stride: t * t))
+    /// Weight and bias of a linear layer with input x [R, d] and output gradient δ [R, p], example i owning `rows`'
+    /// rows of it: Gram matrices of Lᵢ×Lᵢ each.
+    func linear(input x: UnsafePointer<Float>, outputGradient delta: UnsafePointer<Float>, inputs d: Int, outputs p: Int,
+                rows: ExampleRows) {
+        precondition(rows.examples == examples, "ghost norms of \(examples) examples given rows of \(rows.examples)")
+        var gramStarts = [Int](), total = 0
+        for i in 0..<examples {
+            gramStarts.append(total)
+            total += rows.count(i) * rows.count(i)
+        }
+        if gramInputs.count < total { (gramInputs, gramGradients) = (Tensor(zeros: [total]), Tensor(zeros: [total])) }
         // Examples are independent: split across the workers (each example's sums in the same order as alone).
-        let (gramX, gramD) = (gramInputs.data, gramGradients.data)
+        nonisolated(unsafe) let (gramX, gramD) = (gramInputs.data, gramGradients.data)
         squares.withUnsafeMutableBufferPointer { squares in
             nonisolated(unsafe) let squares = squares
-            Parallel.rows(examples, minimumRows: 2) { start, count in
+            Parallel.forEachExample(rows) { i in
+                let t = rows.count(i), first = rows.start(i)
+                let gx = gramX + gramStarts[i], gd = gramD + gramStarts[i]
+                BLAS.gemm(transA: false, transB: true, m: t, n: t, k: d, a: x + first * d, lda: d, b: x + first * d, ldb: d,
+                          c: gx, ldc: t)
+                BLAS.gemm(transA: false, transB: true, m: t, n: t, k: p, a: delta + first * p, lda: p, b: delta + first * p,
+                          ldb: p, c: gd, ldc: t)
+                var weight = 0.0
+                for k in 0..<(t * t) { weight += Double(gx[k]) * Double(gd[k]) }
                 var biasSum = [Float](repeating: 0, count: p)
-                for i in start..<(start + count) {
-                    var weight = 0.0
-                    let gx = gramX + i * t * t, gd = gramD + i * t * t
-                    for k in 0..<(t * t) { weight += Double(gx[k]) * Double(gd[k]) }
-                    biasSum.withUnsafeMutableBufferPointer { sum in
-                        sum.update(repeating: 0)
-                        for row in 0..<t { Elementwise.axpy(1, delta + (i * t + row) * p, into: sum.baseAddress!, count: p) }
-                    }
-                    squares[i] += weight + biasSum.withUnsafeBufferPointer { Elementwise.sumOfSquares($0.baseAddress!, count: p) }
+                biasSum.withUnsafeMutableBufferPointer { sum in
+                    for row in first..<(first + t) { Elementwise.axpy(1, delta + row * p, into: sum.baseAddress!, count: p) }
                 }
+                squares[i] += weight + biasSum.withUnsafeBufferPointer { Elementwise.sumOfSquares($0.baseAddress!, count: p) }
             }
         }
     }
 
-    /// γ and β of a LayerNorm: per example Σ_t dy_t ⊙ x̂_t and Σ_t dy_t.
+    /// γ and β of a LayerNorm: per example Σ_t dy_t ⊙ x̂_t and Σ_t dy_t over its rows.
     func layerNorm(outputGradient dy: UnsafePointer<Float>, input x: UnsafePointer<Float>, mean: UnsafePointer<Float>,
-                   rstd: UnsafePointer<Float>, columns h: Int) {
-        let length = self.length
+                   rstd: UnsafePointer<Float>, columns h: Int, rows: ExampleRows) {
         squares.withUnsafeMutableBufferPointer { squares in
             nonisolated(unsafe) let squares = squares
-            Parallel.rows(examples, minimumRows: 2) { start, count in
+            Parallel.forEachExample(rows) { i in
                 var gamma = [Double](repeating: 0, count: h), beta = [Double](repeating: 0, count: h)
-                for i in start..<(start + count) {
-                    for j in 0..<h { (gamma[j], beta[j]) = (0, 0) }
-                    for row in (i * length)..<((i + 1) * length) {
-                        let g = dy + row * h, v = x + row * h, mu = mean[row], s = rstd[row]
-                        for j in 0..<h {
-                            gamma[j] += Double(g[j] * (v[j] - mu) * s)
-                            beta[j] += Double(g[j])
-                        }
+                for row in rows.start(i)..<(rows.start(i) + rows.count(i)) {
+                    let g = dy + row * h, v = x + row * h, mu = mean[row], s = rstd[row]
+                    for j in 0..<h {
+                        gamma[j] += Double(g[j] * (v[j] - mu) * s)
+                        beta[j] += Double(g[j])
                     }
-                    squares[i] += gamma.reduce(0) { $0 + $1 * $1 } + beta.reduce(0) { $0 + $1 * $1 }
                 }
+                squares[i] += gamma.reduce(0) { $0 + $1 * $1 } + beta.reduce(0) { $0 + $1 * $1 }
             }
         }
     }
@@ -91,14 +88,14 @@ public func perExampleGradientSquares(model: BertModel, dlogits: [Float], classe
 /// input gradients (attention, GELU, LayerNorm, dropout). Costs one copy of every δ of a micro-batch (N·Σ outputs
 /// floats); the kept inputs are the model's activations, valid until its next forward.
 public final class BookKeepingClipper {
-    private struct KeptLinear { var gradient: Tensor; var input: UnsafePointer<Float>; var inputs: Int; var outputs: Int }
-    private struct KeptNorm { var gradient: Tensor; var input, mean, rstd: UnsafePointer<Float> }
+    private struct KeptLinear { var gradient: Tensor; var input: UnsafePointer<Float>; var inputs: Int; var outputs: Int; var rows: ExampleRows }
+    private struct KeptNorm { var gradient: Tensor; var input, mean, rstd: UnsafePointer<Float>; var rows: ExampleRows }
     private let keeping: Bool
     /// Keyed by layer · |sites| + site.
     private var linear: [Int: KeptLinear] = [:]
     /// Keyed by 0 (embeddings) or 1 + layer · |sites| + site.
     private var norms: [Int: KeptNorm] = [:]
-    private var examples = 0, length = 0
+    private var examples = 0
 
     /// `keeping: false` computes the norms only (nothing is kept; `addClippedSum` is then unavailable).
     public init(keeping: Bool = true) { self.keeping = keeping }
@@ -108,27 +105,27 @@ public final class BookKeepingClipper {
     public func perExampleSquares(model: BertModel, dlogits: [Float], classes: Int) -> [Double] {
         guard let ws = model.workspace else { preconditionFailure("forward first") }
         let c = model.config, h = c.hiddenSize
-        (examples, length) = (ws.batchSize, ws.length)
-        let ghost = GhostNorms(examples: examples, length: length)
+        examples = ws.batchSize
+        let ghost = GhostNorms(examples: examples)
         let none = BertParameters(config: c, classes: classes, groups: [])
         let sites = LinearSite.allCases.count, normSites = LayerNormSite.allCases.count
         model.backward(dlogits: dlogits, gradients: none, weightHook: { site, layer, x, delta, rows in
             let shape = site.shape(c)
-            ghost.linear(input: x, outputGradient: delta, inputs: shape.columns, outputs: shape.rows)
+            ghost.linear(input: x, outputGradient: delta, inputs: shape.columns, outputs: shape.rows, rows: rows)
             guard self.keeping else { return }
             let key = layer * sites + site.rawValue
-            let kept = Self.copy(delta, count: rows * shape.rows, reusing: self.linear[key]?.gradient)
-            self.linear[key] = KeptLinear(gradient: kept, input: x, inputs: shape.columns, outputs: shape.rows)
-        }, normHook: { location, dy, x, mean, rstd in
-            ghost.layerNorm(outputGradient: dy, input: x, mean: mean, rstd: rstd, columns: h)
+            let kept = Self.copy(delta, count: rows.rows * shape.rows, reusing: self.linear[key]?.gradient)
+            self.linear[key] = KeptLinear(gradient: kept, input: x, inputs: shape.columns, outputs: shape.rows, rows: rows)
+        }, normHook: { location, dy, x, mean, rstd, rows in
+            ghost.layerNorm(outputGradient: dy, input: x, mean: mean, rstd: rstd, columns: h, rows: rows)
             guard self.keeping else { return }
             let key: Int
             switch location {
             case .embeddings: key = 0
             case .encoder(let layer, let site): key = 1 + layer * normSites + site.rawValue
             }
-            let kept = Self.copy(dy, count: ws.batchSize * ws.length * h, reusing: self.norms[key]?.gradient)
-            self.norms[key] = KeptNorm(gradient: kept, input: x, mean: mean, rstd: rstd)
+            let kept = Self.copy(dy, count: rows.rows * h, reusing: self.norms[key]?.gradient)
+            self.norms[key] = KeptNorm(gradient: kept, input: x, mean: mean, rstd: rstd, rows: rows)
         })
         // The pooler is trained only when it feeds the head.
         if model.headInput == .pooler, let input = model.poolerInput {
@@ -145,23 +142,23 @@ public final class BookKeepingClipper {
     public func addClippedSum(factors: [Float], model: BertModel, dlogits: [Float], classes: Int, into g: BertParameters) {
         precondition(keeping && factors.count == examples, "addClippedSum after perExampleSquares on the same micro-batch")
         guard let ws = model.workspace else { preconditionFailure("forward first") }
-        let c = model.config, h = c.hiddenSize, rows = examples * length, p = model.parameters
+        let c = model.config, h = c.hiddenSize, p = model.parameters
         let sites = LinearSite.allCases.count, normSites = LayerNormSite.allCases.count
-        func scaleExamples(_ x: UnsafeMutablePointer<Float>, rowsPerExample: Int, columns: Int) {
+        let single = ExampleRows(examples: examples, length: 1)
+        func scaleExamples(_ x: UnsafeMutablePointer<Float>, rows: ExampleRows, columns: Int) {
             nonisolated(unsafe) let x = x
-            Parallel.rows(factors.count, minimumRows: rowsPerExample > 1 ? 2 : 256) { start, count in
-                for i in start..<(start + count) where factors[i] != 1 {
-                    Elementwise.scale(x + i * rowsPerExample * columns, by: factors[i], count: rowsPerExample * columns)
-                }
+            Parallel.forEachExample(rows, minimumExamples: rows.rows > examples ? 2 : 256) { i in
+                guard factors[i] != 1 else { return }
+                Elementwise.scale(x + rows.start(i) * columns, by: factors[i], count: rows.count(i) * columns)
             }
         }
         for (key, kept) in linear {
             let layer = key / sites, site = LinearSite.allCases[key % sites], target = g.layers[layer]
             guard target.weight(site) != nil || target.bias(site) != nil else { continue }
-            scaleExamples(kept.gradient.data, rowsPerExample: length, columns: kept.outputs)
+            scaleExamples(kept.gradient.data, rows: kept.rows, columns: kept.outputs)
             Linear.backward(outputGradient: kept.gradient.data, input: kept.input, weight: p.layers[layer].weight(site)!.data,
                             inputGradient: nil, weightGradient: target.weight(site)?.data,
-                            biasGradient: target.bias(site)?.data, rows: rows, inputs: kept.inputs, outputs: kept.outputs)
+                            biasGradient: target.bias(site)?.data, rows: kept.rows.rows, inputs: kept.inputs, outputs: kept.outputs)
         }
         for (key, kept) in norms {
             let gamma: Tensor?, beta: Tensor?
@@ -172,21 +169,21 @@ public final class BookKeepingClipper {
                 (gamma, beta) = (target.normWeight(site), target.normBias(site))
             }
             guard gamma != nil || beta != nil else { continue }
-            scaleExamples(kept.gradient.data, rowsPerExample: length, columns: h)
+            scaleExamples(kept.gradient.data, rows: kept.rows, columns: h)
             LayerNorm.parameterGradients(outputGradient: kept.gradient.data, input: kept.input, mean: kept.mean,
                                          rstd: kept.rstd, gammaGradient: gamma?.data, betaGradient: beta?.data,
-                                         rows: rows, columns: h)
+                                         rows: kept.rows.rows, columns: h)
         }
         if model.headInput == .pooler, g.pooler.weight != nil || g.pooler.bias != nil, let input = model.poolerInput {
             let scaled = Self.copy(ws.poolerGradient.data, count: examples * h, reusing: nil)
-            scaleExamples(scaled.data, rowsPerExample: 1, columns: h)
+            scaleExamples(scaled.data, rows: single, columns: h)
             Linear.backward(outputGradient: scaled.data, input: input.data, weight: p.pooler.weight!.data, inputGradient: nil,
                             weightGradient: g.pooler.weight?.data, biasGradient: g.pooler.bias?.data,
                             rows: examples, inputs: h, outputs: h)
         }
         var scaled = dlogits
         scaled.withUnsafeMutableBufferPointer { d in
-            scaleExamples(d.baseAddress!, rowsPerExample: 1, columns: classes)
+            scaleExamples(d.baseAddress!, rows: single, columns: classes)
             Linear.backward(outputGradient: d.baseAddress!, input: ws.headInput.data, weight: p.classifier.weight!.data,
                             inputGradient: nil, weightGradient: g.classifier.weight?.data,
                             biasGradient: g.classifier.bias?.data, rows: examples, inputs: h, outputs: classes)

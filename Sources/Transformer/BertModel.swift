@@ -3,7 +3,9 @@ import Numerics
 /// BERT encoder with pooler and classification head: forward and full backward, written by hand on the
 /// numerics kernels, over buffers preallocated per batch shape.
 ///
-/// Shapes: N = B·T token positions, H hidden, I intermediate, A heads of dₕ = H/A, C classes.
+/// Shapes: N = Σₛ Lₛ tokens of the B sequences (unpadded: each sequence's Lₛ rows one after another, `ExampleRows`), H
+/// hidden, I intermediate, A heads of dₕ = H/A, C classes. Padding never enters the encoder: the linear maps,
+/// LayerNorms and elementwise passes run on the N real tokens, and attention per (sequence, head) on its own Lₛ.
 /// Post-LN layers as in BERT: h₁ = LN(x + Drop(Attn(x)·Woᵀ)), out = LN(h₁ + Drop(GELU(h₁·W₁ᵀ)·W₂ᵀ)).
 public final class BertModel: @unchecked Sendable {
     public let config: BertConfig
@@ -38,10 +40,11 @@ public final class BertModel: @unchecked Sendable {
         self.parameters = parameters
     }
 
-    /// Receives each encoder matrix's layer input x (N×in) and output gradient δ (N×out) during backward, instead of
-    /// the default dW += δᵀ·x (RGP computes per-example carrier gradients from them).
+    /// Receives each encoder matrix's layer input x (R×in) and output gradient δ (R×out) during backward, and which
+    /// rows are whose (every token, or one row a sequence where the first-token last layer ran), instead of the
+    /// default dW += δᵀ·x (RGP computes per-example carrier gradients from them).
     public typealias WeightGradientHook = (_ site: LinearSite, _ layer: Int, _ input: UnsafePointer<Float>,
-                                           _ outputGradient: UnsafePointer<Float>, _ rows: Int) -> Void
+                                           _ outputGradient: UnsafePointer<Float>, _ rows: ExampleRows) -> Void
 
     /// Where a LayerNorm sits.
     public enum NormLocation: Sendable, Equatable {
@@ -49,27 +52,27 @@ public final class BertModel: @unchecked Sendable {
         case encoder(layer: Int, site: LayerNormSite)
     }
 
-    /// Receives each LayerNorm's (location, output gradient dy [N, H], input x [N, H], mean and rstd [N]) during
-    /// backward (DP-SGD computes per-example γ/β gradients from them).
+    /// Receives each LayerNorm's (location, output gradient dy [N, H], input x [N, H], mean and rstd [N], whose rows)
+    /// during backward (DP-SGD computes per-example γ/β gradients from them).
     public typealias NormGradientHook = (_ location: NormLocation, _ outputGradient: UnsafePointer<Float>, _ input: UnsafePointer<Float>,
-                                         _ mean: UnsafePointer<Float>, _ rstd: UnsafePointer<Float>) -> Void
+                                         _ mean: UnsafePointer<Float>, _ rstd: UnsafePointer<Float>, _ rows: ExampleRows) -> Void
 
     // MARK: Forward
 
     /// Runs the encoder, pooler and head; returns the logits [B, C] (a workspace buffer, valid until the next call).
     @discardableResult
     public func forward(_ batch: Batch) -> Tensor {
+        let c = config, h = c.hiddenSize
+        precondition(batch.length <= c.maxSequenceLength, "batch length \(batch.length) exceeds the \(c.maxSequenceLength) positions of the model")
         let ws = prepareWorkspace(batch)
-        let c = config, h = c.hiddenSize, n = batch.tokens, t = batch.length
-        let p = parameters
+        let n = ws.tokens, p = parameters
 
-        // Embeddings: word + position + token type, LayerNorm, dropout.  [N, H]
+        // Embeddings of the real tokens: word + position + token type, LayerNorm, dropout.  [N, H]
         let word = p.embeddingTables.word!.data, position = p.embeddingTables.position!.data
         let type = p.embeddingTables.tokenType!.data
-        precondition(t <= c.maxSequenceLength, "batch length \(t) exceeds the \(c.maxSequenceLength) positions of the model")
         for i in 0..<n {
             let row = ws.embeddingSum.data + i * h
-            let w = word + Int(batch.inputIds[i]) * h, pos = position + Int(ws.positionIds[i]) * h, ty = type + Int(batch.tokenTypeIds[i]) * h
+            let w = word + Int(ws.inputIds[i]) * h, pos = position + Int(ws.positionIds[i]) * h, ty = type + Int(ws.tokenTypeIds[i]) * h
             for j in 0..<h { row[j] = w[j] + pos[j] + ty[j] }
         }
         LayerNorm.forward(ws.embeddingSum.data, gamma: p.embeddingNorm.weight!.data, beta: p.embeddingNorm.bias!.data,
@@ -84,9 +87,9 @@ public final class BertModel: @unchecked Sendable {
             input = ws.layers[l].output
         }
 
-        // Head input [B, H]: the pooler on [CLS] (position 0), [CLS] itself, or the masked mean; then dropout, head.
-        let b = batch.size, clsStride = ws.lastLayerFirstTokens ? h : t * h
-        for s in 0..<b { (ws.cls.data + s * h).update(from: input.data + s * clsStride, count: h) }
+        // Head input [B, H]: the pooler on [CLS] (position 0), [CLS] itself, or the mean over tokens; then dropout, head.
+        let b = batch.size
+        for s in 0..<b { (ws.cls.data + s * h).update(from: input.data + ws.clsRow(s) * h, count: h) }
         if headInput == .pooler && fairseqHead {
             // fairseq's classification head drops out the first token before its dense layer as well.
             ws.clsDropped.copy(from: ws.cls)
@@ -102,8 +105,8 @@ public final class BertModel: @unchecked Sendable {
             // mean_s = Σ_{valid j} h_{s,j} / count_s  [B, H]
             ws.headInput.zero()
             for s in 0..<b {
-                let row = ws.headInput.data + s * h, count = ws.validTokens(s)
-                for j in 0..<t where ws.attentionMask[s * t + j] != 0 { Elementwise.axpy(1, input.data + (s * t + j) * h, into: row, count: h) }
+                let row = ws.headInput.data + s * h, count = ws.sequences.count(s)
+                for j in 0..<count { Elementwise.axpy(1, input.data + (ws.sequences.start(s) + j) * h, into: row, count: h) }
                 Elementwise.scale(row, by: 1 / Float(Swift.max(count, 1)), count: h)
             }
         }
@@ -117,21 +120,23 @@ public final class BertModel: @unchecked Sendable {
     /// keys and values are computed at every token (the first token attends to them all) and the query, attention
     /// output, LayerNorms and feed-forward at the first token of each sequence alone.  Output [N, H], or [B, H].
     private func layerForward(_ l: Int, input x: Tensor, ws: Workspace, batch: Batch, firstTokens: Bool) {
-        let c = config, h = c.hiddenSize, inner = c.intermediateSize, n = batch.tokens, t = batch.length
+        let c = config, h = c.hiddenSize, inner = c.intermediateSize, n = ws.tokens
         let a = ws.layers[l], p = parameters
         let tensors = p.layers[l]
         func weight(_ s: LinearSite) -> UnsafeMutablePointer<Float> { tensors.weight(s)!.data }
         func bias(_ s: LinearSite) -> UnsafeMutablePointer<Float> { tensors.bias(s)!.data }
         // The rows computed past K and V, and their input: every token, or the first tokens gathered.  [R, H]
         let rows = firstTokens ? batch.size : n, rowInput = firstTokens ? ws.firstTokenInput : x
-        if firstTokens { for s in 0..<batch.size { (rowInput.data + s * h).update(from: x.data + s * t * h, count: h) } }
+        if firstTokens {
+            for s in 0..<batch.size { (rowInput.data + s * h).update(from: x.data + ws.sequences.start(s) * h, count: h) }
+        }
 
         // Q [R, H]; K, V [N, H].
         Linear.forward(rowInput.data, weight: weight(.query), bias: bias(.query), into: a.query.data, rows: rows, inputs: h, outputs: h)
         Linear.forward(x.data, weight: weight(.key), bias: bias(.key), into: a.key.data, rows: n, inputs: h, outputs: h)
         Linear.forward(x.data, weight: weight(.value), bias: bias(.value), into: a.value.data, rows: n, inputs: h, outputs: h)
 
-        attentionForward(a, batch: batch, ws: ws, queries: firstTokens ? 1 : t)
+        attentionForward(a, ws: ws, firstTokens: firstTokens)
 
         // Output projection, dropout, residual, LayerNorm.  [R, H]
         Linear.forward(a.context.data, weight: weight(.attentionOutput), bias: bias(.attentionOutput),
@@ -159,49 +164,46 @@ public final class BertModel: @unchecked Sendable {
                           mean: a.mean2.data, rstd: a.rstd2.data, rows: rows, columns: h, eps: c.layerNormEps)
     }
 
-    /// softmax(Q·Kᵀ/√dₕ + mask)·V per sequence and head, reading heads in place from [B, Q, A·dₕ] queries (Q = T, or
-    /// Q = 1 for the first tokens alone) and [B, T, A·dₕ] keys and values.
+    /// softmax(Q·Kᵀ/√dₕ)·V per sequence and head over the sequence's own Lₛ keys, reading heads in place from the
+    /// unpadded queries (every token's, or with `firstTokens` one row a sequence, [B, A·dₕ]) and keys and values
+    /// [N, A·dₕ].
     ///
-    /// One (sequence, head) pair is one work item — scores, softmax, dropout and the product with V while its Q×T
+    /// One (sequence, head) pair is one work item — scores, softmax, dropout and the product with V while its q×Lₛ
     /// block is in cache — and the items are split across the elementwise workers when OpenBLAS runs both products on
     /// the calling thread (small ones: issued one at a time they left the other core idle); larger ones stay threaded
     /// by OpenBLAS, item after item.
-    private func attentionForward(_ a: Workspace.Layer, batch: Batch, ws: Workspace, queries q: Int) {
-        let c = config, t = batch.length, heads = c.numAttentionHeads, dh = c.headDimension, h = c.hiddenSize
-        let items = batch.size * heads, block = q * t
+    private func attentionForward(_ a: Workspace.Layer, ws: Workspace, firstTokens: Bool) {
+        let c = config, heads = c.numAttentionHeads, dh = c.headDimension, h = c.hiddenSize
+        let layout = firstTokens ? ws.firstQueryAttention : ws.attention, longest = ws.length
         let scale = 1 / Float(dh).squareRoot()
         let dropping = training && c.attentionProbsDropoutProb > 0
-        // One key per layer; item i uses elements i·Q·T ..< (i + 1)·Q·T of its stream, so the masks do not depend on
-        // which thread draws which head. They are kept as bits (T²/8 bytes an item; as floats they would be a third
-        // of MiniLM's activations at 32 × 128), so backward applies them twice without drawing Philox again.
+        // One key per layer; item i draws elements layout.scores(i) ..< + its block of the stream, so the masks do not
+        // depend on which thread draws which head. They are kept as bits (as floats they would be a third of MiniLM's
+        // activations at 32 × 128), so backward applies them twice without drawing Philox again.
         a.attentionDropoutKey = dropping ? dropoutGenerator.next() : 0
-        let bitStride = Workspace.probabilityBitStride(length: t)
-        let concurrently = BLAS.runsOnCallingThread(transA: false, transB: true, m: q, n: t, k: dh)
-            && BLAS.runsOnCallingThread(transA: false, transB: false, m: q, n: dh, k: t)
-        let scratch = dropping ? ws.attentionScratch(block: block) : nil
-        ws.attentionMask.withUnsafeBufferPointer { mask in
-            let keyMask = mask.baseAddress!
-            BLAS.forEachItem(items, concurrently: concurrently) { i, worker in
-                let query = headOffset(i, length: q), key = headOffset(i, length: t)
-                let scores = a.probabilities.data + i * block
-                // Scores [Q, T] = Q·Kᵀ/√dₕ, softmax over unmasked keys.
-                BLAS.gemm(transA: false, transB: true, m: q, n: t, k: dh, alpha: scale, a: a.query.data + query, lda: h,
-                          b: a.key.data + key, ldb: h, c: scores, ldc: t)
-                Softmax.forward(scores, into: scores, rows: q, columns: t, keyMask: keyMask, rowsPerMask: heads * q,
-                                firstRow: i * q)
-                var mixing = UnsafePointer(scores)
-                if let scratch {
-                    let dropped = scratch.data + worker * block
-                    let bits = UnsafeMutableRawPointer(a.probabilityDropBits.data) + i * bitStride
-                    Dropout.drawBits(bits, count: block, probability: c.attentionProbsDropoutProb,
-                                     key: a.attentionDropoutKey, offset: i * block)
-                    Dropout.apply(scores, into: dropped, bits: bits, count: block, probability: c.attentionProbsDropoutProb)
-                    mixing = UnsafePointer(dropped)
-                }
-                // Context [Q, dₕ] = P·V
-                BLAS.gemm(transA: false, transB: false, m: q, n: dh, k: t, a: mixing, lda: t, b: a.value.data + key, ldb: h,
-                          c: a.context.data + query, ldc: h)
+        let concurrently = BLAS.runsOnCallingThread(transA: false, transB: true, m: layout.longestQueries, n: longest, k: dh)
+            && BLAS.runsOnCallingThread(transA: false, transB: false, m: layout.longestQueries, n: dh, k: longest)
+        let scratch = dropping ? ws.attentionScratch(block: layout.longestQueries * longest) : nil
+        BLAS.forEachItem(ws.batchSize * heads, concurrently: concurrently) { i, worker in
+            let item = layout.item(i, heads: heads, rows: ws.sequences)
+            let query = item.queryRow * h + item.head * dh, key = item.keyRow * h + item.head * dh
+            let scores = a.probabilities.data + item.scores
+            // Scores [q, Lₛ] = Q·Kᵀ/√dₕ, softmax over the sequence's keys.
+            BLAS.gemm(transA: false, transB: true, m: item.queries, n: item.keys, k: dh, alpha: scale, a: a.query.data + query,
+                      lda: h, b: a.key.data + key, ldb: h, c: scores, ldc: item.keys)
+            Softmax.forward(scores, into: scores, rows: item.queries, columns: item.keys)
+            var mixing = UnsafePointer(scores)
+            if let scratch {
+                let dropped = scratch.data + worker * layout.longestQueries * longest
+                let bits = UnsafeMutableRawPointer(a.probabilityDropBits.data) + item.bits
+                Dropout.drawBits(bits, count: item.block, probability: c.attentionProbsDropoutProb,
+                                 key: a.attentionDropoutKey, offset: item.scores)
+                Dropout.apply(scores, into: dropped, bits: bits, count: item.block, probability: c.attentionProbsDropoutProb)
+                mixing = UnsafePointer(dropped)
             }
+            // Context [q, dₕ] = P·V
+            BLAS.gemm(transA: false, transB: false, m: item.queries, n: dh, k: item.keys, a: mixing, lda: item.keys,
+                      b: a.value.data + key, ldb: h, c: a.context.data + query, ldc: h)
         }
     }
 
@@ -220,7 +222,7 @@ public final class BertModel: @unchecked Sendable {
     public func backward(dlogits: UnsafePointer<Float>, gradients g: BertParameters, weightHook: WeightGradientHook? = nil,
                          normHook: NormGradientHook? = nil) {
         guard let ws = workspace else { preconditionFailure("backward before forward") }
-        let c = config, h = c.hiddenSize, b = ws.batchSize, t = ws.length, n = b * t, p = parameters
+        let c = config, h = c.hiddenSize, b = ws.batchSize, n = ws.tokens, p = parameters
         let needsEncoder = !g.tensors.keys.allSatisfy { $0.hasPrefix("classifier.") || $0.hasPrefix("pooler.") }
             || weightHook != nil || normHook != nil
 
@@ -229,7 +231,6 @@ public final class BertModel: @unchecked Sendable {
                         inputGradient: ws.gradHead.data, weightGradient: g.classifier.weight?.data,
                         biasGradient: g.classifier.bias?.data, rows: b, inputs: h, outputs: p.classes)
         let poolerWanted = g.pooler.weight != nil && headInput == .pooler
-        let clsStride = ws.lastLayerFirstTokens ? h : t * h
         guard poolerWanted || needsEncoder else { return }
         dropoutBackward(ws.gradHead, mask: ws.headDropMask, p: c.hiddenDropoutProb)
         var gradOutput = ws.gradA, gradInput = ws.gradB
@@ -243,16 +244,16 @@ public final class BertModel: @unchecked Sendable {
             guard needsEncoder else { return }
             if fairseqHead { dropoutBackward(ws.gradCLS, mask: ws.clsDropMask, p: c.hiddenDropoutProb) }
             // Only [CLS] rows of the last layer receive gradient.  [N, H] ([B, H] when it ran on those rows alone)
-            for s in 0..<b { (gradOutput.data + s * clsStride).update(from: ws.gradCLS.data + s * h, count: h) }
+            for s in 0..<b { (gradOutput.data + ws.clsRow(s) * h).update(from: ws.gradCLS.data + s * h, count: h) }
         case .cls:
             ws.gradCLS.copy(from: ws.gradHead)
-            for s in 0..<b { (gradOutput.data + s * clsStride).update(from: ws.gradCLS.data + s * h, count: h) }
+            for s in 0..<b { (gradOutput.data + ws.clsRow(s) * h).update(from: ws.gradCLS.data + s * h, count: h) }
         case .mean:
-            // Every valid row of sequence s receives dHead_s / count_s.
+            // Every row of sequence s receives dHead_s / Lₛ.
             for s in 0..<b {
-                let scale = 1 / Float(Swift.max(ws.validTokens(s), 1))
-                for j in 0..<t where ws.attentionMask[s * t + j] != 0 {
-                    Elementwise.axpy(scale, ws.gradHead.data + s * h, into: gradOutput.data + (s * t + j) * h, count: h)
+                let count = ws.sequences.count(s), scale = 1 / Float(Swift.max(count, 1))
+                for j in 0..<count {
+                    Elementwise.axpy(scale, ws.gradHead.data + s * h, into: gradOutput.data + (ws.sequences.start(s) + j) * h, count: h)
                 }
             }
         }
@@ -273,7 +274,7 @@ public final class BertModel: @unchecked Sendable {
         // Embeddings: dropout, LayerNorm, then scatter into the tables.
         guard wantsEmbeddingGradient else { return }
         dropoutBackward(gradOutput, mask: ws.embeddingDropMask, p: c.hiddenDropoutProb)
-        normHook?(.embeddings, gradOutput.data, ws.embeddingSum.data, ws.embeddingMean.data, ws.embeddingRstd.data)
+        normHook?(.embeddings, gradOutput.data, ws.embeddingSum.data, ws.embeddingMean.data, ws.embeddingRstd.data, ws.sequences)
         LayerNorm.backward(outputGradient: gradOutput.data, input: ws.embeddingSum.data, gamma: p.embeddingNorm.weight!.data,
                            mean: ws.embeddingMean.data, rstd: ws.embeddingRstd.data, inputGradient: gradInput.data,
                            gammaGradient: g.embeddingNorm.weight?.data,
@@ -297,21 +298,23 @@ public final class BertModel: @unchecked Sendable {
                                gradients g: BertParameters, hook: WeightGradientHook?, normHook: NormGradientHook?,
                                firstTokens: Bool) {
         precondition(!firstTokens || normHook == nil, "firstTokenLastLayer does not report the last layer's LayerNorm gradients")
-        let c = config, h = c.hiddenSize, inner = c.intermediateSize, b = ws.batchSize, t = ws.length, n = b * t
+        let c = config, h = c.hiddenSize, inner = c.intermediateSize, b = ws.batchSize, n = ws.tokens
         let a = ws.layers[l], tensors = parameters.layers[l], grads = g.layers[l]
-        let rows = firstTokens ? b : n, rowInput = firstTokens ? ws.firstTokenInput : x
+        // The rows past K and V: every token's, or one a sequence.
+        let owners = firstTokens ? ws.firstTokens : ws.sequences
+        let rows = owners.rows, rowInput = firstTokens ? ws.firstTokenInput : x
         func linearBackward(_ s: LinearSite, input: Tensor, outputGradient: Tensor, inputGradient: Tensor?, accumulate: Bool,
-                            rows: Int, inputs: Int, outputs: Int) {
+                            rows: ExampleRows, inputs: Int, outputs: Int) {
             Linear.backward(outputGradient: outputGradient.data, input: input.data, weight: tensors.weight(s)!.data,
                             inputGradient: inputGradient?.data, accumulateInput: accumulate,
                             weightGradient: hook == nil ? grads.weight(s)?.data : nil,
-                            biasGradient: grads.bias(s)?.data, rows: rows, inputs: inputs, outputs: outputs)
+                            biasGradient: grads.bias(s)?.data, rows: rows.rows, inputs: inputs, outputs: outputs)
             hook?(s, l, input.data, outputGradient.data, rows)
         }
 
         // out = LN₂(pre₂), pre₂ = h₁ + Drop(FFN).  gradPre → dh₁ (residual) and dFFN.  [R, H]
         let gradPre = ws.gradPre, gradHidden1 = ws.gradHidden1
-        normHook?(.encoder(layer: l, site: .output), gradOutput.data, a.preNorm2.data, a.mean2.data, a.rstd2.data)
+        normHook?(.encoder(layer: l, site: .output), gradOutput.data, a.preNorm2.data, a.mean2.data, a.rstd2.data, owners)
         LayerNorm.backward(outputGradient: gradOutput.data, input: a.preNorm2.data, gamma: tensors.normWeight(.output)!.data,
                            mean: a.mean2.data, rstd: a.rstd2.data, inputGradient: gradPre.data,
                            gammaGradient: grads.normWeight(.output)?.data,
@@ -320,18 +323,18 @@ public final class BertModel: @unchecked Sendable {
         dropoutBackward(gradPre, mask: a.outputDropMask, p: c.hiddenDropoutProb, count: rows * h)
         // FFN out: dActivated = dFFN·W₂.  [R, I]
         linearBackward(.output, input: a.activated, outputGradient: gradPre, inputGradient: ws.gradIntermediate,
-                       accumulate: false, rows: rows, inputs: inner, outputs: h)
+                       accumulate: false, rows: owners, inputs: inner, outputs: h)
         parallelRows(rows) { start, count in
             GELU.backward(input: a.intermediate.data + start * inner, outputGradient: ws.gradIntermediate.data + start * inner,
                           into: ws.gradIntermediate.data + start * inner, count: count * inner)
         }
         // FFN in: dh₁ += dInter·W₁.
         linearBackward(.intermediate, input: a.hidden1, outputGradient: ws.gradIntermediate, inputGradient: gradHidden1,
-                       accumulate: true, rows: rows, inputs: h, outputs: inner)
+                       accumulate: true, rows: owners, inputs: h, outputs: inner)
 
         // h₁ = LN₁(pre₁), pre₁ = x + Drop(Attn·Woᵀ).  gradPre → dx (residual; each sequence's first row alone with
         // `firstTokens`) and dAttnOut.
-        normHook?(.encoder(layer: l, site: .attention), gradHidden1.data, a.preNorm1.data, a.mean1.data, a.rstd1.data)
+        normHook?(.encoder(layer: l, site: .attention), gradHidden1.data, a.preNorm1.data, a.mean1.data, a.rstd1.data, owners)
         LayerNorm.backward(outputGradient: gradHidden1.data, input: a.preNorm1.data,
                            gamma: tensors.normWeight(.attention)!.data, mean: a.mean1.data, rstd: a.rstd1.data,
                            inputGradient: gradPre.data, gammaGradient: grads.normWeight(.attention)?.data,
@@ -339,81 +342,76 @@ public final class BertModel: @unchecked Sendable {
         if let gradInput {
             if firstTokens {
                 gradInput.zero()
-                for s in 0..<b { (gradInput.data + s * t * h).update(from: gradPre.data + s * h, count: h) }
+                for s in 0..<b { (gradInput.data + ws.sequences.start(s) * h).update(from: gradPre.data + s * h, count: h) }
             } else {
                 gradInput.copy(from: gradPre)
             }
         }
         dropoutBackward(gradPre, mask: a.attentionDropMask, p: c.hiddenDropoutProb, count: rows * h)
         linearBackward(.attentionOutput, input: a.context, outputGradient: gradPre, inputGradient: ws.gradContext,
-                       accumulate: false, rows: rows, inputs: h, outputs: h)
+                       accumulate: false, rows: owners, inputs: h, outputs: h)
 
-        attentionBackward(a, ws: ws, queries: firstTokens ? 1 : t)
+        attentionBackward(a, ws: ws, firstTokens: firstTokens)
 
         // Q, K, V: dx += dQ·Wq + dK·Wk + dV·Wv; with `firstTokens` dQ·Wq [B, H] goes through gradPre (free again) to
         // each sequence's first row.
         if firstTokens {
             linearBackward(.query, input: rowInput, outputGradient: ws.gradQuery, inputGradient: gradInput == nil ? nil : gradPre,
-                           accumulate: false, rows: rows, inputs: h, outputs: h)
+                           accumulate: false, rows: owners, inputs: h, outputs: h)
             if let gradInput {
-                for s in 0..<b { Elementwise.axpy(1, gradPre.data + s * h, into: gradInput.data + s * t * h, count: h) }
+                for s in 0..<b { Elementwise.axpy(1, gradPre.data + s * h, into: gradInput.data + ws.sequences.start(s) * h, count: h) }
             }
         } else {
             linearBackward(.query, input: x, outputGradient: ws.gradQuery, inputGradient: gradInput, accumulate: true,
-                           rows: n, inputs: h, outputs: h)
+                           rows: ws.sequences, inputs: h, outputs: h)
         }
         linearBackward(.key, input: x, outputGradient: ws.gradKey, inputGradient: gradInput, accumulate: true,
-                       rows: n, inputs: h, outputs: h)
+                       rows: ws.sequences, inputs: h, outputs: h)
         linearBackward(.value, input: x, outputGradient: ws.gradValue, inputGradient: gradInput, accumulate: true,
-                       rows: n, inputs: h, outputs: h)
-    }
-
-    /// Where work item i — sequence i / A, head i % A — starts within a [B, L, A·dₕ] activation of `length` L rows a
-    /// sequence.
-    private func headOffset(_ i: Int, length: Int) -> Int {
-        let heads = config.numAttentionHeads
-        return (i / heads) * length * config.hiddenSize + (i % heads) * config.headDimension
+                       rows: ws.sequences, inputs: h, outputs: h)
     }
 
     /// The backward of `attentionForward`, one (sequence, head) pair per work item as there: first dP, dropout,
     /// softmax and dQ (plain or transposed-B products), then dV and dK (transposed-A products, which OpenBLAS threads
     /// at sizes where it runs the others on the calling thread), each pass concurrent only where its products allow.
-    private func attentionBackward(_ a: Workspace.Layer, ws: Workspace, queries q: Int) {
-        let c = config, t = ws.length, heads = c.numAttentionHeads, dh = c.headDimension, h = c.hiddenSize
-        let items = ws.batchSize * heads, block = q * t
+    private func attentionBackward(_ a: Workspace.Layer, ws: Workspace, firstTokens: Bool) {
+        let c = config, heads = c.numAttentionHeads, dh = c.headDimension, h = c.hiddenSize
+        let layout = firstTokens ? ws.firstQueryAttention : ws.attention, longest = ws.length, items = ws.batchSize * heads
         let scale = 1 / Float(dh).squareRoot()
         let dropping = training && c.attentionProbsDropoutProb > 0, p = c.attentionProbsDropoutProb
-        let bitStride = Workspace.probabilityBitStride(length: t)
-        func bits(_ i: Int) -> UnsafeRawPointer { UnsafeRawPointer(a.probabilityDropBits.data) + i * bitStride }
-        func query(_ i: Int) -> Int { headOffset(i, length: q) }
-        func key(_ i: Int) -> Int { headOffset(i, length: t) }
-        let first = BLAS.runsOnCallingThread(transA: false, transB: true, m: q, n: t, k: dh)
-            && BLAS.runsOnCallingThread(transA: false, transB: false, m: q, n: dh, k: t)
+        let bits = UnsafeRawPointer(a.probabilityDropBits.data)
+        let first = BLAS.runsOnCallingThread(transA: false, transB: true, m: layout.longestQueries, n: longest, k: dh)
+            && BLAS.runsOnCallingThread(transA: false, transB: false, m: layout.longestQueries, n: dh, k: longest)
         BLAS.forEachItem(items, concurrently: first) { i in
-            let probabilities = a.probabilities.data + i * block, gradScores = ws.gradProbabilities.data + i * block
-            // dP = dC·Vᵀ [Q, T], through dropout (the forward's mask bits) and softmax to dS
-            BLAS.gemm(transA: false, transB: true, m: q, n: t, k: dh, a: ws.gradContext.data + query(i), lda: h,
-                      b: a.value.data + key(i), ldb: h, c: gradScores, ldc: t)
-            if dropping { Dropout.apply(gradScores, into: gradScores, bits: bits(i), count: block, probability: p) }
-            Softmax.backward(output: probabilities, outputGradient: gradScores, into: gradScores, rows: q, columns: t)
-            // dQ = dS·K/√dₕ [Q, dₕ]
-            BLAS.gemm(transA: false, transB: false, m: q, n: dh, k: t, alpha: scale, a: gradScores, lda: t,
-                      b: a.key.data + key(i), ldb: h, c: ws.gradQuery.data + query(i), ldc: h)
+            let item = layout.item(i, heads: heads, rows: ws.sequences)
+            let query = item.queryRow * h + item.head * dh, key = item.keyRow * h + item.head * dh
+            let probabilities = a.probabilities.data + item.scores, gradScores = ws.gradProbabilities.data + item.scores
+            // dP = dC·Vᵀ [q, Lₛ], through dropout (the forward's mask bits) and softmax to dS
+            BLAS.gemm(transA: false, transB: true, m: item.queries, n: item.keys, k: dh, a: ws.gradContext.data + query, lda: h,
+                      b: a.value.data + key, ldb: h, c: gradScores, ldc: item.keys)
+            if dropping { Dropout.apply(gradScores, into: gradScores, bits: bits + item.bits, count: item.block, probability: p) }
+            Softmax.backward(output: probabilities, outputGradient: gradScores, into: gradScores, rows: item.queries, columns: item.keys)
+            // dQ = dS·K/√dₕ [q, dₕ]
+            BLAS.gemm(transA: false, transB: false, m: item.queries, n: dh, k: item.keys, alpha: scale, a: gradScores, lda: item.keys,
+                      b: a.key.data + key, ldb: h, c: ws.gradQuery.data + query, ldc: h)
         }
-        let second = BLAS.runsOnCallingThread(transA: true, transB: false, m: t, n: dh, k: q)
-        let scratch = dropping ? ws.attentionScratch(block: block) : nil
+        let second = BLAS.runsOnCallingThread(transA: true, transB: false, m: longest, n: dh, k: layout.longestQueries)
+        let scratch = dropping ? ws.attentionScratch(block: layout.longestQueries * longest) : nil
         BLAS.forEachItem(items, concurrently: second) { i, worker in
-            var mixing = UnsafePointer(a.probabilities.data + i * block)
+            let item = layout.item(i, heads: heads, rows: ws.sequences)
+            let query = item.queryRow * h + item.head * dh, key = item.keyRow * h + item.head * dh
+            var mixing = UnsafePointer(a.probabilities.data + item.scores)
             if let scratch {
-                let dropped = scratch.data + worker * block
-                Dropout.apply(mixing, into: dropped, bits: bits(i), count: block, probability: p)
+                let dropped = scratch.data + worker * layout.longestQueries * longest
+                Dropout.apply(mixing, into: dropped, bits: bits + item.bits, count: item.block, probability: p)
                 mixing = UnsafePointer(dropped)
             }
-            // dV = Pᵀ·dC ; dK = dSᵀ·Q/√dₕ  [T, dₕ]
-            BLAS.gemm(transA: true, transB: false, m: t, n: dh, k: q, a: mixing, lda: t, b: ws.gradContext.data + query(i), ldb: h,
-                      c: ws.gradValue.data + key(i), ldc: h)
-            BLAS.gemm(transA: true, transB: false, m: t, n: dh, k: q, alpha: scale, a: ws.gradProbabilities.data + i * block, lda: t,
-                      b: a.query.data + query(i), ldb: h, c: ws.gradKey.data + key(i), ldc: h)
+            // dV = Pᵀ·dC ; dK = dSᵀ·Q/√dₕ  [Lₛ, dₕ]
+            BLAS.gemm(transA: true, transB: false, m: item.keys, n: dh, k: item.queries, a: mixing, lda: item.keys,
+                      b: ws.gradContext.data + query, ldb: h, c: ws.gradValue.data + key, ldc: h)
+            BLAS.gemm(transA: true, transB: false, m: item.keys, n: dh, k: item.queries, alpha: scale,
+                      a: ws.gradProbabilities.data + item.scores, lda: item.keys,
+                      b: a.query.data + query, ldb: h, c: ws.gradKey.data + key, ldc: h)
         }
     }
 
@@ -424,22 +422,68 @@ public final class BertModel: @unchecked Sendable {
 
     // MARK: Workspace
 
+    /// Allocates (and touches) the activation buffers of the largest micro-batch a run will give: `tokens` tokens
+    /// in sequences of at most `longestSequence` — the most attention scores such a micro-batch can hold. A buffer
+    /// that grows mid-run costs a fresh allocation the kernel must zero page by page (a fifth of a step's time when
+    /// it happened in timed steps).
+    public func reserveWorkspace(tokens: Int, longestSequence: Int) {
+        let longest = Swift.max(1, Swift.min(longestSequence, tokens, config.maxSequenceLength))
+        let sequence = [Int32](repeating: 0, count: longest)
+        let count = Swift.max(1, tokens / longest)
+        let previous = workspace
+        _ = prepareWorkspace(Batch(sequences: [[Int32]](repeating: sequence, count: count),
+                                   tokenTypes: [[Int32]](repeating: sequence, count: count), padId: 0))
+        workspace = previous
+    }
+
     private func prepareWorkspace(_ batch: Batch) -> Workspace {
-        if let ws = workspace, ws.batchSize == batch.size, ws.length == batch.length {
-            ws.load(batch)
-            return ws
-        }
         // Views into pooled buffers that only grow: micro-batches of varying shape reuse the same memory.
-        let ws = Workspace(config: config, classes: parameters.classes, batchSize: batch.size, length: batch.length,
-                           pool: pool)
-        ws.load(batch)
+        let ws = Workspace(config: config, classes: parameters.classes, batch: batch, pool: pool)
         workspace = ws
         return ws
     }
 
     private func parallelRows(_ rows: Int, _ body: (Int, Int) -> Void) { Parallel.rows(rows, body) }
 
-    /// Every activation of one forward pass and the scratch space of backward, for one (B, T).
+    /// Where each (sequence, head) work item of one attention pass reads and writes: its query and key rows, its
+    /// q×Lₛ block of scores and its dropout bits. Item i is sequence i / A, head i % A.
+    struct AttentionLayout {
+        /// Per sequence: queries (Lₛ, or 1 at the first tokens alone), where its heads' score blocks start, and where
+        /// their dropout bits start (bytes).
+        let queries: [Int], scoreStarts: [Int], bitStarts: [Int]
+        let scores: Int, bitBytes: Int, longestQueries: Int
+        let firstTokens: Bool
+
+        init(sequences: ExampleRows, heads: Int, firstTokens: Bool) {
+            self.firstTokens = firstTokens
+            var queries: [Int] = [], scoreStarts: [Int] = [], bitStarts: [Int] = []
+            var scores = 0, bits = 0
+            for s in 0..<sequences.examples {
+                let keys = sequences.count(s), q = firstTokens ? 1 : keys
+                queries.append(q)
+                scoreStarts.append(scores)
+                bitStarts.append(bits)
+                scores += heads * q * keys
+                bits += heads * Self.bitStride(block: q * keys)
+            }
+            (self.queries, self.scoreStarts, self.bitStarts) = (queries, scoreStarts, bitStarts)
+            (self.scores, bitBytes, longestQueries) = (scores, bits, queries.max() ?? 0)
+        }
+
+        /// Bytes of dropout bits for one q×Lₛ block, rounded up to a cache line.
+        static func bitStride(block: Int) -> Int { (Dropout.bitBytes(block) + 63) / 64 * 64 }
+
+        struct Item { let head, queryRow, keyRow, queries, keys, block, scores, bits: Int }
+
+        func item(_ i: Int, heads: Int, rows: ExampleRows) -> Item {
+            let s = i / heads, head = i % heads, q = queries[s], keys = rows.count(s), block = q * keys
+            return Item(head: head, queryRow: firstTokens ? s : rows.start(s), keyRow: rows.start(s), queries: q, keys: keys,
+                        block: block, scores: scoreStarts[s] + head * block, bits: bitStarts[s] + head * Self.bitStride(block: block))
+        }
+    }
+
+    /// Every activation of one forward pass and the scratch space of backward, for one micro-batch: B sequences of
+    /// N tokens in all, unpadded.
     public final class Workspace: @unchecked Sendable {
         public final class Layer {
             let query, key, value, context, preNorm1, hidden1, preNorm2, output: Tensor
@@ -450,7 +494,7 @@ public final class BertModel: @unchecked Sendable {
             let attentionDropMask, outputDropMask: Tensor
             let mean1, rstd1, mean2, rstd2: Tensor
 
-            /// Attention-dropout bits of the last training forward, `probabilityBitStride` bytes per (sequence, head).
+            /// Attention-dropout bits of the last training forward (`AttentionLayout` says whose are where).
             let probabilityDropBits: Tensor
 
             init(_ l: Int, n: Int, h: Int, inner: Int, scores: Int, dropBitBytes: Int, pool: BufferPool) {
@@ -468,14 +512,20 @@ public final class BertModel: @unchecked Sendable {
             public var hiddenStates: Tensor { output }
         }
 
+        /// Sequences B.
         public let batchSize: Int
+        /// The longest sequence's tokens.
         public let length: Int
-        var inputIds: [Int32] = []
-        var tokenTypeIds: [Int32] = []
-        var attentionMask: [Float] = []
-        /// Row of the position table per token: BERT's j; RoBERTa's j + padding_idx + 1, and padding_idx for padding.
-        var positionIds: [Int32] = []
-        let positionOffset: Int32, paddingPosition: Int32?
+        /// Rows of each sequence in every [N, ·] activation.
+        public let sequences: ExampleRows
+        /// One row a sequence: the rows of the first-token last layer's [B, ·] activations.
+        public let firstTokens: ExampleRows
+        /// Tokens N = Σₛ Lₛ.
+        public var tokens: Int { sequences.rows }
+        /// Per token (unpadded): word, segment and position-table row (BERT's j; RoBERTa's j + padding_idx + 1).
+        let inputIds: [Int32], tokenTypeIds: [Int32], positionIds: [Int32]
+        /// Attention over every query, and over the first token's alone.
+        let attention, firstQueryAttention: AttentionLayout
         let embeddingSum, embeddingOutput, embeddingDropMask, embeddingMean, embeddingRstd: Tensor
         public let layers: [Layer]
         /// [CLS] rows of the last layer, pooler output, head input (after dropout), logits.
@@ -490,25 +540,41 @@ public final class BertModel: @unchecked Sendable {
         let firstTokenInput: Tensor
         private let pool: BufferPool
 
-        /// Bytes of attention-dropout bits per (sequence, head): T² bits, rounded up to a cache line.
-        static func probabilityBitStride(length t: Int) -> Int { (Dropout.bitBytes(t * t) + 63) / 64 * 64 }
-
-        /// One T×T block of attention probabilities after dropout per elementwise worker.
+        /// One longest q×T block of attention probabilities after dropout per elementwise worker.
         func attentionScratch(block: Int) -> Tensor { pool.view("attention.dropped", [Swift.max(1, Parallel.workers) * block]) }
 
-        init(config c: BertConfig, classes: Int, batchSize b: Int, length t: Int, pool: BufferPool) {
+        /// The tokens of each sequence are the leading positions its attention mask keeps (as `Batch` builds it).
+        init(config c: BertConfig, classes: Int, batch: Batch, pool: BufferPool) {
+            let b = batch.size, t = batch.length
+            var lengths = [Int](repeating: 0, count: b)
+            for s in 0..<b {
+                var count = 0
+                while count < t && batch.attentionMask[s * t + count] != 0 { count += 1 }
+                precondition(count >= 1, "sequence \(s) of the batch has no tokens")
+                precondition((count..<t).allSatisfy { batch.attentionMask[s * t + $0] == 0 },
+                             "sequence \(s): the attention mask keeps a position after padding (tokens must come first)")
+                lengths[s] = count
+            }
             batchSize = b
-            length = t
+            length = lengths.max() ?? 0
+            sequences = ExampleRows(lengths: lengths)
+            firstTokens = ExampleRows(examples: b, length: 1)
+            var ids: [Int32] = [], types: [Int32] = [], positions: [Int32] = []
+            for s in 0..<b {
+                ids.append(contentsOf: batch.inputIds[(s * t)..<(s * t + lengths[s])])
+                types.append(contentsOf: batch.tokenTypeIds[(s * t)..<(s * t + lengths[s])])
+                positions.append(contentsOf: (0..<lengths[s]).map { Int32($0 + c.positionOffset) })
+            }
+            (inputIds, tokenTypeIds, positionIds) = (ids, types, positions)
+            attention = AttentionLayout(sequences: sequences, heads: c.numAttentionHeads, firstTokens: false)
+            firstQueryAttention = AttentionLayout(sequences: sequences, heads: c.numAttentionHeads, firstTokens: true)
             self.pool = pool
-            positionOffset = Int32(c.positionOffset)
-            paddingPosition = c.family.isRoberta ? Int32(c.padId) : nil
-            let n = b * t, h = c.hiddenSize, scores = b * c.numAttentionHeads * t * t
+            let n = sequences.rows, h = c.hiddenSize
             func buffer(_ name: String, _ shape: [Int]) -> Tensor { pool.view(name, shape) }
             (embeddingSum, embeddingOutput, embeddingDropMask) = (buffer("esum", [n, h]), buffer("eout", [n, h]), buffer("emask", [n, h]))
             (embeddingMean, embeddingRstd) = (buffer("emean", [n]), buffer("erstd", [n]))
-            layers = (0..<c.numHiddenLayers).map { l in
-                Layer(l, n: n, h: h, inner: c.intermediateSize, scores: scores,
-                      dropBitBytes: b * c.numAttentionHeads * Workspace.probabilityBitStride(length: t), pool: pool)
+            layers = (0..<c.numHiddenLayers).map { [attention] l in
+                Layer(l, n: n, h: h, inner: c.intermediateSize, scores: attention.scores, dropBitBytes: attention.bitBytes, pool: pool)
             }
             (cls, pooled, headInput, headDropMask) = (buffer("cls", [b, h]), buffer("pooled", [b, h]), buffer("head", [b, h]), buffer("hmask", [b, h]))
             logits = buffer("logits", [b, classes])
@@ -517,45 +583,31 @@ public final class BertModel: @unchecked Sendable {
             (gradA, gradB, gradPre, gradHidden1) = (buffer("ga", [n, h]), buffer("gb", [n, h]), buffer("gpre", [n, h]), buffer("gh1", [n, h]))
             gradIntermediate = buffer("ginter", [n, c.intermediateSize])
             (gradContext, gradQuery, gradKey, gradValue) = (buffer("gctx", [n, h]), buffer("gq", [n, h]), buffer("gk", [n, h]), buffer("gv", [n, h]))
-            gradProbabilities = buffer("gprobs", [scores])
+            gradProbabilities = buffer("gprobs", [attention.scores])
             firstTokenInput = buffer("firstx", [b, h])
         }
 
-        func load(_ batch: Batch) {
-            inputIds = batch.inputIds
-            tokenTypeIds = batch.tokenTypeIds
-            attentionMask = batch.attentionMask
-            positionIds = (0..<batch.tokens).map { i in
-                if let paddingPosition, attentionMask[i] == 0 { return paddingPosition }
-                return Int32(i % length) + positionOffset
-            }
-        }
+        /// Row of sequence s's first token in the last layer's output: its first row, or row s when the last layer ran
+        /// at the first tokens alone.
+        func clsRow(_ s: Int) -> Int { lastLayerFirstTokens ? s : sequences.start(s) }
 
         /// After backward: the gradient of the pooler's pre-activation [B, H].
         public var poolerGradient: Tensor { gradHead }
 
-        /// Final hidden states [N, H].
+        /// Final hidden states [N, H] (sequence s at `sequences.start(s)`), or [B, H] after a first-token last layer.
         public var lastHiddenStates: Tensor { layers.last?.output ?? embeddingOutput }
 
-        /// Tokens of sequence `s` that the attention mask keeps.
-        func validTokens(_ s: Int) -> Int {
-            var count = 0
-            for i in 0..<length where attentionMask[s * length + i] != 0 { count += 1 }
-            return count
-        }
-
-        /// Attention-masked mean of the final hidden states per sequence, [B, H].
+        /// Mean of the final hidden states over each sequence's tokens, [B, H] (`firstTokenLastLayer` off).
         public func maskedMean() -> [[Float]] {
+            precondition(!lastLayerFirstTokens, "the mean over tokens after a forward that ran the last layer at the first tokens alone")
             let h = lastHiddenStates.columns
             return (0..<batchSize).map { s in
                 var sum = [Float](repeating: 0, count: h)
-                var count: Float = 0
-                for i in 0..<length where attentionMask[s * length + i] != 0 {
-                    let row = lastHiddenStates.data + (s * length + i) * h
+                for i in 0..<sequences.count(s) {
+                    let row = lastHiddenStates.data + (sequences.start(s) + i) * h
                     for j in 0..<h { sum[j] += row[j] }
-                    count += 1
                 }
-                return sum.map { $0 / Swift.max(count, 1) }
+                return sum.map { $0 / Float(Swift.max(sequences.count(s), 1)) }
             }
         }
     }

@@ -10,7 +10,8 @@ extension LinearSite {
 }
 
 /// The encoder's GEMM arithmetic in FLOPs (2·m·n·k per product): the one cost model of the planner, the step
-/// benchmark and the methods' step costs. Elementwise work is not counted.
+/// benchmark and the methods' step costs. Elementwise work is not counted. Every term is a sum over sequences (the
+/// encoder runs a micro-batch unpadded), so a micro-batch of mixed lengths costs the sum of `batch: 1, length: Lₛ`.
 public struct FLOPModel: Sendable {
     public let config: BertConfig
     /// Whether the last layer runs at the first tokens alone (`BertModel.firstTokenLastLayer`, a first-token head).

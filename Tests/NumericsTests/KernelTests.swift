@@ -321,28 +321,33 @@ struct ActivationTests {
         }
     }
 
-    @Test("per-example outer-product sums against a double-precision loop: plain, transposed, accumulated, zero rows")
-    func outerProductSums() {
-        let segments = 3, length = 5, d = 37
+    @Test("per-example outer-product sums against a double-precision loop: examples of unequal rows, plain, transposed, accumulated, zero rows",
+          arguments: [1, 2])
+    func outerProductSums(workers: Int) {
+        let saved = Parallel.workers
+        defer { Parallel.workers = saved }
+        Parallel.workers = workers
+        // Nine examples (the threshold for splitting them across workers is eight), one of them empty.
+        let rows = ExampleRows(lengths: [7, 5, 5, 1, 0, 3, 9, 2, 4]), d = 37
+        let segments = rows.examples
         for r in [1, 3] {
             for transposed in [false, true] {
                 let lda = r + 1, ldb = d + 2
-                var a = randomValues(segments * length * lda, seed: 40, scale: 1)
-                for k in 0..<r { a[(length + 2) * lda + k] = 0 }  // a padded row: skipped
-                let b = randomValues(segments * length * ldb, seed: 41, scale: 1)
+                var a = randomValues(rows.rows * lda, seed: 40, scale: 1)
+                for k in 0..<r { a[(rows.start(1) + 2) * lda + k] = 0 }  // a zero row: skipped
+                let b = randomValues(rows.rows * ldb, seed: 41, scale: 1)
                 let stride = r * d + 4
                 let start = randomValues(segments * stride, seed: 42, scale: 1)
                 for accumulate in [false, true] {
                     var out = start
-                    Segmented.outerProductSums(a: a, lda: lda, r: r, b: b, ldb: ldb, d: d, segments: segments,
-                                               length: length, out: &out, outStride: stride, transposed: transposed,
-                                               accumulate: accumulate)
+                    Segmented.outerProductSums(a: a, lda: lda, r: r, b: b, ldb: ldb, d: d, rows: rows,
+                                               out: &out, outStride: stride, transposed: transposed, accumulate: accumulate)
                     var expected = start.doubles
                     for i in 0..<segments {
                         for k in 0..<r {
                             for j in 0..<d {
                                 var sum = accumulate ? Double(start[i * stride + (transposed ? j * r + k : k * d + j)]) : 0
-                                for t in (i * length)..<((i + 1) * length) { sum += Double(a[t * lda + k]) * Double(b[t * ldb + j]) }
+                                for t in rows.start(i)..<(rows.start(i) + rows.count(i)) { sum += Double(a[t * lda + k]) * Double(b[t * ldb + j]) }
                                 expected[i * stride + (transposed ? j * r + k : k * d + j)] = sum
                             }
                         }

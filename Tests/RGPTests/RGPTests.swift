@@ -32,14 +32,14 @@ func summedLossGradient(_ model: BertModel, _ rows: [Int]) -> [Float] {
     return d
 }
 
-/// Per-example carrier gradients of every group for the examples `rows`, computed in one padded batch.
+/// Per-example carrier gradients of every group for the examples `rows`, computed in one batch (unpadded inside).
 func perExampleCarriers(_ model: BertModel, _ groups: [CarrierGroup], _ rows: [Int]) -> [[Float]] {
     let dlogits = summedLossGradient(model, rows)
     let ws = model.workspace!
-    let (b, t) = (ws.batchSize, ws.length)
-    for g in groups { g.beginMicroBatch(examples: b, tokens: b * t) }
+    let b = ws.batchSize
+    for g in groups { g.beginMicroBatch(examples: b, tokens: ws.tokens) }
     model.backward(dlogits: dlogits, gradients: BertParameters(config: model.config, classes: 3, groups: [])) { site, layer, x, delta, rows in
-        for g in groups where g.layer == layer { g.accumulate(site: site, input: x, outputGradient: delta, examples: b, length: rows / b) }
+        for g in groups where g.layer == layer { g.accumulate(site: site, input: x, outputGradient: delta, rows: rows) }
     }
     return groups.map { Array(UnsafeBufferPointer(start: $0.perExample.data, count: b * $0.perExampleSize)) }
 }

@@ -100,9 +100,9 @@ struct TinyBertTests {
         let hooked = BertParameters(config: config, classes: 3, groups: .encoderWeights)
         var calls = 0, lastLayerRows: [Int] = []
         model.backward(dlogits: dlogits, gradients: BertParameters(config: config, classes: 3, groups: [])) { site, layer, x, delta, rows in
-            if layer == config.numHiddenLayers - 1 { lastLayerRows.append(rows) }
+            if layer == config.numHiddenLayers - 1 { lastLayerRows.append(rows.rows) }
             let w = hooked[site.name(layer: layer) + ".weight"]
-            BLAS.gemm(transA: true, transB: false, m: w.shape[0], n: w.shape[1], k: rows, a: delta, lda: w.shape[0],
+            BLAS.gemm(transA: true, transB: false, m: w.shape[0], n: w.shape[1], k: rows.rows, a: delta, lda: w.shape[0],
                       b: x, ldb: w.shape[1], beta: 1, c: w.data, ldc: w.shape[1])
             calls += 1
         }
@@ -334,18 +334,22 @@ struct FLOPModelTests {
         model.headInput = .cls
         model.firstTokenLastLayer = firstTokenLastLayer
         let config = checkpoint.config, b = batch.size, t = batch.length, h = Double(config.hiddenSize)
+        // The encoder runs unpadded: each sequence costs what it would alone, at its own length.
+        let lengths = (0..<b).map { s in (0..<t).filter { batch.attentionMask[s * t + $0] != 0 }.count }
+        #expect(lengths.contains { $0 < t }, "the fixture batch should hold padding")
+        func perSequence(_ cost: (FLOPModel, Int) -> Double, _ f: FLOPModel) -> Double { lengths.reduce(0) { $0 + cost(f, $1) } }
         let f = FLOPModel(config: config, firstTokenLastLayer: firstTokenLastLayer)
         let head = 2 * Double(b) * h * 3  // the classifier's product, [B, H]·[H, 3]
         let pooler = 2 * Double(b) * h * h  // the pooler runs in every forward, read or not
-        #expect(counted { model.forward(batch) } == f.forward(batch: b, length: t) + pooler + head)
+        #expect(counted { model.forward(batch) } == perSequence({ $0.forward(batch: 1, length: $1) }, f) + pooler + head)
         let dlogits = [Float](repeating: 0.1, count: b * 3)
         let none = BertParameters(config: config, classes: 3, groups: [])
         #expect(counted { model.backward(dlogits: dlogits, gradients: none) { _, _, _, _, _ in } }
-                == f.backwardData(batch: b, length: t, embeddingsFrozen: true) + head)
+                == perSequence({ $0.backwardData(batch: 1, length: $1, embeddingsFrozen: true) }, f) + head)
         model.forward(batch)
         let all = BertParameters(config: config, classes: 3)
         #expect(counted { model.backward(dlogits: dlogits, gradients: all) }
-                == f.backwardData(batch: b, length: t) + f.weightGradients(batch: b, length: t) + 2 * head)
+                == perSequence({ $0.backwardData(batch: 1, length: $1) + $0.weightGradients(batch: 1, length: $1) }, f) + 2 * head)
         #expect(firstTokenLastLayer == (f.forward(batch: b, length: t) < FLOPModel(config: config).forward(batch: b, length: t)))
     }
 }

@@ -56,11 +56,11 @@ void rgp_multiply(const float *a, const float *b, float *y, long count);
 /// y = a + b elementwise; `y` may alias either input.
 void rgp_add(const float *a, const float *b, float *y, long count);
 
-/// Segments first ..< first + count of Numerics' `Segmented.outerProductSums`: out_i[k, j] (or [j, k] when
-/// `transposed`) = Σ over the segment's rows t of a[t, k]·b[t, j], rows with a[t, k] = 0 skipped; the same
-/// additions in the same order as the Swift loops, so the same bits.
+/// Examples first ..< first + count of Numerics' `Segmented.outerProductSums`: out_i[k, j] (or [j, k] when
+/// `transposed`) = Σ over example i's rows t ∈ offsets[i] ..< offsets[i + 1] of a[t, k]·b[t, j], rows with
+/// a[t, k] = 0 skipped.
 void rgp_outer_product_sums(const float *a, long lda, long r, const float *b, long ldb, long d, long first, long count,
-                            long length, float *out, long out_stride, int transposed, int accumulate);
+                            const long *offsets, float *out, long out_stride, int transposed, int accumulate);
 
 /// How many `Parallel` regions the calling thread is inside (thread-local): large GEMMs are split across the workers
 /// only at depth 0, so that a product inside a concurrent region never fans out again.

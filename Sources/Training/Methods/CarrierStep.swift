@@ -60,14 +60,14 @@ final class CarrierStep {
             let (loss, dlogits) = context.forwardLoss(micro, scale: 1)
             lossSum += loss
             let ws = model.workspace!
-            let b = ws.batchSize, t = ws.length
+            let b = ws.batchSize
             let block = perExample.reserve(b * layout.size)
             for (g, offset) in zip(groups, layout.offsets) {
-                g.beginMicroBatch(examples: b, tokens: b * t, perExample: block.view(offset: b * offset, shape: [b * g.perExampleSize]))
+                g.beginMicroBatch(examples: b, tokens: ws.tokens, perExample: block.view(offset: b * offset, shape: [b * g.perExampleSize]))
             }
             let carriers = self.carriers
             model.backward(dlogits: dlogits, gradients: emptyGradients) { site, layer, x, delta, rows in
-                carriers.group(layer: layer, site: site).accumulate(site: site, input: x, outputGradient: delta, examples: b, length: rows / b)
+                carriers.group(layer: layer, site: site).accumulate(site: site, input: x, outputGradient: delta, rows: rows)
             }
             context.headGradients(dlogits: dlogits, input: ws.headInput.data, examples: b, into: block.data + b * headOffset)
             engine.accumulate(block.data, examples: b, layout: layout, into: sum.data)

@@ -75,11 +75,22 @@ public struct MethodDescription: Sendable {
 
 }
 
+extension TrainingMethodPlugin {
+    /// FLOPs of one step on an unpadded micro-batch of sequences of the given lengths: every term of the cost model
+    /// is a sum over sequences (linear maps ∝ Lₛ, attention and Gram matrices ∝ Lₛ²), so it is the sum of each
+    /// sequence's cost alone.
+    public static func stepFLOPs(config: BertConfig, lengths: [Int], rank: Int, head: HeadInput) -> Double {
+        var counts: [Int: Int] = [:]
+        for length in lengths { counts[length, default: 0] += 1 }
+        return counts.reduce(0) { $0 + Double($1.value) * stepFLOPs(config: config, batch: 1, length: $1.key, rank: rank, head: head) }
+    }
+}
+
 /// One training method: which parameters it trains, what per-example quantity it hands the privacy engine, and how
 /// it turns the released sum into an update. One file per method under Methods/, registered in `MethodRegistry`.
 public protocol TrainingMethodPlugin: AnyObject {
     static var description: MethodDescription { get }
-    /// FLOPs (2·m·n·k per product) of one step on `batch` sequences of `length` tokens (the step benchmark).
+    /// FLOPs (2·m·n·k per product) of one step on `batch` sequences of `length` tokens each (the step benchmark).
     static func stepFLOPs(config: BertConfig, batch: Int, length: Int, rank: Int, head: HeadInput) -> Double
     init(context: MethodContext) throws
     /// The parameters it changes (saved in checkpoints, in this order).

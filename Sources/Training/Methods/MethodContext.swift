@@ -5,7 +5,7 @@ import Tokenizers
 import Transformer
 
 /// What every method's step works with: the model and its starting point, the data, the optimizer, the privacy
-/// engine, and the pieces of a step that methods share (dropout seeding, length-bucketed micro-batches, the loss,
+/// engine, and the pieces of a step that methods share (dropout seeding, micro-batches, the loss,
 /// per-example head gradients, the head update).
 public final class MethodContext {
     public let configuration: TrainingConfiguration
@@ -29,6 +29,7 @@ public final class MethodContext {
         self.tokenizer = tokenizer
         self.engine = engine
         classes = configuration.task.labels.count
+        model.reserveWorkspace(tokens: configuration.microBatchTokens, longestSequence: configuration.maxLength)
     }
 
     /// A seed for one purpose at one step (salts: 1 carriers, 2 dropout; the engine uses 3 and 4).
@@ -40,7 +41,7 @@ public final class MethodContext {
                                             horizon: configuration.lrDecaySteps))
     }
 
-    /// Training mode with this step's dropout seed, and the length-bucketed micro-batches of this process's share of
+    /// Training mode with this step's dropout seed, and the length-sorted micro-batches of this process's share of
     /// the logical batch (all of it in a single process).
     ///
     /// Dropout masks are drawn per process in micro-batch order, so with dropout on, a run's masks (not its privacy)
