@@ -45,7 +45,7 @@ let package = Package(
         .target(name: "GLUE", dependencies: ["Storage"]),
 
         // The processes of a run and their collectives (reduce, broadcast); a single process without MPI.
-        .target(name: "Distributed"),
+        .target(name: "Distributed", dependencies: ["CKernels"]),
         // The MPI implementation of Distributed's communicator (started only under mpirun/srun).
         .target(name: "MPIBackend", dependencies: ["CMPI", "Distributed"]),
 
@@ -104,7 +104,7 @@ let package = Package(
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "Numerics", "CFFTW", "CKernels"]),
         .testTarget(
             name: "TrainingTests",
-            dependencies: ["Training", "Transformer", "Numerics", "Privacy", "Tokenizers", "GLUE", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["Training", "Transformer", "Numerics", "Privacy", "Tokenizers", "GLUE", "Distributed", .product(name: "Crypto", package: "swift-crypto")],
             exclude: ["Fixtures"]
         ),
         .testTarget(name: "RGPTests", dependencies: ["RGP", "Training", "Transformer", "Numerics", "Privacy", "Tokenizers", "GLUE"]),

@@ -4,7 +4,10 @@
 // Bit-identical to the Swift reference in Numerics (FastMath.erf, FastMath.expNonPositive, GELU): the same double
 // operations in the same order, min/max as Swift defines them, and no contraction into fused multiply-adds, so a
 // lane of a vector computes exactly what the scalar Swift code computed (tests compare them bit for bit).
+#define _GNU_SOURCE
 #include "rgp_kernels.h"
+#include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <math.h>
 #include <string.h>
@@ -406,4 +409,16 @@ void rgp_outer_product_sums(const float *a, long lda, long r, const float *b, lo
             }
         }
     }
+}
+
+int rgp_pin_thread(int cpu) {
+#if defined(__linux__)
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+#else
+    (void)cpu;
+    return -1;
+#endif
 }

@@ -50,6 +50,8 @@ struct FinetuneOptions: ParsableArguments {
     @Option(help: "Folder of the stand-in split index files.") var splitsDirectory: String = "experiments/splits"
     @Option(parsing: .unconditional, help: "Tokens per micro-batch (the encoder runs them unpadded; bounds activation memory).") var microBatchTokens: Int = 4096
     @Option(parsing: .unconditional, help: "Cores per process (under mpirun: per rank): elementwise workers and split GEMMs (Parallel.use).") var threads: Int = 2
+    @Option(parsing: .unconditional, help: "Data-parallel ranks as threads of this process, each with --threads cores: the MPI layout without MPI (--ranks 2 --threads 1 on 2 cores).")
+    var ranks: Int = 1
     @Option(parsing: .unconditional, help: .hidden) var stopAfterSteps: Int?
     @Option(parsing: .unconditional, help: .hidden) var checkpointEvery: Int?
     @Option(help: "Run directory (resumes when it holds the same configuration).") var out: String?
@@ -96,12 +98,30 @@ struct FinetuneOptions: ParsableArguments {
         return c
     }
 
-    /// Under mpirun, every rank runs this; a rank that fails prints why (naming itself) and ends the whole job.
+    /// Under mpirun, every rank runs this; a rank that fails prints why (naming itself) and ends the whole job. With
+    /// --ranks P, P threads of this process train as P ranks (`ThreadGroup`), sharing the loaded data.
     func run(task: GLUETask) throws {
         MPIBackend.startIfLaunched()
+        guard ranks >= 1 && ranks <= 64 else { throw ValidationError("--ranks must lie in 1...64, got \(ranks)") }
+        guard ranks == 1 || Job.communicator.size == 1 else {
+            throw ValidationError("--ranks \(ranks) under mpirun: use thread ranks or MPI ranks, not both")
+        }
+        try useThreads(threads)
+        let c = try configuration(task: task)
+        let root = try glueRoot(data)
+        let tokenizer = try loadTokenizer(directory: model)
+        let taskData = try TaskData.load(task: task, root: root, split: split, tokenizer: tokenizer, maxLength: maxLength,
+                                         maxTrain: maxTrain, maxDev: maxDev, splitsDirectory: splitsDirectory)
+        if ranks > 1 {
+            nonisolated(unsafe) let shared = (tokenizer: tokenizer, data: taskData)
+            ThreadGroup(size: ranks).run { communicator in
+                try self.train(task: task, configuration: c, data: shared.data, tokenizer: shared.tokenizer, communicator: communicator)
+            }
+            return
+        }
         let communicator = Job.communicator
         do {
-            try train(task: task, communicator: communicator)
+            try train(task: task, configuration: c, data: taskData, tokenizer: tokenizer, communicator: communicator)
         } catch {
             guard communicator.size > 1 else { throw error }
             FileHandle.standardError.write(Data("rank \(communicator.rank) of \(communicator.size): error: \(error)\n".utf8))
@@ -109,15 +129,11 @@ struct FinetuneOptions: ParsableArguments {
         }
     }
 
-    func train(task: GLUETask, communicator: any Communicator) throws {
-        try useThreads(threads)
-        let c = try configuration(task: task)
-        let root = try glueRoot(data)
-        let tokenizer = try loadTokenizer(directory: model)
-        let taskData = try TaskData.load(task: task, root: root, split: split, tokenizer: tokenizer, maxLength: maxLength,
-                                         maxTrain: maxTrain, maxDev: maxDev, splitsDirectory: splitsDirectory)
+    func train(task: GLUETask, configuration c: TrainingConfiguration, data taskData: TaskData, tokenizer: any Tokenizer,
+               communicator: any Communicator) throws {
         let directory = out ?? "runs/\(task.rawValue)-\(method.rawValue)" + (c.epsilon.map { "-eps\($0)" } ?? "") + "-seed\(seed)"
-        let trainer = try Trainer(configuration: c, runDirectory: directory, data: taskData, tokenizer: tokenizer)
+        let trainer = try Trainer(configuration: c, runDirectory: directory, data: taskData, tokenizer: tokenizer,
+                                  communicator: communicator)
         // Tests and CI: stop after N steps with a checkpoint every M (a job killed at a step boundary).
         trainer.stopAfterSteps = stopAfterSteps
         trainer.checkpointEvery = checkpointEvery

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distributed
 import Foundation
 import Numerics
 import Tokenizers
@@ -17,12 +18,21 @@ struct StepBench: ParsableCommand {
     @Option(help: "Timed steps per method (median reported).") var repetitions: Int = 3
     @Option(help: "Shapes: minilm, bert-base (repeatable).") var shape: [String] = ["minilm", "bert-base"]
     @Option(help: "Methods (repeatable).") var method: [TrainingMethod] = [.full, .lowrank, .rgp, .dpsgd]
+    @Option(help: "Data-parallel ranks as threads of this process (each with --threads cores): each takes every ranks-th sequence.")
+    var ranks: Int = 1
     @Flag(help: "One JSON object per line (for `make bench-compare`).") var json = false
 
     func run() throws {
-        try useThreads(threads)
+        guard ranks >= 1 && ranks <= 64 else { throw ValidationError("--ranks must lie in 1...64, got \(ranks)") }
+        let cores = threads * ranks
+        try useThreads(cores)
         var peak = measureGemmPeak()
-        if !json { print("sgemm peak (4096×768)·(768×3072): \(format(peak)) GFLOP/s, threads \(threads), batch \(batch)×\(length)") }
+        try useThreads(threads)
+        if !json {
+            print("sgemm peak (4096×768)·(768×3072): \(format(peak)) GFLOP/s on \(cores) thread\(cores == 1 ? "" : "s"); "
+                  + (ranks > 1 ? "\(ranks) thread ranks × \(threads) thread\(threads == 1 ? "" : "s")" : "threads \(threads)")
+                  + ", batch \(batch)×\(length)")
+        }
         for name in shape {
             let config = name == "bert-base" ? BertConfig.bertBase : BertConfig.miniLM
             let directory = try writeRandomCheckpoint(config)
@@ -39,15 +49,13 @@ struct StepBench: ParsableCommand {
                 c.seededNoise = true
                 c.sigmaOverride = m.isPrivate ? 1 : nil
                 c.microBatchTokens = batch * length
-                let seconds = try {
-                    let trainer = try Trainer(configuration: c, runDirectory: NSTemporaryDirectory() + "/bench-\(getpid())",
-                                              data: data, tokenizer: tokenizer)
-                    return try benchmarkSteps(trainer, repetitions, indices: Array(0..<batch))
-                }()
+                let seconds = try timeSteps(configuration: c, data: data, tokenizer: tokenizer)
                 // The peak again right after the steps (the trainer released first, so that its buffers and the
                 // peak's never add up in peak RSS), and the larger of the two kept: on a VM whose speed drifts, a
                 // peak caught in a slow moment would overstate the fraction (runs here gave "1.27 of peak").
+                try useThreads(cores)
                 peak = max(peak, measureGemmPeak())
+                try useThreads(threads)
                 let flops = m.plugin.stepFLOPs(config: config, batch: batch, length: length, rank: 1, head: c.head)
                 if json {
                     printBenchJSON(shape: name, method: m.rawValue, seconds: seconds, flops: flops, peak: peak, threads: threads)
@@ -59,6 +67,27 @@ struct StepBench: ParsableCommand {
                       + "peak RSS so far \(peakResidentMegabytes()) MB")
             }
         }
+    }
+}
+
+extension StepBench {
+    /// Median seconds of the configured steps, in one trainer or in `ranks` thread ranks (rank 0's clock: every step
+    /// ends with the ranks' reduction, so it is the step's wall time).
+    func timeSteps(configuration c: TrainingConfiguration, data: TaskData, tokenizer: any Tokenizer) throws -> Double {
+        let directory = NSTemporaryDirectory() + "/bench-\(getpid())", indices = Array(0..<batch), repetitions = repetitions
+        guard ranks > 1 else {
+            let trainer = try Trainer(configuration: c, runDirectory: directory, data: data, tokenizer: tokenizer)
+            return try benchmarkSteps(trainer, repetitions, indices: indices)
+        }
+        nonisolated(unsafe) let shared = (data: data, tokenizer: tokenizer)
+        nonisolated(unsafe) var rootSeconds = 0.0
+        ThreadGroup(size: ranks).run { communicator in
+            let trainer = try Trainer(configuration: c, runDirectory: directory, data: shared.data, tokenizer: shared.tokenizer,
+                                      communicator: communicator)
+            let seconds = try benchmarkSteps(trainer, repetitions, indices: indices)
+            if communicator.isRoot { rootSeconds = seconds }
+        }
+        return rootSeconds
     }
 }
 

@@ -23,17 +23,23 @@ struct WorkloadBench: ParsableCommand {
     @Option(help: "Timed steps per method, each on its own random batch of SST-2 train (same batches for every method).") var steps: Int = 3
     @Option(help: "Methods (repeatable).") var method: [TrainingMethod] = [.rgp]
     @Option(help: "Tokens per micro-batch (default: the trainer's).") var microBatchTokens: Int?
+    @Option(help: "Data-parallel ranks as threads of this process (each with --threads cores), as MPI ranks would be.")
+    var ranks: Int = 1
     @Flag(help: "One JSON object per line.") var json = false
 
-    /// Under mpirun -np P each rank takes its share of every batch (as `rgp finetune` does); rank 0 reports.
+    /// Under mpirun -np P (or with --ranks P) each rank takes its share of every batch (as `rgp finetune` does);
+    /// rank 0 reports.
     func run() throws {
         MPIBackend.startIfLaunched()
-        let communicator = Job.communicator
-        try useThreads(threads)
+        guard ranks >= 1 && ranks <= 64 else { throw ValidationError("--ranks must lie in 1...64, got \(ranks)") }
+        guard ranks == 1 || Job.communicator.size == 1 else { throw ValidationError("--ranks under mpirun: use one or the other") }
         guard let root = data ?? ProcessInfo.processInfo.environment["RGP_GLUE_DIR"] else {
             throw ValidationError("give --data or set RGP_GLUE_DIR")
         }
+        // The peak of every core the ranks use together.
+        try useThreads(threads * ranks)
         let peak = measureGemmPeak()
+        try useThreads(threads)
         let tokenizer = try loadTokenizer(directory: model)
         let config = try BertConfig.load(path: model + "/config.json")
         let loaded = try TaskData.load(task: .sst2, root: root, split: .official, tokenizer: tokenizer, maxLength: 128,
@@ -42,9 +48,22 @@ struct WorkloadBench: ParsableCommand {
         let batches = (0..<(steps + 1)).map { _ in
             (0..<batchSize).map { _ in Int(generator.next() % UInt64(loaded.train.count)) }
         }
+        nonisolated(unsafe) let context = (loaded: loaded, tokenizer: tokenizer, config: config, batches: batches, peak: peak)
+        if ranks > 1 {
+            ThreadGroup(size: ranks).run { communicator in
+                try self.measure(communicator: communicator, loaded: context.loaded, tokenizer: context.tokenizer,
+                                 config: context.config, batches: context.batches, peak: context.peak)
+            }
+        } else {
+            try measure(communicator: Job.communicator, loaded: loaded, tokenizer: tokenizer, config: config, batches: batches, peak: peak)
+        }
+    }
+
+    func measure(communicator: any Communicator, loaded: TaskData, tokenizer: any Tokenizer, config: BertConfig,
+                 batches: [[Int]], peak: Double) throws {
         let layout = "\(communicator.description) × \(threads) thread\(threads == 1 ? "" : "s")"
         if !json && communicator.isRoot {
-            print("sgemm peak (4096×768)·(768×3072): \(format(peak)) GFLOP/s on rank 0 with \(threads) thread\(threads == 1 ? "" : "s"); "
+            print("sgemm peak (4096×768)·(768×3072): \(format(peak)) GFLOP/s with \(threads * communicator.size) thread\(threads * communicator.size == 1 ? "" : "s"); "
                   + "SST-2 train, \(steps) steps of B \(batchSize); \(layout)")
         }
         for m in method {
@@ -53,7 +72,7 @@ struct WorkloadBench: ParsableCommand {
             c.sigmaOverride = m.isPrivate ? 1 : nil
             if let microBatchTokens { c.microBatchTokens = microBatchTokens }
             let trainer = try Trainer(configuration: c, runDirectory: NSTemporaryDirectory() + "/workload-\(getpid())",
-                                      data: loaded, tokenizer: tokenizer)
+                                      data: loaded, tokenizer: tokenizer, communicator: communicator)
             try trainer.engine.calibrate()
             _ = trainer.method.step(batches[0], step: 0)  // warm-up: workspaces grown to the largest micro-batch
             var seconds = 0.0, tokens = 0, micros = 0, flops = 0.0

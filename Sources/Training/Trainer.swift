@@ -55,9 +55,10 @@ public final class Trainer {
     public var knownSigma: (key: PrivacyEngine.CalibrationKey, sigma: Double)?
 
     /// `weights`: the model folder's weights file already parsed (`Checkpoint.weightsFile(in:)`), when one process
-    /// trains several runs from the same checkpoint.
+    /// trains several runs from the same checkpoint. `communicator`: this trainer's rank among the job's (MPI
+    /// processes, or a `ThreadGroup`'s threads).
     public init(configuration c: TrainingConfiguration, runDirectory: String, data: TaskData, tokenizer: any Tokenizer,
-                weights: SafeTensorsFile? = nil) throws {
+                weights: SafeTensorsFile? = nil, communicator: any Communicator = Job.communicator) throws {
         self.configuration = c
         self.runDirectory = runDirectory
         let classes = c.task.labels.count
@@ -89,6 +90,7 @@ public final class Trainer {
         } catch let error as PrivacyEngine.RefusedError {
             throw TrainingError("\(c.method.rawValue): \(error.description)")
         }
+        engine.communicator = communicator
         if let canaries = c.auditCanaries { try engine.enableAudit(canaries: canaries) }
         context = MethodContext(configuration: c, model: model, initial: initial, data: data, tokenizer: tokenizer, engine: engine)
         method = try c.method.plugin.init(context: context)

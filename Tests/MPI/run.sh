@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # MPI tests (issue 14), run by `make test` after the Swift tests: one private run across processes equals the run in
-# one process up to summation order, spends the same ε on the same examples, resumes under any number of processes,
+# one process up to summation order, thread ranks (--ranks) equal MPI ranks bit for bit, spends the same ε on the same examples, resumes under any number of processes,
 # and adds the noise once. Needs Open MPI (make setup installs it) and a debug build of rgp.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -47,6 +47,9 @@ for method in rgp dpsgd; do
   finetune 2 "$method" "$work/$method-np2"
   check "$method: mpirun -np 1 = without mpirun (bit for bit)" "$work/$method-plain" "$work/$method-np1" --tolerance 0
   check "$method: -np 2 = -np 1 (≤ 1e-6 relative)" "$work/$method-np1" "$work/$method-np2"
+  # Two thread ranks in one process (--ranks 2) are two MPI ranks: the same shares, dropout seeds and reduction.
+  finetune 0 "$method" "$work/$method-ranks2" --ranks 2
+  check "$method: --ranks 2 (thread ranks) = -np 2 (bit for bit)" "$work/$method-np2" "$work/$method-ranks2" --tolerance 0
   # A job stopped after 5 steps (checkpoint every step) and resumed under the other number of processes.
   finetune 2 "$method" "$work/$method-resumed" --stop-after-steps 5 --checkpoint-every 1
   finetune 1 "$method" "$work/$method-resumed"

@@ -64,6 +64,10 @@ void rgp_outer_product_sums(const float *a, long lda, long r, const float *b, lo
 
 /// How many `Parallel` regions the calling thread is inside (thread-local): large GEMMs are split across the workers
 /// only at depth 0, so that a product inside a concurrent region never fans out again.
+/// Pins the calling thread to one CPU (Linux); 0 on success. Thread ranks pin themselves as `mpirun --bind-to core`
+/// pins MPI ranks.
+int rgp_pin_thread(int cpu);
+
 int rgp_parallel_depth(void);
 void rgp_set_parallel_depth(int depth);
 

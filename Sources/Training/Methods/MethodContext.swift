@@ -29,7 +29,10 @@ public final class MethodContext {
         self.tokenizer = tokenizer
         self.engine = engine
         classes = configuration.task.labels.count
-        model.reserveWorkspace(tokens: configuration.microBatchTokens, longestSequence: configuration.maxLength)
+        // A rank of P gets every P-th sequence of a length-sorted micro-batch: at most budget/P tokens and one sequence.
+        let ranks = engine.communicator.size
+        model.reserveWorkspace(tokens: ranks == 1 ? configuration.microBatchTokens : configuration.microBatchTokens / ranks + configuration.maxLength,
+                               longestSequence: configuration.maxLength)
     }
 
     /// A seed for one purpose at one step (salts: 1 carriers, 2 dropout; the engine uses 3 and 4).
