@@ -22,9 +22,9 @@ def run_json(command):
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
-def ours(rgp, shape, method, repetitions, step_args=()):
+def ours(rgp, shape, method, repetitions, step_args=(), forward_args=()):
     if method == "forward":
-        command = [rgp, "bench", "forward", "--shape", shape, "--json", "--repetitions", str(repetitions)]
+        command = [rgp, "bench", "forward", "--shape", shape, "--json", "--repetitions", str(repetitions), *forward_args]
     else:
         command = [rgp, "bench", "step", "--shape", shape, "--method", method, "--json", "--repetitions", str(repetitions),
                    *step_args]
@@ -58,6 +58,7 @@ def main():
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--out", help="JSON file for every raw figure")
     parser.add_argument("--rgp-step-args", default="", help="extra options of our training steps, e.g. '--ranks 2 --threads 1'")
+    parser.add_argument("--rgp-forward-args", default="", help="extra options of our forward, e.g. '--ranks 2'")
     parser.add_argument("--memory-out", help="Markdown file for the peak-RSS table alone (results/memory.md)")
     args = parser.parse_args()
     shapes, methods = args.shape or ["minilm"], args.method or METHODS
@@ -66,7 +67,7 @@ def main():
     for round_index in range(args.rounds):
         for shape in shapes:
             for method in methods:
-                for side, measure in (("rgp", lambda: ours(args.rgp, shape, method, args.repetitions, args.rgp_step_args.split())),
+                for side, measure in (("rgp", lambda: ours(args.rgp, shape, method, args.repetitions, args.rgp_step_args.split(), args.rgp_forward_args.split())),
                                       ("pytorch", lambda: theirs(args.python, shape, method, args.repetitions))):
                     record = dict(measure(), round=round_index, shape=shape, method=method)
                     raw.append(record)
@@ -82,7 +83,7 @@ def main():
 
     blas = {side: next(r["blas"] for r in raw if r["side"] == side) for side in ("rgp", "pytorch")}
     print(f"CPU: {cpu_name()}; {args.rounds} interleaved rounds, median of {args.repetitions} steps each, "
-          f"batch 32 × 128, 2 threads each side" + (f"; our steps with {args.rgp_step_args}" if args.rgp_step_args else "") + ".")
+          f"batch 32 × 128, 2 threads each side" + (f"; our steps with {args.rgp_step_args}" if args.rgp_step_args else "") + (f"; our forward with {args.rgp_forward_args}" if args.rgp_forward_args else "") + ".")
     print(f"Ours: {blas['rgp']}, sgemm peak {peaks('rgp'):.0f} GFLOP/s. "
           f"PyTorch: {blas['pytorch']}, sgemm peak {peaks('pytorch'):.0f} GFLOP/s.\n")
     print("| shape | figure | ours (s) | PyTorch (s) | ours / PyTorch | ours GFLOP/s (of peak) | RSS ours / PyTorch (MB) |")

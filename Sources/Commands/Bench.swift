@@ -236,21 +236,27 @@ struct ForwardBench: ParsableCommand {
     @Flag(help: "Training mode (dropout on), as a training step's forward runs.") var training = false
     @Flag(help: "Run the last layer at every token (as PyTorch's BertForSequenceClassification does), not only at the first tokens the pooler head reads (the trainer's way; the same logits).")
     var everyTokenLastLayer = false
+    @Option(help: "Replicas over the same weights, each forwarding every ranks-th sequence on its own core (ReplicatedForward); --threads cores in all.")
+    var ranks: Int = 1
     @Flag(help: "One JSON object per line (for `make bench-compare`).") var json = false
 
     func run() throws {
+        guard ranks >= 1 && ranks <= threads else { throw ValidationError("--ranks must lie in 1...--threads (\(threads)), got \(ranks)") }
         try useThreads(threads)
         let peak = measureGemmPeak()
         if !json { print("sgemm peak (4096×768)·(768×3072): \(format(peak)) GFLOP/s, threads \(threads)") }
         let shapes = [("minilm", "MiniLM-L6-H384", BertConfig.miniLM), ("bert-base", "BERT-base", BertConfig.bertBase)]
         for (key, name, config) in shapes where shape.contains(key) {
-            let model = BertModel(parameters: randomParameters(config))
-            model.training = training
-            model.firstTokenLastLayer = !everyTokenLastLayer
+            let replicas = ReplicatedForward(parameters: randomParameters(config), replicas: ranks) { model in
+                model.training = training
+                model.firstTokenLastLayer = !everyTokenLastLayer
+            }
             var generator = Xoshiro256(seed: 7)
             let sequences = (0..<batch).map { _ in (0..<length).map { _ in Int32(generator.next() % 30000) + 100 } }
             let input = Batch(sequences: sequences, tokenTypes: sequences.map { $0.map { _ in 0 } }, padId: 0)
-            let seconds = medianSeconds(repetitions: repetitions) { model.forward(input) }
+            let seconds = ranks == 1
+                ? medianSeconds(repetitions: repetitions) { replicas.models[0].forward(input) }
+                : medianSeconds(repetitions: repetitions) { _ = replicas.forward(input) }
             let flops = forwardFlops(config, batch: batch, length: length, firstTokenLastLayer: !everyTokenLastLayer)
             let achieved = flops / seconds / 1e9
             if json {

@@ -47,11 +47,15 @@ extension Parallel {
             for i in 0..<count { body(i, 0) }
             return
         }
-        workerRows(workers, minimumRows: 2) { worker, start, _ in
-            var i = start
-            while i < count {
-                body(i, worker)
-                i += workers
+        // Each call gets a range of lanes (one lane each when split; all of them when `workerRows` runs on the
+        // calling thread, inside an enclosing region); lane w takes items w, w + W, w + 2W, ….
+        workerRows(workers, minimumRows: 2) { worker, first, lanes in
+            for lane in first..<(first + lanes) {
+                var i = lane
+                while i < count {
+                    body(i, worker)
+                    i += workers
+                }
             }
         }
     }

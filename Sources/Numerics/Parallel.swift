@@ -30,8 +30,10 @@ public enum Parallel {
 
     /// As `rows`, and tells `body(worker, start, count)` which worker (0 ..< `workers`) runs the range, so that a
     /// caller can hand each worker its own scratch buffer.
+    /// Inside a region (a worker of an enclosing split) it runs on the calling thread: the enclosing split already
+    /// keeps every core busy.
     public static func workerRows(_ rows: Int, minimumRows: Int = 256, _ body: (Int, Int, Int) -> Void) {
-        let workers = rows >= minimumRows ? Swift.max(1, Parallel.workers) : 1
+        let workers = rows >= minimumRows && !isInsideRegion ? Swift.max(1, Parallel.workers) : 1
         if workers == 1 {
             body(0, 0, rows)
             return

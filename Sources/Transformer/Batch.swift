@@ -30,4 +30,14 @@ public struct Batch: Sendable {
 
     /// Number of token positions, padding included.
     public var tokens: Int { size * length }
+
+    /// The sequences at `rows`, in that order, at the same padded length.
+    public func rows(_ rows: [Int]) -> Batch {
+        var batch = self
+        batch.size = rows.count
+        batch.inputIds = rows.flatMap { inputIds[($0 * length)..<(($0 + 1) * length)] }
+        batch.tokenTypeIds = rows.flatMap { tokenTypeIds[($0 * length)..<(($0 + 1) * length)] }
+        batch.attentionMask = rows.flatMap { attentionMask[($0 * length)..<(($0 + 1) * length)] }
+        return batch
+    }
 }
