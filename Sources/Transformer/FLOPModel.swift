@@ -77,8 +77,12 @@ public struct FLOPModel: Sendable {
             : 0
         return 4 * Double(batch * length) * widthsPerLayer * Double(rank) * layers - skipped * Double(rank)
     }
-    /// Ghost norms: two T×T Gram matrices per example and matrix (2·B·T²·(d + p)).
+    /// Ghost norms: two T×T Gram matrices per example and matrix (2·B·T²·(d + p)); 1×1 at the first-token last
+    /// layer's sites.
     public func ghostNorms(batch: Int, length: Int) -> Double {
-        2 * Double(batch) * Double(length * length) * widthsPerLayer * layers
+        let skipped = firstTokenLastLayer
+            ? 2 * Double(batch) * Double(length * length - 1) * Self.firstTokenSites.reduce(0.0) { let s = $1.shape(config); return $0 + Double(s.rows + s.columns) }
+            : 0
+        return 2 * Double(batch) * Double(length * length) * widthsPerLayer * layers - skipped
     }
 }

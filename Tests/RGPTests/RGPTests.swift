@@ -174,9 +174,11 @@ struct CarrierTests {
 
 @Suite("DP-SGD ghost norms")
 struct GhostNormTests {
-    @Test("per-example norms equal those of explicitly computed per-example gradients")
-    func matchesExplicit() throws {
+    @Test("per-example norms equal those of explicitly computed per-example gradients (last layer at every token or at the first tokens)",
+          arguments: [false, true])
+    func matchesExplicit(firstTokenLastLayer: Bool) throws {
         let model = try tinyModel()
+        model.firstTokenLastLayer = firstTokenLastLayer
         let dlogits = summedLossGradient(model, [0, 1, 2])
         let ghost = perExampleGradientSquares(model: model, dlogits: dlogits, classes: 3)
         for i in 0..<3 {
@@ -203,9 +205,10 @@ struct BookKeepingTests {
         }
     }
 
-    @Test("one backward's kept gradients give the norms and Σ c_i·g_i of per-example backwards (dropout on)",
-          arguments: [("tiny", HeadInput.cls), ("tiny", HeadInput.pooler), ("tiny-roberta", HeadInput.pooler)])
-    func matchesPerExample(fixture: String, head: HeadInput) throws {
+    @Test("one backward's kept gradients give the norms and Σ c_i·g_i of per-example backwards (dropout on; last layer at every token or at the first tokens)",
+          arguments: [("tiny", HeadInput.cls), ("tiny", HeadInput.pooler), ("tiny-roberta", HeadInput.pooler)], [false, true])
+    func matchesPerExample(fixture: (String, HeadInput), firstTokenLastLayer: Bool) throws {
+        let (fixture, head) = fixture
         let directory = URL(fileURLWithPath: tinyDirectory).deletingLastPathComponent().appendingPathComponent(fixture).path
         // The fixtures have every dropout probability at 0: switch dropout on, so that an input read before dropout
         // (fairseq's head drops [CLS] before the pooler) shows.
@@ -218,6 +221,7 @@ struct BookKeepingTests {
         }
         let model = BertModel(parameters: parameters)
         (model.headInput, model.training, model.dropoutGenerator) = (head, true, Xoshiro256(seed: 11))
+        model.firstTokenLastLayer = firstTokenLastLayer
         var groups: ParameterGroups = [.encoderWeights, .encoderBiases, .layerNorms, .classifier]
         if head == .pooler { groups.insert(.pooler) }
         let dlogits = summedLossGradient(model, [0, 1, 2])
@@ -247,7 +251,7 @@ struct BookKeepingTests {
                 #expect(got.allSatisfy { abs($0) < 1e-6 }, "\(name)")
             } else {
                 // Measured: at most 2.2e-7 (float rounding of the differently ordered sums).
-                #expect(error <= 1e-5, "\(fixture) \(head) \(name): scaled error \(error)")
+                #expect(error <= 1e-5, "\(fixture) \(head) first tokens \(firstTokenLastLayer) \(name): scaled error \(error)")
             }
         }
     }

@@ -17,7 +17,7 @@ public final class DPSGD: TrainingMethodPlugin {
         forwardPassesPerExample: 4, trainsOnFrozenFeatures: false)
 
     public static func stepFLOPs(config: BertConfig, batch: Int, length: Int, rank: Int, head: HeadInput) -> Double {
-        let f = FLOPModel(config: config)
+        let f = FLOPModel(config: config, firstTokenLastLayer: head != .mean)
         return f.forward(batch: batch, length: length) + f.backwardData(batch: batch, length: length)
             + f.ghostNorms(batch: batch, length: length) + f.weightGradients(batch: batch, length: length)
     }
@@ -34,8 +34,6 @@ public final class DPSGD: TrainingMethodPlugin {
 
     public init(context: MethodContext) {
         self.context = context
-        // The ghost norms read every LayerNorm's per-row gradient, which the first-token last layer does not report.
-        context.model.firstTokenLastLayer = false
         // Everything but the embedding tables, and the pooler only when it feeds the head (nothing untrained is trained).
         var groups: ParameterGroups = [.encoderWeights, .encoderBiases, .layerNorms, .classifier]
         if context.model.headInput == .pooler { groups.insert(.pooler) }
