@@ -309,53 +309,10 @@ void rgp_exp_non_positive_float(const float *v, float *y, long count) {
     for (long i = 0; i < count; i++) y[i] = exp_non_positive_float(v[i]);
 }
 
-/// The unmasked rows of `rgp_softmax_forward` (the unpadded encoder's attention): the same operations in the same
-/// order without the mask's selects, which kept the masked loops from running at full vector width.
-static inline __attribute__((always_inline)) void softmax_rows_unmasked(const float *x, float *y, long rows, long columns) {
-    for (long r = 0; r < rows; r++) {
-        const float *xr = x + r * columns;
-        float *yr = y + r * columns;
-        float top[LANES];
-        for (int l = 0; l < LANES; l++) top[l] = -INFINITY;
-        long j = 0;
-        for (; j + LANES <= columns; j += LANES) {
-#pragma clang loop vectorize(assume_safety)
-            for (int l = 0; l < LANES; l++) top[l] = xr[j + l] > top[l] ? xr[j + l] : top[l];
-        }
-        for (int l = 0; j < columns; j++, l++) top[l] = xr[j] > top[l] ? xr[j] : top[l];
-        float maximum = -INFINITY;
-        for (int l = 0; l < LANES; l++) maximum = top[l] > maximum ? top[l] : maximum;
-        if (maximum == -INFINITY) {
-            for (long k = 0; k < columns; k++) yr[k] = 0;
-            continue;
-        }
-        float acc[LANES] = {0};
-        j = 0;
-        for (; j + LANES <= columns; j += LANES) {
-#pragma clang loop vectorize(assume_safety)
-            for (int l = 0; l < LANES; l++) {
-                float e = exp_non_positive_float(xr[j + l] - maximum);
-                yr[j + l] = e;
-                acc[l] += e;
-            }
-        }
-        for (int l = 0; j < columns; j++, l++) {
-            float e = exp_non_positive_float(xr[j] - maximum);
-            yr[j] = e;
-            acc[l] += e;
-        }
-        float inverse = 1.0f / lane_total(acc);
-#pragma clang loop vectorize(assume_safety)
-        for (long k = 0; k < columns; k++) yr[k] *= inverse;
-    }
-}
-
-RGP_CLONES
-void rgp_softmax_forward(const float *x, float *y, long rows, long columns, const float *key_mask) {
-    if (!key_mask) {
-        softmax_rows_unmasked(x, y, rows, columns);
-        return;
-    }
+/// The rows of `rgp_softmax_forward`. Always inlined, so that the call with a literal NULL mask (the unpadded
+/// encoder's attention) is compiled without the mask's selects, which kept the masked loops from full vector width.
+static inline __attribute__((always_inline)) void softmax_rows(const float *x, float *y, long rows, long columns,
+                                                               const float *key_mask) {
     for (long r = 0; r < rows; r++) {
         const float *xr = x + r * columns;
         float *yr = y + r * columns;
@@ -400,6 +357,15 @@ void rgp_softmax_forward(const float *x, float *y, long rows, long columns, cons
         float inverse = 1.0f / lane_total(acc);
 #pragma clang loop vectorize(assume_safety)
         for (long k = 0; k < columns; k++) yr[k] *= inverse;
+    }
+}
+
+RGP_CLONES
+void rgp_softmax_forward(const float *x, float *y, long rows, long columns, const float *key_mask) {
+    if (key_mask) {
+        softmax_rows(x, y, rows, columns, key_mask);
+    } else {
+        softmax_rows(x, y, rows, columns, NULL);
     }
 }
 
