@@ -54,7 +54,7 @@ public enum Segmented {
     ) {
         rows.offsets.withUnsafeBufferPointer { offsets in
             nonisolated(unsafe) let offsets = offsets.baseAddress!
-            Parallel.forEachExample(rows, minimumExamples: 8) { i in
+            Parallel.forEachExample(rows, minimumExamples: 8) { i, _ in
                 rgp_outer_product_sums(a, lda, r, b, ldb, d, i, 1, offsets, out, outStride, transposed ? 1 : 0,
                                        accumulate ? 1 : 0)
             }

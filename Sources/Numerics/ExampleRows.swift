@@ -23,8 +23,6 @@ public struct ExampleRows: Sendable, Equatable {
     public var examples: Int { offsets.count - 1 }
     /// Rows of all examples together.
     public var rows: Int { offsets[offsets.count - 1] }
-    /// The longest example's rows.
-    public var longest: Int { (0..<examples).map(count).max() ?? 0 }
     /// First row of example i.
     public func start(_ i: Int) -> Int { offsets[i] }
     /// Rows of example i.
@@ -32,11 +30,12 @@ public struct ExampleRows: Sendable, Equatable {
 }
 
 extension Parallel {
-    /// Calls `body(i)` for every example on up to `workers` threads, worker w taking examples w, w + W, w + 2W, …:
-    /// micro-batches come sorted by length, so interleaving gives each worker about the same rows (contiguous halves
-    /// would give one worker every long example). Runs on the calling thread below `minimumExamples`.
-    public static func forEachExample(_ rows: ExampleRows, minimumExamples: Int = 2, _ body: (Int) -> Void) {
-        forEachInterleaved(rows.examples, minimum: minimumExamples) { i, _ in body(i) }
+    /// Calls `body(i, worker)` for every example on up to `workers` threads (worker 0 ..< `workers`, for per-worker
+    /// scratch), worker w taking examples w, w + W, w + 2W, …: micro-batches come sorted by length, so interleaving
+    /// gives each worker about the same rows (contiguous halves would give one worker every long example). Runs on the
+    /// calling thread below `minimumExamples`.
+    public static func forEachExample(_ rows: ExampleRows, minimumExamples: Int = 2, _ body: (Int, Int) -> Void) {
+        forEachInterleaved(rows.examples, minimum: minimumExamples, body)
     }
 
     /// Calls `body(i, worker)` for every i in 0..<count, worker w taking i = w, w + W, …; on the calling thread

@@ -25,11 +25,13 @@ final class GhostNorms {
             total += rows.count(i) * rows.count(i)
         }
         if gramInputs.count < total { (gramInputs, gramGradients) = (Tensor(zeros: [total]), Tensor(zeros: [total])) }
-        // Examples are independent: split across the workers (each example's sums in the same order as alone).
+        // Examples are independent: split across the workers (each example's sums in the same order as alone), each
+        // worker summing the bias gradient in its own p floats.
         nonisolated(unsafe) let (gramX, gramD) = (gramInputs.data, gramGradients.data)
+        let biasSums = Tensor(zeros: [Swift.max(1, Parallel.workers) * p])
         squares.withUnsafeMutableBufferPointer { squares in
             nonisolated(unsafe) let squares = squares
-            Parallel.forEachExample(rows) { i in
+            Parallel.forEachExample(rows) { i, worker in
                 let t = rows.count(i), first = rows.start(i)
                 let gx = gramX + gramStarts[i], gd = gramD + gramStarts[i]
                 BLAS.gemm(transA: false, transB: true, m: t, n: t, k: d, a: x + first * d, lda: d, b: x + first * d, ldb: d,
@@ -38,11 +40,10 @@ final class GhostNorms {
                           ldb: p, c: gd, ldc: t)
                 var weight = 0.0
                 for k in 0..<(t * t) { weight += Double(gx[k]) * Double(gd[k]) }
-                var biasSum = [Float](repeating: 0, count: p)
-                biasSum.withUnsafeMutableBufferPointer { sum in
-                    for row in first..<(first + t) { Elementwise.axpy(1, delta + row * p, into: sum.baseAddress!, count: p) }
-                }
-                squares[i] += weight + biasSum.withUnsafeBufferPointer { Elementwise.sumOfSquares($0.baseAddress!, count: p) }
+                let biasSum = biasSums.data + worker * p
+                biasSum.update(repeating: 0, count: p)
+                for row in first..<(first + t) { Elementwise.axpy(1, delta + row * p, into: biasSum, count: p) }
+                squares[i] += weight + Elementwise.sumOfSquares(biasSum, count: p)
             }
         }
     }
@@ -50,10 +51,16 @@ final class GhostNorms {
     /// γ and β of a LayerNorm: per example Σ_t dy_t ⊙ x̂_t and Σ_t dy_t over its rows.
     func layerNorm(outputGradient dy: UnsafePointer<Float>, input x: UnsafePointer<Float>, mean: UnsafePointer<Float>,
                    rstd: UnsafePointer<Float>, columns h: Int, rows: ExampleRows) {
+        // Per worker: Σ dy ⊙ x̂ and Σ dy in double, h each.
+        let workers = Swift.max(1, Parallel.workers)
+        let sums = UnsafeMutablePointer<Double>.allocate(capacity: workers * 2 * h)
+        defer { sums.deallocate() }
+        nonisolated(unsafe) let scratch = sums
         squares.withUnsafeMutableBufferPointer { squares in
             nonisolated(unsafe) let squares = squares
-            Parallel.forEachExample(rows) { i in
-                var gamma = [Double](repeating: 0, count: h), beta = [Double](repeating: 0, count: h)
+            Parallel.forEachExample(rows) { i, worker in
+                let gamma = scratch + worker * 2 * h, beta = gamma + h
+                gamma.update(repeating: 0, count: 2 * h)
                 for row in rows.start(i)..<(rows.start(i) + rows.count(i)) {
                     let g = dy + row * h, v = x + row * h, mu = mean[row], s = rstd[row]
                     for j in 0..<h {
@@ -61,7 +68,10 @@ final class GhostNorms {
                         beta[j] += Double(g[j])
                     }
                 }
-                squares[i] += gamma.reduce(0) { $0 + $1 * $1 } + beta.reduce(0) { $0 + $1 * $1 }
+                var gammaSquares = 0.0, betaSquares = 0.0
+                for j in 0..<h { gammaSquares += gamma[j] * gamma[j] }
+                for j in 0..<h { betaSquares += beta[j] * beta[j] }
+                squares[i] += gammaSquares + betaSquares
             }
         }
     }
@@ -147,7 +157,7 @@ public final class BookKeepingClipper {
         let single = ExampleRows(examples: examples, length: 1)
         func scaleExamples(_ x: UnsafeMutablePointer<Float>, rows: ExampleRows, columns: Int) {
             nonisolated(unsafe) let x = x
-            Parallel.forEachExample(rows, minimumExamples: rows.rows > examples ? 2 : 256) { i in
+            Parallel.forEachExample(rows, minimumExamples: rows.rows > examples ? 2 : 256) { i, _ in
                 guard factors[i] != 1 else { return }
                 Elementwise.scale(x + rows.start(i) * columns, by: factors[i], count: rows.count(i) * columns)
             }
