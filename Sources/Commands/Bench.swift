@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distributed
 import Foundation
 import GLUE
 import Tokenizers
@@ -17,6 +18,14 @@ struct Bench: ParsableCommand {
 func useThreads(_ threads: Int) throws {
     guard threads >= 1 && threads <= 1024 else { throw ValidationError("--threads must lie in 1...1024, got \(threads)") }
     Parallel.use(threads: threads)
+}
+
+/// Refuses a --ranks outside 1...64, or thread ranks inside an MPI job (one layout or the other).
+func checkRanks(_ ranks: Int) throws {
+    guard ranks >= 1 && ranks <= 64 else { throw ValidationError("--ranks must lie in 1...64, got \(ranks)") }
+    guard ranks == 1 || Distributed.Job.communicator.size == 1 else {
+        throw ValidationError("--ranks \(ranks) under mpirun: use thread ranks or MPI ranks, not both")
+    }
 }
 
 /// Times `body` `repetitions` times after one warm-up call and returns the median in seconds.

@@ -102,10 +102,7 @@ struct FinetuneOptions: ParsableArguments {
     /// --ranks P, P threads of this process train as P ranks (`ThreadGroup`), sharing the loaded data.
     func run(task: GLUETask) throws {
         MPIBackend.startIfLaunched()
-        guard ranks >= 1 && ranks <= 64 else { throw ValidationError("--ranks must lie in 1...64, got \(ranks)") }
-        guard ranks == 1 || Job.communicator.size == 1 else {
-            throw ValidationError("--ranks \(ranks) under mpirun: use thread ranks or MPI ranks, not both")
-        }
+        try checkRanks(ranks)
         try useThreads(threads)
         let c = try configuration(task: task)
         let root = try glueRoot(data)

@@ -23,7 +23,7 @@ struct StepBench: ParsableCommand {
     @Flag(help: "One JSON object per line (for `make bench-compare`).") var json = false
 
     func run() throws {
-        guard ranks >= 1 && ranks <= 64 else { throw ValidationError("--ranks must lie in 1...64, got \(ranks)") }
+        try checkRanks(ranks)
         let cores = threads * ranks
         try useThreads(cores)
         var peak = measureGemmPeak()

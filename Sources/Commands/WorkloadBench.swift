@@ -31,8 +31,7 @@ struct WorkloadBench: ParsableCommand {
     /// rank 0 reports.
     func run() throws {
         MPIBackend.startIfLaunched()
-        guard ranks >= 1 && ranks <= 64 else { throw ValidationError("--ranks must lie in 1...64, got \(ranks)") }
-        guard ranks == 1 || Job.communicator.size == 1 else { throw ValidationError("--ranks under mpirun: use one or the other") }
+        try checkRanks(ranks)
         guard let root = data ?? ProcessInfo.processInfo.environment["RGP_GLUE_DIR"] else {
             throw ValidationError("give --data or set RGP_GLUE_DIR")
         }
