@@ -16,6 +16,29 @@ public enum Elementwise {
         Parallel.chunks(count) { start, n in rgp_multiply(a + start, b + start, y + start, n) }
     }
 
+    /// y = a − b (split across the elementwise workers). `y` may alias either input.
+    public static func subtract(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int
+    ) {
+        Parallel.chunks(count) { start, n in
+            let (a, b, y) = (a + start, b + start, y + start)
+            for i in 0..<n { y[i] = a[i] - b[i] }
+        }
+    }
+
+    /// Whether any of x's elements is not zero (a NaN counts), stopping at the first.
+    public static func hasNonzero(_ x: UnsafePointer<Float>, count: Int) -> Bool {
+        var i = 0
+        while i < count {
+            let end = Swift.min(i + 4096, count)
+            var bits: UInt32 = 0  // sign bits dropped: −0 is zero
+            for j in i..<end { bits |= x[j].bitPattern & 0x7fff_ffff }
+            if bits != 0 { return true }
+            i = end
+        }
+        return false
+    }
+
     /// y += alpha · x.
     public static func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
         for i in 0..<count { y[i] += alpha * x[i] }

@@ -18,6 +18,17 @@ public enum Reconstruction: String, Sendable, Codable, CaseIterable {
     case reference
 }
 
+/// Memory that `CarrierGroup.computeCarriers` reuses across groups and steps for W − W₀: it grows to the largest
+/// group's stacked matrices once.
+public final class CarrierScratch: @unchecked Sendable {
+    private var storage = Tensor(zeros: [0])
+    public init() {}
+    func reserve(_ count: Int) -> Tensor {
+        if storage.count < count { storage = Tensor(zeros: [count]) }
+        return storage
+    }
+}
+
 /// One reparametrized matrix W ∈ ℝ^{P×d} (or Q, K and V stacked, P = 3h) with gradient carriers L ∈ ℝ^{P×r},
 /// R ∈ ℝ^{r×d}, and its per-example carrier gradients for the current micro-batch.
 ///
@@ -72,19 +83,24 @@ public final class CarrierGroup: @unchecked Sendable {
     // MARK: Carriers by power iteration
 
     /// L = orth(M·R₀), then `iterations` rounds of R = orth(Mᵀ·L)ᵀ (and L = orth(M·Rᵀ) between rounds), with M the
-    /// stacked weights or their change since `initial`. R₀ ~ N(0, 1) from `generator`.
+    /// stacked weights or their change since `initial`. R₀ ~ N(0, 1) from `generator`. `scratch` holds W − W₀ (the
+    /// groups of a run share one, so that a step neither allocates nor faults in a weight-sized buffer per group).
     public func computeCarriers<G: RandomNumberGenerator>(
-        parameters: BertParameters, initial: BertParameters?, source: CarrierSource, iterations: Int, generator: inout G
+        parameters: BertParameters, initial: BertParameters?, source: CarrierSource, iterations: Int, generator: inout G,
+        scratch: CarrierScratch = CarrierScratch()
     ) {
         var matrices = weights(parameters)
         if source == .history, let initial {
+            let buffer = scratch.reserve(matrices.reduce(0) { $0 + $1.count })
+            var offset = 0
             let deltas = zip(matrices, weights(initial)).map { current, start -> Tensor in
-                let d = current.clone()
-                Elementwise.axpy(-1, start.data, into: d.data, count: d.count)
+                let d = buffer.view(offset: offset, shape: current.shape)
+                offset += current.count
+                Elementwise.subtract(current.data, start.data, into: d.data, count: d.count)
                 return d
             }
-            let norm = deltas.reduce(0.0) { $0 + Elementwise.sumOfSquares($1.data, count: $1.count) }
-            if norm > 0 { matrices = deltas }  // at t = 0 the history is zero: fall back to W
+            // At t = 0 the history is zero: fall back to W.
+            if deltas.contains(where: { Elementwise.hasNonzero($0.data, count: $0.count) }) { matrices = deltas }
         }
         let start = Tensor(zeros: [columns, rank])  // R₀ᵀ [d, r]
         for i in 0..<start.count { start.data[i] = Float(generator.nextGaussian()) }

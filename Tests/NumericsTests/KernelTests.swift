@@ -457,3 +457,24 @@ struct LossTests {
                                                     at: bias.doubles, weights: w.doubles)) < 1e-5)
     }
 }
+
+@Suite("elementwise")
+struct ElementwiseTests {
+    @Test("subtract equals a − b element for element; hasNonzero finds one nonzero anywhere, ignores signed zeros, counts NaN")
+    func subtractAndNonzero() {
+        let count = 70_001  // above the split threshold, with a tail
+        let a = randomValues(count, seed: 90, scale: 3), b = randomValues(count, seed: 91, scale: 3)
+        var y = [Float](repeating: .nan, count: count)
+        Elementwise.subtract(a, b, into: &y, count: count)
+        #expect(y.map(\.bitPattern) == zip(a, b).map { ($0 - $1).bitPattern })
+        var zeros = [Float](repeating: 0, count: count)
+        zeros[17] = -0.0
+        #expect(!Elementwise.hasNonzero(zeros, count: count))
+        for (index, value) in [(0, Float(1e-40)), (count - 1, -2), (4096, .nan), (50_000, .infinity)] {
+            var x = zeros
+            x[index] = value
+            #expect(Elementwise.hasNonzero(x, count: count), "element \(index) = \(value)")
+            #expect(!Elementwise.hasNonzero(x, count: index), "before element \(index)")
+        }
+    }
+}

@@ -8,6 +8,7 @@ import Transformer
 final class CarrierStep {
     let context: MethodContext
     let carriers: CarrierSet
+    let carrierScratch = CarrierScratch()
     /// Segments: every carrier group (scale 1), then the head (scale `headScale`), then the audit's canary slice when
     /// the run is audited.
     let layout: FlatLayout
@@ -51,7 +52,7 @@ final class CarrierStep {
         var carrierRandom = Xoshiro256(seed: context.seed(step: step, salt: 1))
         for g in carriers.groups {
             g.computeCarriers(parameters: model.parameters, initial: context.initial, source: c.carrierSource,
-                              iterations: c.powerIterations, generator: &carrierRandom)
+                              iterations: c.powerIterations, generator: &carrierRandom, scratch: carrierScratch)
         }
         sum.zero()
         var lossSum = 0.0
