@@ -93,14 +93,33 @@ void rgp_gelu_forward_bias(float *x, const float *bias, float *y, long rows, lon
     }
 }
 
+// Φ(v) + v·φ(v) in double: GELU's derivative, as GELU.scalarBackward evaluates it.
+static inline double gelu_derivative(double v) {
+    double cdf = 0.5 * (1 + fast_erf(v * 0.7071067811865475));
+    double pdf = 0.3989422804014327 * exp_non_positive(-0.5 * v * v);
+    return cdf + v * pdf;
+}
+
+RGP_CLONES
+void rgp_gelu_forward_bias_derivative(float *x, const float *bias, float *y, long rows, long columns) {
+    for (long r = 0; r < rows; r++) {
+        float *xr = x + r * columns, *yr = y + r * columns;
+#pragma clang loop vectorize(assume_safety)
+        for (long j = 0; j < columns; j++) {
+            double v = (double)(xr[j] + bias[j]);
+            double erf_term = fast_erf(v * 0.7071067811865475);
+            yr[j] = (float)(0.5 * v * (1 + erf_term));
+            double pdf = 0.3989422804014327 * exp_non_positive(-0.5 * v * v);
+            xr[j] = (float)(0.5 * (1 + erf_term) + v * pdf);
+        }
+    }
+}
+
 RGP_CLONES
 void rgp_gelu_backward(const float *x, const float *dy, float *dx, long count) {
 #pragma clang loop vectorize(assume_safety)
     for (long i = 0; i < count; i++) {
-        double v = (double)x[i];
-        double cdf = 0.5 * (1 + fast_erf(v * 0.7071067811865475));
-        double pdf = 0.3989422804014327 * exp_non_positive(-0.5 * v * v);
-        dx[i] = (float)((double)dy[i] * (cdf + v * pdf));
+        dx[i] = (float)((double)dy[i] * gelu_derivative((double)x[i]));
     }
 }
 

@@ -22,6 +22,36 @@ public enum GELU {
         rgp_gelu_forward_bias(x, bias, y, rows, columns)
     }
 
+    /// y = GELU(x + bias) as `forward(biasing:)`, and x overwritten with the derivative GELU'(x + bias) = Φ + x·φ
+    /// rounded to float, so that backward is one product (`backward(derivative:)`) instead of erf and exp again.
+    /// `y` must not alias `x`.
+    public static func forwardKeepingDerivative(
+        biasing x: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
+        rows: Int, columns: Int
+    ) {
+        rgp_gelu_forward_bias_derivative(x, bias, y, rows, columns)
+    }
+
+    /// dx = dy · GELU'(x) from the derivative `forwardKeepingDerivative` kept. `dx` may alias `dy`.
+    public static func backward(
+        derivative: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>,
+        into dx: UnsafeMutablePointer<Float>, count: Int
+    ) {
+        rgp_multiply(dy, derivative, dx, count)
+    }
+
+    /// The reference arithmetic of `forwardKeepingDerivative` on an already biased x: y and the float derivative.
+    public static func scalarForwardKeepingDerivative(
+        _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, derivative: UnsafeMutablePointer<Float>, count: Int
+    ) {
+        for i in 0..<count {
+            let v = Double(x[i])
+            let erfTerm = FastMath.erf(v * 0.707_106_781_186_547_5)
+            y[i] = Float(0.5 * v * (1 + erfTerm))
+            derivative[i] = Float(0.5 * (1 + erfTerm) + v * (0.398_942_280_401_432_7 * FastMath.expNonPositive(-0.5 * v * v)))
+        }
+    }
+
     /// dx = dy · (Φ(x) + x · φ(x)), φ the standard normal density. `dx` may alias `dy`.
     public static func backward(
         input x: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>,

@@ -66,6 +66,9 @@ public struct Evaluator {
         let classes = task.labels.count
         var result = [Int](repeating: 0, count: examples.count)
         model.training = false
+        let prepared = model.preparesBackward
+        model.preparesBackward = false
+        defer { model.preparesBackward = prepared }
         for micro in microBatches(Array(examples.indices), of: examples, tokenBudget: microBatchTokens) {
             let logits = model.forward(makeBatch(micro, of: examples, padId: tokenizer.padId))
             for (row, index) in micro.enumerated() {

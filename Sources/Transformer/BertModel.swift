@@ -19,6 +19,11 @@ public final class BertModel: @unchecked Sendable {
     /// rows instead of B·T), forward and backward — the same logits and gradients for a sixth less arithmetic on a
     /// six-layer model. `Workspace.lastHiddenStates` then holds those B rows only.
     public var firstTokenLastLayer = false
+    /// Whether a forward keeps what backward needs beyond the activations themselves: GELU's derivative in place of
+    /// the feed-forward pre-activation (computed while erf is at hand, so backward multiplies instead of evaluating
+    /// erf and exp again). Forward-only callers (evaluation) turn it off and save the derivative's exp; a backward
+    /// after such a forward still works, from the pre-activation.
+    public var preparesBackward = true
     /// Source of dropout masks (seeded, so runs are reproducible).
     public var dropoutGenerator = Xoshiro256(seed: 0)
 
@@ -151,10 +156,17 @@ public final class BertModel: @unchecked Sendable {
         // The bias is added in GELU's pass rather than broadcast into [R, I] before the product.
         Linear.forward(a.hidden1.data, weight: weight(.intermediate), bias: nil,
                        into: a.intermediate.data, rows: rows, inputs: h, outputs: inner)
+        let keepDerivative = preparesBackward
         parallelRows(rows) { start, count in
-            GELU.forward(biasing: a.intermediate.data + start * inner, bias: bias(.intermediate),
-                         into: a.activated.data + start * inner, rows: count, columns: inner)
+            if keepDerivative {
+                GELU.forwardKeepingDerivative(biasing: a.intermediate.data + start * inner, bias: bias(.intermediate),
+                                              into: a.activated.data + start * inner, rows: count, columns: inner)
+            } else {
+                GELU.forward(biasing: a.intermediate.data + start * inner, bias: bias(.intermediate),
+                             into: a.activated.data + start * inner, rows: count, columns: inner)
+            }
         }
+        a.intermediateIsDerivative = keepDerivative
         Linear.forward(a.activated.data, weight: weight(.output), bias: bias(.output), into: a.preNorm2.data,
                        rows: rows, inputs: inner, outputs: h)
         dropout(a.preNorm2, mask: a.outputDropMask, p: c.hiddenDropoutProb, count: rows * h)
@@ -324,8 +336,12 @@ public final class BertModel: @unchecked Sendable {
         linearBackward(.output, input: a.activated, outputGradient: gradPre, inputGradient: ws.gradIntermediate,
                        accumulate: false, rows: owners, inputs: inner, outputs: h)
         parallelRows(rows) { start, count in
-            GELU.backward(input: a.intermediate.data + start * inner, outputGradient: ws.gradIntermediate.data + start * inner,
-                          into: ws.gradIntermediate.data + start * inner, count: count * inner)
+            let gradient = ws.gradIntermediate.data + start * inner, kept = a.intermediate.data + start * inner
+            if a.intermediateIsDerivative {
+                GELU.backward(derivative: kept, outputGradient: gradient, into: gradient, count: count * inner)
+            } else {
+                GELU.backward(input: kept, outputGradient: gradient, into: gradient, count: count * inner)
+            }
         }
         // FFN in: dh₁ += dInter·W₁.
         linearBackward(.intermediate, input: a.hidden1, outputGradient: ws.gradIntermediate, inputGradient: gradHidden1,
@@ -486,8 +502,12 @@ public final class BertModel: @unchecked Sendable {
     public final class Workspace: @unchecked Sendable {
         public final class Layer {
             let query, key, value, context, preNorm1, hidden1, preNorm2, output: Tensor
+            /// Feed-forward pre-activation h₁·W₁ᵀ + b₁ (or GELU's derivative there, `intermediateIsDerivative`) and
+            /// GELU of it.  [R, I]
             let intermediate, activated: Tensor
             let probabilities: Tensor
+            /// Whether `intermediate` holds GELU's derivative (`preparesBackward`) rather than the pre-activation.
+            var intermediateIsDerivative = false
             /// The key of this layer's attention-dropout stream in the last training forward.
             var attentionDropoutKey: UInt64 = 0
             let attentionDropMask, outputDropMask: Tensor

@@ -8,11 +8,13 @@ import Numerics
 public final class ReplicatedForward {
     public let models: [BertModel]
 
-    /// `configure` sets each replica's head input, mode and first-token last layer.
+    /// `configure` sets each replica's head input, mode and first-token last layer. The replicas run forward only
+    /// (`preparesBackward` off).
     public init(parameters: BertParameters, replicas: Int, configure: (BertModel) -> Void = { _ in }) {
         precondition(replicas >= 1, "at least one replica")
         models = (0..<replicas).map { _ in
             let model = BertModel(parameters: parameters)
+            model.preparesBackward = false
             configure(model)
             return model
         }

@@ -225,6 +225,30 @@ struct ActivationTests {
         #expect(forwardInPlace.map(\.bitPattern) == reference.map(\.bitPattern), "forward in place")
     }
 
+    @Test("GELU keeping its derivative: y and the derivative equal the Swift reference bit for bit; backward from it is within one rounding of backward from x")
+    func geluKeepingDerivative() {
+        let rows = 9, columns = 1537  // tails at every vector width
+        let x = randomValues(rows * columns, seed: 42, scale: 5), bias = randomValues(columns, seed: 43, scale: 2)
+        var kept = x, y = [Float](repeating: .nan, count: x.count)
+        kept.withUnsafeMutableBufferPointer { k in
+            GELU.forwardKeepingDerivative(biasing: k.baseAddress!, bias: bias, into: &y, rows: rows, columns: columns)
+        }
+        let biased = (0..<x.count).map { x[$0] + bias[$0 % columns] }
+        var referenceY = [Float](repeating: 0, count: x.count), referenceDerivative = referenceY
+        GELU.scalarForwardKeepingDerivative(biased, into: &referenceY, derivative: &referenceDerivative, count: x.count)
+        #expect(y.map(\.bitPattern) == referenceY.map(\.bitPattern), "y")
+        #expect(kept.map(\.bitPattern) == referenceDerivative.map(\.bitPattern), "derivative")
+        var plainY = [Float](repeating: 0, count: x.count)
+        GELU.scalarForward(biased, into: &plainY, count: x.count)
+        #expect(y.map(\.bitPattern) == plainY.map(\.bitPattern), "the same y as GELU.forward")
+        let dy = randomValues(x.count, seed: 44, scale: 1)
+        var fromDerivative = [Float](repeating: 0, count: x.count), fromInput = fromDerivative
+        GELU.backward(derivative: kept, outputGradient: dy, into: &fromDerivative, count: x.count)
+        GELU.backward(input: biased, outputGradient: dy, into: &fromInput, count: x.count)
+        let worst = zip(fromDerivative, fromInput).map { abs($0 - $1) / max(abs($1), 1e-30) }.max() ?? 0
+        #expect(worst <= 2.5e-7, "relative difference \(worst)")
+    }
+
     @Test("GELU with the bias folded in: x += bias kept, and y equals the reference on the biased x bit for bit")
     func geluWithBias() {
         let rows = 7, columns = 37  // not a multiple of any vector width: every row has a tail

@@ -58,15 +58,16 @@ func tinyBatch(_ step: SafeTensorsFile) throws -> (Batch, [Int32]) {
 
 @Suite("tiny BERT against PyTorch: logits, loss and every parameter gradient")
 struct TinyBertTests {
-    @Test("an unconverted Hugging Face folder loads, and one step matches the PyTorch dump (last layer at every token, or at the first tokens alone)",
-          arguments: [false, true])
-    func step(firstTokenLastLayer: Bool) throws {
+    @Test("an unconverted Hugging Face folder loads, and one step matches the PyTorch dump (last layer at every token, or at the first tokens alone; GELU's backward from the kept derivative, or from the pre-activation)",
+          arguments: [false, true], [true, false])
+    func step(firstTokenLastLayer: Bool, preparesBackward: Bool) throws {
         let checkpoint = try Checkpoint.load(directory: try fixturePath("tiny"), classes: 3)
         #expect(checkpoint.classifierLoaded)
         let step = try SafeTensorsFile(path: try fixturePath("tiny-step.safetensors"))
         let (batch, labels) = try tinyBatch(step)
         let model = BertModel(parameters: checkpoint.parameters)
         model.firstTokenLastLayer = firstTokenLastLayer
+        model.preparesBackward = preparesBackward
         model.training = true  // dropout probabilities are 0 in this config
         let logits = model.forward(batch)
         #expect(maxAbs(logits.array, try step.floats("logits")) <= 1e-5)

@@ -6,6 +6,9 @@ void rgp_gelu_forward(const float *x, float *y, long count);
 
 /// Row by row: x[r, j] += bias[j] (kept: backward reads it), then y = GELU(x) as `rgp_gelu_forward`; y must not alias x.
 void rgp_gelu_forward_bias(float *x, const float *bias, float *y, long rows, long columns);
+/// Row by row: y = GELU(x + bias) as `rgp_gelu_forward_bias`, and x overwritten with GELU'(x + bias) = Φ + x·φ rounded
+/// to float (what backward multiplies by); y must not alias x.
+void rgp_gelu_forward_bias_derivative(float *x, const float *bias, float *y, long rows, long columns);
 
 /// GELU's backward, dx = dy·(Φ(x) + x·φ(x)); `dx` may alias `dy`.
 void rgp_gelu_backward(const float *x, const float *dy, float *dx, long count);

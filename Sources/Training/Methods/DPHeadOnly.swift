@@ -44,6 +44,7 @@ public final class DPHeadOnly: TrainingMethodPlugin {
         let model = context.model, data = context.data.train, h = context.config.hiddenSize
         let result = Tensor(zeros: [data.count, h])
         model.training = false
+        model.preparesBackward = false  // the encoder is frozen: no backward ever runs through it
         let communicator = context.engine.communicator
         for micro in context.share(microBatches(Array(data.indices), of: data, tokenBudget: context.configuration.microBatchTokens)) {
             model.forward(makeBatch(micro, of: data, padId: context.tokenizer.padId))
