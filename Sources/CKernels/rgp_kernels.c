@@ -452,3 +452,39 @@ int rgp_pin_thread(int cpu) {
     return -1;
 #endif
 }
+
+// MARK: Layer norm
+
+// Row by row: μ and σ² as sums over 16 fixed lanes (then `lane_total`), so the row reductions run at vector width
+// and give the same bits on every instruction set; y = (x − μ)·rstd·γ + β.
+RGP_CLONES
+void rgp_layer_norm_forward(const float *x, const float *gamma, const float *beta, float *y, float *mean, float *rstd,
+                            long rows, long columns, float eps) {
+    float n = (float)columns;
+    for (long r = 0; r < rows; r++) {
+        const float *xr = x + r * columns;
+        float *yr = y + r * columns;
+        float acc[LANES] = {0};
+        long j = 0;
+        for (; j + LANES <= columns; j += LANES)
+            for (int l = 0; l < LANES; l++) acc[l] += xr[j + l];
+        for (int l = 0; j < columns; j++, l++) acc[l] += xr[j];
+        float mu = lane_total(acc) / n;
+        float squares[LANES] = {0};
+        j = 0;
+        for (; j + LANES <= columns; j += LANES)
+            for (int l = 0; l < LANES; l++) {
+                float d = xr[j + l] - mu;
+                squares[l] += d * d;
+            }
+        for (int l = 0; j < columns; j++, l++) {
+            float d = xr[j] - mu;
+            squares[l] += d * d;
+        }
+        float s = 1.0f / sqrtf(lane_total(squares) / n + eps);
+        mean[r] = mu;
+        rstd[r] = s;
+#pragma clang loop vectorize(assume_safety)
+        for (long k = 0; k < columns; k++) yr[k] = (xr[k] - mu) * s * gamma[k] + beta[k];
+    }
+}

@@ -112,6 +112,24 @@ struct SoftmaxTests {
 struct LayerNormTests {
     let rows = 4, columns = 9, eps: Float = 1e-12
 
+    @Test("forward at encoder widths (16-lane sums and a tail) against Float64: y, mean and rstd", arguments: [384, 389, 768])
+    func forwardWide(columns: Int) {
+        let rows = 37
+        let x = randomValues(rows * columns, seed: 24, scale: 3).map { $0 + 5 }  // an offset: the mean matters
+        let gamma = randomValues(columns, seed: 25), beta = randomValues(columns, seed: 26)
+        var y = [Float](repeating: 0, count: x.count), mean = [Float](repeating: 0, count: rows), rstd = mean
+        LayerNorm.forward(x, gamma: gamma, beta: beta, into: &y, mean: &mean, rstd: &rstd, rows: rows, columns: columns, eps: 1e-12)
+        let reference = referenceLayerNorm(x.doubles, gamma: gamma.doubles, beta: beta.doubles, rows: rows, columns: columns, eps: 1e-12)
+        #expect(maxAbsDifference(y, reference) < 2e-5)
+        for r in 0..<rows {
+            let row = x[(r * columns)..<((r + 1) * columns)].map(Double.init)
+            let mu = row.reduce(0, +) / Double(columns)
+            let variance = row.map { ($0 - mu) * ($0 - mu) }.reduce(0, +) / Double(columns)
+            #expect(abs(Double(mean[r]) - mu) < 1e-5 * max(1, abs(mu)), "row \(r) mean")
+            #expect(abs(Double(rstd[r]) * variance.squareRoot() - 1) < 1e-5, "row \(r) rstd")
+        }
+    }
+
     @Test("forward and backward (input, γ, β) against Float64 finite differences")
     func gradients() {
         let x = randomValues(rows * columns, seed: 20, scale: 3), gamma = randomValues(columns, seed: 21)
