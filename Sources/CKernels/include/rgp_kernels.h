@@ -80,7 +80,6 @@ long long *rgp_product_counter(void);
 void rgp_set_product_counter(long long *counter);
 void rgp_count_product(long long flops);
 
-
 /// Layer norm over rows×columns (y may alias x): mean and rstd per row saved for backward; the row sums over 16 fixed
 /// lanes, the same bits on every instruction set.
 void rgp_layer_norm_forward(const float *x, const float *gamma, const float *beta, float *y, float *mean, float *rstd,
