@@ -80,39 +80,40 @@ void rgp_gelu_forward(const float *x, float *y, long count) {
     for (long i = 0; i < count; i++) y[i] = gelu_value(x[i]);
 }
 
-RGP_CLONES
-void rgp_gelu_forward_bias(float *x, const float *bias, float *y, long rows, long columns) {
+// φ(v), the standard normal density, in double.
+static inline double normal_density(double v) { return 0.3989422804014327 * exp_non_positive(-0.5 * v * v); }
+
+// Φ(v) + v·φ(v) in double: GELU's derivative, as GELU.scalarBackward evaluates it.
+static inline double gelu_derivative(double v) {
+    double cdf = 0.5 * (1 + fast_erf(v * 0.7071067811865475));
+    return cdf + v * normal_density(v);
+}
+
+// Row by row: y = GELU(x + bias), and x overwritten with x + bias or, with `keep_derivative`, with GELU'(x + bias)
+// from the same erf. Always inlined and called with a literal flag, so each kernel's loop has no select.
+static inline __attribute__((always_inline)) void gelu_bias_rows(float *x, const float *bias, float *y, long rows,
+                                                                 long columns, int keep_derivative) {
     for (long r = 0; r < rows; r++) {
         float *xr = x + r * columns, *yr = y + r * columns;
 #pragma clang loop vectorize(assume_safety)
         for (long j = 0; j < columns; j++) {
             float biased = xr[j] + bias[j];
-            xr[j] = biased;
-            yr[j] = gelu_value(biased);
+            double v = (double)biased;
+            double erf_term = fast_erf(v * 0.7071067811865475);
+            yr[j] = (float)(0.5 * v * (1 + erf_term));  // gelu_value(biased)
+            xr[j] = keep_derivative ? (float)(0.5 * (1 + erf_term) + v * normal_density(v)) : biased;
         }
     }
 }
 
-// Φ(v) + v·φ(v) in double: GELU's derivative, as GELU.scalarBackward evaluates it.
-static inline double gelu_derivative(double v) {
-    double cdf = 0.5 * (1 + fast_erf(v * 0.7071067811865475));
-    double pdf = 0.3989422804014327 * exp_non_positive(-0.5 * v * v);
-    return cdf + v * pdf;
+RGP_CLONES
+void rgp_gelu_forward_bias(float *x, const float *bias, float *y, long rows, long columns) {
+    gelu_bias_rows(x, bias, y, rows, columns, 0);
 }
 
 RGP_CLONES
 void rgp_gelu_forward_bias_derivative(float *x, const float *bias, float *y, long rows, long columns) {
-    for (long r = 0; r < rows; r++) {
-        float *xr = x + r * columns, *yr = y + r * columns;
-#pragma clang loop vectorize(assume_safety)
-        for (long j = 0; j < columns; j++) {
-            double v = (double)(xr[j] + bias[j]);
-            double erf_term = fast_erf(v * 0.7071067811865475);
-            yr[j] = (float)(0.5 * v * (1 + erf_term));
-            double pdf = 0.3989422804014327 * exp_non_positive(-0.5 * v * v);
-            xr[j] = (float)(0.5 * (1 + erf_term) + v * pdf);
-        }
-    }
+    gelu_bias_rows(x, bias, y, rows, columns, 1);
 }
 
 RGP_CLONES

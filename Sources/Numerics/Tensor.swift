@@ -90,3 +90,15 @@ public final class Tensor: @unchecked Sendable {
     /// Product of every extent but the last: the number of rows when viewed as a matrix.
     public var rows: Int { shape.dropLast().reduce(1, *) }
 }
+
+/// A buffer that grows to the largest size asked of it and is reused across steps and callers (a step allocates
+/// nothing once warm).
+public final class GrowingBuffer: @unchecked Sendable {
+    private var tensor = Tensor(zeros: [0])
+    public init() {}
+    /// At least `count` floats (more when a larger size was asked for before); contents are not cleared.
+    public func reserve(_ count: Int) -> Tensor {
+        if tensor.count < count { tensor = Tensor(zeros: [count]) }
+        return tensor
+    }
+}

@@ -18,17 +18,6 @@ public enum Reconstruction: String, Sendable, Codable, CaseIterable {
     case reference
 }
 
-/// Memory that `CarrierGroup.computeCarriers` reuses across groups and steps for W − W₀: it grows to the largest
-/// group's stacked matrices once.
-public final class CarrierScratch: @unchecked Sendable {
-    private var storage = Tensor(zeros: [0])
-    public init() {}
-    func reserve(_ count: Int) -> Tensor {
-        if storage.count < count { storage = Tensor(zeros: [count]) }
-        return storage
-    }
-}
-
 /// One reparametrized matrix W ∈ ℝ^{P×d} (or Q, K and V stacked, P = 3h) with gradient carriers L ∈ ℝ^{P×r},
 /// R ∈ ℝ^{r×d}, and its per-example carrier gradients for the current micro-batch.
 ///
@@ -87,7 +76,7 @@ public final class CarrierGroup: @unchecked Sendable {
     /// groups of a run share one, so that a step neither allocates nor faults in a weight-sized buffer per group).
     public func computeCarriers<G: RandomNumberGenerator>(
         parameters: BertParameters, initial: BertParameters?, source: CarrierSource, iterations: Int, generator: inout G,
-        scratch: CarrierScratch = CarrierScratch()
+        scratch: GrowingBuffer = GrowingBuffer()
     ) {
         var matrices = weights(parameters)
         if source == .history, let initial {

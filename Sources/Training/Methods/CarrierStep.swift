@@ -8,14 +8,15 @@ import Transformer
 final class CarrierStep {
     let context: MethodContext
     let carriers: CarrierSet
-    let carrierScratch = CarrierScratch()
+    /// W − W₀ for the history carriers, shared by every group.
+    let carrierScratch = GrowingBuffer()
     /// Segments: every carrier group (scale 1), then the head (scale `headScale`), then the audit's canary slice when
     /// the run is audited.
     let layout: FlatLayout
     /// The flat sum [D]; each group's `sum` and `headSum` are views into it.
     let sum: Tensor
     let headSum: Tensor
-    var perExample = GrowingBuffer()
+    let perExample = GrowingBuffer()
     /// Per group, per member: the weight, its reused ΔW buffer and its name (Adam's key), resolved once.
     let members: [[(name: String, weight: Tensor, update: Tensor)]]
     let trainableNames: [String]

@@ -23,7 +23,7 @@ public final class DPHeadOnly: TrainingMethodPlugin {
     let context: MethodContext
     let layout: FlatLayout
     let sum: Tensor
-    var perExample = GrowingBuffer()
+    let perExample = GrowingBuffer()
     var features: Tensor?
     public let trainableNames = ["classifier.weight", "classifier.bias"]
 

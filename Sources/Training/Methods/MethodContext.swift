@@ -101,12 +101,3 @@ public final class MethodContext {
         adam.update("classifier.bias", parameter: model.parameters["classifier.bias"], gradient: gradient + classes * h, learningRate: lr)
     }
 }
-
-/// A buffer that grows to the largest size asked of it and is reused across steps (a step allocates nothing once warm).
-struct GrowingBuffer {
-    private(set) var tensor = Tensor(zeros: [0])
-    mutating func reserve(_ count: Int) -> Tensor {
-        if tensor.count < count { tensor = Tensor(zeros: [count]) }
-        return tensor
-    }
-}
