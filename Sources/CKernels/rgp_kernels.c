@@ -471,6 +471,39 @@ void rgp_outer_product_sums(const float *a, long lda, long r, const float *b, lo
     }
 }
 
+// x·y over n elements in 16 fixed lanes (then `lane_total`): the same bits on every instruction set.
+static inline __attribute__((always_inline)) float lane_dot(const float *x, const float *y, long n) {
+    float acc[LANES] = {0};
+    long j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int l = 0; l < LANES; l++) acc[l] += x[j + l] * y[j + l];
+    for (int l = 0; j < n; j++, l++) acc[l] += x[j] * y[j];
+    return lane_total(acc);
+}
+
+RGP_CLONES
+void rgp_rank1_carrier_sums(const float *x, long ldx, long d, const float *delta, long ldd, long p, const float *left,
+                            const float *right, long first, long count, const long *offsets, float *out_left,
+                            float *out_right, long out_stride, int accumulate_right) {
+    for (long i = first; i < first + count; i++) {
+        float *gl = out_left + i * out_stride, *gr = out_right + i * out_stride;
+        memset(gl, 0, sizeof(float) * (size_t)p);
+        if (!accumulate_right) memset(gr, 0, sizeof(float) * (size_t)d);
+        for (long t = offsets[i]; t < offsets[i + 1]; t++) {
+            const float *xt = x + t * ldx, *dt = delta + t * ldd;
+            float projected_input = lane_dot(xt, right, d), projected_gradient = lane_dot(dt, left, p);
+            if (projected_input != 0) {
+#pragma clang loop vectorize(assume_safety)
+                for (long j = 0; j < p; j++) gl[j] += projected_input * dt[j];
+            }
+            if (projected_gradient != 0) {
+#pragma clang loop vectorize(assume_safety)
+                for (long j = 0; j < d; j++) gr[j] += projected_gradient * xt[j];
+            }
+        }
+    }
+}
+
 int rgp_pin_thread(int cpu) {
 #if defined(__linux__)
     cpu_set_t set;

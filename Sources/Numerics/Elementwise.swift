@@ -66,6 +66,25 @@ public enum Elementwise {
 
 /// Per-example outer-product sums, the shape of per-example weight gradients without a GEMM call per example.
 public enum Segmented {
+    /// Rank-1 low-rank gradients per example i of `rows`, from one pass over its rows of x [rows, d] (row stride `ldx`)
+    /// and δ [rows, p] (`ldd`): outLeft_i = Σ_t (x_t·right)·δ_t [p] (written) and outRight_i = Σ_t (δ_t·left)·x_t [d]
+    /// (written, or added when `accumulateRight`), example i's at i·`outStride`. The same sums as the two GEMVs x·Rᵀ,
+    /// δ·L and the two `outerProductSums` after them, reading x and δ once instead of twice (dot products over 16
+    /// fixed lanes).
+    public static func rankOneCarrierSums(
+        x: UnsafePointer<Float>, ldx: Int, d: Int, delta: UnsafePointer<Float>, ldd: Int, p: Int,
+        left: UnsafePointer<Float>, right: UnsafePointer<Float>, rows: ExampleRows,
+        outLeft: UnsafeMutablePointer<Float>, outRight: UnsafeMutablePointer<Float>, outStride: Int, accumulateRight: Bool
+    ) {
+        rows.offsets.withUnsafeBufferPointer { offsets in
+            nonisolated(unsafe) let offsets = offsets.baseAddress!
+            Parallel.forEachExample(rows, minimumExamples: 8) { i, _ in
+                rgp_rank1_carrier_sums(x, ldx, d, delta, ldd, p, left, right, i, 1, offsets, outLeft, outRight, outStride,
+                                       accumulateRight ? 1 : 0)
+            }
+        }
+    }
+
     /// For each example i of `rows`:
     /// out_i[k, j] = Σ_{t ∈ rows of i} a[t, k] · b[t, j], with a [rows, r] (row stride `lda`) and b [rows, d] (`ldb`).
     /// out_i is [r, d] row-major at `out + i·outStride`, or [d, r] when `transposed`. Written when `accumulate`

@@ -155,18 +155,21 @@ public final class CarrierGroup: @unchecked Sendable {
         guard let m = members.firstIndex(of: site) else { return }
         let n = examples.rows, p = memberRows[m], d = columns, r = rank
         let stride = perExampleSize, offset = memberOffset(m)
-        // δ·L_m [N, r] and x·Rᵀ [N, r]. At rank 1 these are matrix-vector products: as GEMMs with one column,
-        // OpenBLAS packed all of δ and x first (as much packing a step as the layer's own products, for 1/384 of
-        // their arithmetic), where a GEMV streams each once.
         if r == 1 {
-            BLAS.gemv(transA: false, m: n, n: p, a: delta, lda: p, x: left.data + offset, y: scratchLeft.data)
-            BLAS.gemv(transA: false, m: n, n: d, a: x, lda: d, x: right.data, y: scratchRight.data)
-        } else {
-            BLAS.gemm(transA: false, transB: false, m: n, n: r, k: p, a: delta, lda: p, b: left.data + offset * r, ldb: r,
-                      c: scratchLeft.data, ldc: r)
-            BLAS.gemm(transA: false, transB: true, m: n, n: r, k: d, a: x, lda: d, b: right.data, ldb: d,
-                      c: scratchRight.data, ldc: r)
+            // ∂L_i[block m] = Σ_t (x_t·R)·δ_t and ∂R_i += Σ_t (δ_t·L_m)·x_t in one pass over each example's rows. As GEMMs
+            // with one column, δ·L and x·Rᵀ had OpenBLAS pack all of δ and x first (as much packing a step as the
+            // layer's own products); as GEMVs they read δ and x once more than this.
+            Segmented.rankOneCarrierSums(x: x, ldx: d, d: d, delta: delta, ldd: p, p: p, left: left.data + offset,
+                                         right: right.data, rows: examples, outLeft: perExample.data + offset,
+                                         outRight: perExample.data + rows, outStride: stride, accumulateRight: seenMembers > 0)
+            seenMembers += 1
+            return
         }
+        // δ·L_m [N, r] and x·Rᵀ [N, r].
+        BLAS.gemm(transA: false, transB: false, m: n, n: r, k: p, a: delta, lda: p, b: left.data + offset * r, ldb: r,
+                  c: scratchLeft.data, ldc: r)
+        BLAS.gemm(transA: false, transB: true, m: n, n: r, k: d, a: x, lda: d, b: right.data, ldb: d,
+                  c: scratchRight.data, ldc: r)
         // ∂L_i[block m] = δ_iᵀ·(x_i·Rᵀ)  [p_m, r]  and  ∂R_i += (δ_i·L_m)ᵀ·x_i  [r, d]: per-example sums of outer
         // products over each example's rows.
         Segmented.outerProductSums(a: scratchRight.data, lda: r, r: r, b: delta, ldb: p, d: p, rows: examples,

@@ -399,6 +399,43 @@ struct ActivationTests {
         }
     }
 
+    @Test("rank-1 carrier sums in one pass against a double-precision loop: unequal examples, an empty one, ∂R written and accumulated, widths off 16")
+    func rankOneCarrierSums() {
+        let rows = ExampleRows(lengths: [7, 5, 5, 1, 0, 3, 9, 2, 4]), segments = rows.examples
+        for (p, d) in [(37, 53), (384, 1_536)] {
+            let ldx = d + 3, ldd = p + 1
+            let x = randomValues(rows.rows * ldx, seed: 43), delta = randomValues(rows.rows * ldd, seed: 44)
+            let left = randomValues(p, seed: 45), right = randomValues(d, seed: 46)
+            let stride = p + d + 5
+            let start = randomValues(segments * stride, seed: 47)
+            for accumulate in [false, true] {
+                var out = start
+                out.withUnsafeMutableBufferPointer { o in
+                    Segmented.rankOneCarrierSums(x: x, ldx: ldx, d: d, delta: delta, ldd: ldd, p: p, left: left, right: right,
+                                                 rows: rows, outLeft: o.baseAddress!, outRight: o.baseAddress! + p,
+                                                 outStride: stride, accumulateRight: accumulate)
+                }
+                var expected = start.doubles
+                for i in 0..<segments {
+                    let base = i * stride
+                    for j in 0..<p { expected[base + j] = 0 }
+                    if !accumulate { for j in 0..<d { expected[base + p + j] = 0 } }
+                    for t in rows.start(i)..<(rows.start(i) + rows.count(i)) {
+                        var xr = 0.0, dl = 0.0
+                        for j in 0..<d { xr += Double(x[t * ldx + j]) * Double(right[j]) }
+                        for j in 0..<p { dl += Double(delta[t * ldd + j]) * Double(left[j]) }
+                        for j in 0..<p { expected[base + j] += xr * Double(delta[t * ldd + j]) }
+                        for j in 0..<d { expected[base + p + j] += dl * Double(x[t * ldx + j]) }
+                    }
+                }
+                let largest = expected.map(abs).max() ?? 1
+                #expect(maxAbsDifference(out, expected) <= 1e-6 * largest, "p \(p) d \(d) accumulate \(accumulate)")
+                // The padding between examples' blocks is left alone.
+                for i in 0..<segments { for j in (p + d)..<stride { #expect(out[i * stride + j] == start[i * stride + j]) } }
+            }
+        }
+    }
+
     @Test("tanh backward from the saved output")
     func tanhGradient() {
         let x = randomValues(40, seed: 32, scale: 3), w = randomValues(40, seed: 33)

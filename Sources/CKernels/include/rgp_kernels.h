@@ -65,6 +65,14 @@ void rgp_add(const float *a, const float *b, float *y, long count);
 void rgp_outer_product_sums(const float *a, long lda, long r, const float *b, long ldb, long d, long first, long count,
                             const long *offsets, float *out, long out_stride, int transposed, int accumulate);
 
+/// Rank-1 RGP carrier gradients of examples first ..< first + count, in one pass over their rows t ∈ offsets[i] ..<
+/// offsets[i + 1]: out_left_i = Σ_t (x_t·right)·δ_t [p] (written) and out_right_i = Σ_t (δ_t·left)·x_t [d] (written, or
+/// added when `accumulate_right`), example i's at i·out_stride. x [rows, d] (row stride ldx), δ [rows, p] (ldd); the
+/// two dot products over 16 fixed lanes, a row whose dot product is 0 skipped.
+void rgp_rank1_carrier_sums(const float *x, long ldx, long d, const float *delta, long ldd, long p, const float *left,
+                            const float *right, long first, long count, const long *offsets, float *out_left,
+                            float *out_right, long out_stride, int accumulate_right);
+
 /// How many `Parallel` regions the calling thread is inside (thread-local): large GEMMs are split across the workers
 /// only at depth 0, so that a product inside a concurrent region never fans out again.
 /// Pins the calling thread to one CPU (Linux); 0 on success. Thread ranks pin themselves as `mpirun --bind-to core`
