@@ -504,6 +504,58 @@ void rgp_rank1_carrier_sums(const float *x, long ldx, long d, const float *delta
     }
 }
 
+// MARK: Adam
+
+// One row of Adam from its gradient row g: the arithmetic of Numerics' scalar reference, operation for operation.
+static inline __attribute__((always_inline)) void adam_row(float *p, float *m, float *v, const float *g, long columns,
+                                                           float beta1, float beta2, float epsilon, float step_size,
+                                                           float correction2) {
+    float one_minus_beta1 = 1 - beta1, one_minus_beta2 = 1 - beta2;
+#pragma clang loop vectorize(assume_safety)
+    for (long j = 0; j < columns; j++) {
+        float gj = g[j];
+        m[j] = beta1 * m[j] + one_minus_beta1 * gj;
+        v[j] = beta2 * v[j] + one_minus_beta2 * gj * gj;
+        p[j] = p[j] - step_size * m[j] / (sqrtf(v[j] / correction2) + epsilon);
+    }
+}
+
+RGP_CLONES
+void rgp_adam(float *param, float *m, float *v, const float *gradient, long count, float beta1, float beta2,
+              float epsilon, float step_size, float correction2) {
+    adam_row(param, m, v, gradient, count, beta1, beta2, epsilon, step_size, correction2);
+}
+
+RGP_CLONES
+void rgp_adam_low_rank(float *param, float *m, float *v, long first_row, long rows, long columns, long rank,
+                       const float *a, const float *b, const float *c, const float *d, float beta1, float beta2,
+                       float epsilon, float step_size, float correction2, float *scratch) {
+    for (long i = first_row; i < first_row + rows; i++) {
+        // Row i of A·B + C·D: each product's terms in k order, then the sum of the two (as the two GEMMs with
+        // k = r, the second accumulating, computed them).
+        const float *ai = a + i * rank, *ci = c + i * rank;
+#pragma clang loop vectorize(assume_safety)
+        for (long j = 0; j < columns; j++) scratch[j] = ai[0] * b[j];
+        for (long k = 1; k < rank; k++) {
+            const float *bk = b + k * columns;
+#pragma clang loop vectorize(assume_safety)
+            for (long j = 0; j < columns; j++) scratch[j] = scratch[j] + ai[k] * bk[j];
+        }
+        if (rank == 1) {
+#pragma clang loop vectorize(assume_safety)
+            for (long j = 0; j < columns; j++) scratch[j] = scratch[j] + ci[0] * d[j];
+        } else {
+            for (long j = 0; j < columns; j++) {
+                float second = ci[0] * d[j];
+                for (long k = 1; k < rank; k++) second = second + ci[k] * d[k * columns + j];
+                scratch[j] = scratch[j] + second;
+            }
+        }
+        adam_row(param + i * columns, m + i * columns, v + i * columns, scratch, columns, beta1, beta2, epsilon,
+                 step_size, correction2);
+    }
+}
+
 int rgp_pin_thread(int cpu) {
 #if defined(__linux__)
     cpu_set_t set;

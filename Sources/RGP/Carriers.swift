@@ -41,6 +41,8 @@ public final class CarrierGroup: @unchecked Sendable {
     public private(set) var sum: Tensor
     private var scratchLeft: Tensor   // δ·L_m  [N, r]
     private var scratchRight: Tensor  // x·Rᵀ   [N, r]
+    /// ∂L ∓ L·(Lᵀ·∂L) [P, r], the left factor of ΔW (`reconstructionFactors`).
+    private let combined: Tensor
     private var seenMembers = 0
 
     public var perExampleSize: Int { rows * rank + rank * columns }
@@ -57,6 +59,7 @@ public final class CarrierGroup: @unchecked Sendable {
         self.rank = rank
         left = Tensor(zeros: [rows, rank])
         right = Tensor(zeros: [rank, columns])
+        combined = Tensor(zeros: [rows, rank])
         perExample = Tensor(zeros: [0])
         sum = Tensor(zeros: [rows * rank + rank * columns])
         scratchLeft = Tensor(zeros: [0])
@@ -185,22 +188,33 @@ public final class CarrierGroup: @unchecked Sendable {
     /// (one [p_m, d] tensor per member).
     public func reconstruct(_ mode: Reconstruction, into updates: [Tensor]) {
         let r = rank, d = columns
+        for (m, (update, factors)) in zip(updates, reconstructionFactors(mode)).enumerated() {
+            let p = memberRows[m]
+            BLAS.gemm(transA: false, transB: false, m: p, n: d, k: r, a: factors.a, lda: r, b: factors.b, ldb: d,
+                      c: update.data, ldc: d)
+            BLAS.gemm(transA: false, transB: false, m: p, n: d, k: r, a: factors.c, lda: r, b: factors.d, ldb: d, beta: 1,
+                      c: update.data, ldc: d)
+        }
+    }
+
+    /// ΔW of each member as low-rank factors, ΔW_m = A_m·R + L_m·∂R with A = ∂L ∓ L·(Lᵀ·∂L) [P, r] (`Reconstruction`):
+    /// what `reconstruct` multiplies out, for an optimizer that forms ΔW a row at a time (`Adam.update(_:parameter:
+    /// gradient:learningRate:)` with a `LowRankGradient`). Valid until the next call, or until `sum` or the carriers
+    /// change.
+    public func reconstructionFactors(_ mode: Reconstruction) -> [LowRankGradient] {
+        let r = rank
         let gradLeft = sum.data, gradRight = sum.data + rows * r
         // Lᵀ·∂L  [r, r]
         var small = [Float](repeating: 0, count: r * r)
         BLAS.gemm(transA: true, transB: false, m: r, n: r, k: rows, a: left.data, lda: r, b: gradLeft, ldb: r,
                   c: &small, ldc: r)
-        // ∂L − (or +) L·(Lᵀ·∂L)  [P, r], then ΔW = that·R + L·∂R.
-        let combined = Tensor(zeros: [rows, r])
+        // ∂L − (or +) L·(Lᵀ·∂L)  [P, r]
         combined.data.update(from: gradLeft, count: rows * r)
         BLAS.gemm(transA: false, transB: false, m: rows, n: r, k: r, alpha: mode == .projection ? -1 : 1,
                   a: left.data, lda: r, b: small, ldb: r, beta: 1, c: combined.data, ldc: r)
-        for (m, update) in updates.enumerated() {
-            let offset = memberOffset(m), p = memberRows[m]
-            BLAS.gemm(transA: false, transB: false, m: p, n: d, k: r, a: combined.data + offset * r, lda: r,
-                      b: right.data, ldb: d, c: update.data, ldc: d)
-            BLAS.gemm(transA: false, transB: false, m: p, n: d, k: r, a: left.data + offset * r, lda: r,
-                      b: gradRight, ldb: d, beta: 1, c: update.data, ldc: d)
+        return memberRows.indices.map { m in
+            let offset = memberOffset(m) * r
+            return LowRankGradient(a: combined.data + offset, b: right.data, c: left.data + offset, d: gradRight, rank: r)
         }
     }
 }

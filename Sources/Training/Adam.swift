@@ -16,24 +16,31 @@ public final class Adam: @unchecked Sendable {
 
     /// param -= lr · m̂ / (√v̂ + ε) with m, v the moving moments of `gradient`.
     public func update(_ name: String, parameter: Tensor, gradient: UnsafePointer<Float>, learningRate: Float) {
+        let (m, v) = moments(name, parameter)
+        AdamKernel.step(parameter: parameter.data, first: m.data, second: v.data, gradient: gradient, count: parameter.count,
+                        settings: settings(learningRate))
+    }
+
+    /// The same update from a low-rank gradient A·B + C·D of the rows×columns `parameter` (RGP's reconstruction),
+    /// formed a row at a time and never stored.
+    public func update(_ name: String, parameter: Tensor, gradient: LowRankGradient, learningRate: Float) {
+        let (m, v) = moments(name, parameter)
+        AdamKernel.step(parameter: parameter.data, first: m.data, second: v.data, gradient: gradient, rows: parameter.rows,
+                        columns: parameter.columns, settings: settings(learningRate))
+    }
+
+    private func moments(_ name: String, _ parameter: Tensor) -> (Tensor, Tensor) {
         let m = firstMoments[name] ?? Tensor(zeros: parameter.shape)
         let v = secondMoments[name] ?? Tensor(zeros: parameter.shape)
         firstMoments[name] = m
         secondMoments[name] = v
+        return (m, v)
+    }
+
+    private func settings(_ learningRate: Float) -> AdamKernel.Settings {
         let correction1 = 1 - pow(beta1, Float(step)), correction2 = 1 - pow(beta2, Float(step))
-        let stepSize = learningRate / correction1
-        let (b1, b2, eps) = (beta1, beta2, epsilon)
-        let p = parameter.data, md = m.data, vd = v.data
-        // Elementwise, so split across the workers in chunks (the same arithmetic per element).
-        let chunk = 4096
-        Parallel.rows((parameter.count + chunk - 1) / chunk, minimumRows: 16) { start, count in
-            for i in (start * chunk)..<Swift.min((start + count) * chunk, parameter.count) {
-                let g = gradient[i]
-                md[i] = b1 * md[i] + (1 - b1) * g
-                vd[i] = b2 * vd[i] + (1 - b2) * g * g
-                p[i] -= stepSize * md[i] / ((vd[i] / correction2).squareRoot() + eps)
-            }
-        }
+        return AdamKernel.Settings(beta1: beta1, beta2: beta2, epsilon: epsilon, stepSize: learningRate / correction1,
+                                   correction2: correction2)
     }
 
     /// Restores saved moments and step.

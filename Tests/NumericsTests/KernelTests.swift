@@ -558,3 +558,59 @@ struct ElementwiseTests {
         }
     }
 }
+
+@Suite("Adam's kernels")
+struct AdamKernelTests {
+    let settings = AdamKernel.Settings(beta1: 0.9, beta2: 0.999, epsilon: 1e-6, stepSize: 1e-3 / (1 - 0.9 * 0.9),
+                                       correction2: 1 - 0.999 * 0.999)
+
+    /// The scalar step, operation for operation as the kernel's contract states it.
+    func scalarStep(_ p: inout [Float], _ m: inout [Float], _ v: inout [Float], _ g: [Float]) {
+        let s = settings
+        for i in p.indices {
+            m[i] = s.beta1 * m[i] + (1 - s.beta1) * g[i]
+            v[i] = s.beta2 * v[i] + (1 - s.beta2) * g[i] * g[i]
+            p[i] -= s.stepSize * m[i] / ((v[i] / s.correction2).squareRoot() + s.epsilon)
+        }
+    }
+
+    @Test("the dense step equals the scalar arithmetic bit for bit (a length off every vector width, split across chunks)")
+    func denseMatchesScalar() {
+        let count = 9_001
+        let g = randomValues(count, seed: 60)
+        var (p, m, v) = (randomValues(count, seed: 61), randomValues(count, seed: 62, scale: 0.1), randomValues(count, seed: 63).map { $0 * $0 })
+        var (pk, mk, vk) = (p, m, v)
+        scalarStep(&p, &m, &v, g)
+        AdamKernel.step(parameter: &pk, first: &mk, second: &vk, gradient: g, count: count, settings: settings)
+        #expect(pk.map(\.bitPattern) == p.map(\.bitPattern))
+        #expect(mk.map(\.bitPattern) == m.map(\.bitPattern) && vk.map(\.bitPattern) == v.map(\.bitPattern))
+        #expect(pk != randomValues(count, seed: 61), "the step should move the parameter")
+    }
+
+    @Test("a low-rank gradient A·B + C·D steps as the gradient multiplied out: bit for bit at rank 1 (as the two GEMMs form it), within rounding at rank 3",
+          arguments: [1, 3])
+    func lowRankMatchesDense(rank: Int) {
+        let rows = 150, columns = 77
+        let a = randomValues(rows * rank, seed: 64), b = randomValues(rank * columns, seed: 65)
+        let c = randomValues(rows * rank, seed: 66), d = randomValues(rank * columns, seed: 67)
+        // ΔW = A·B, then += C·D, as RGP's reconstruction multiplied it out.
+        var dense = [Float](repeating: 0, count: rows * columns)
+        BLAS.gemm(transA: false, transB: false, m: rows, n: columns, k: rank, a: a, lda: rank, b: b, ldb: columns, c: &dense, ldc: columns)
+        BLAS.gemm(transA: false, transB: false, m: rows, n: columns, k: rank, a: c, lda: rank, b: d, ldb: columns, beta: 1, c: &dense, ldc: columns)
+        let p0 = randomValues(rows * columns, seed: 68), m0 = randomValues(rows * columns, seed: 69, scale: 0.1)
+        let v0 = randomValues(rows * columns, seed: 70).map { $0 * $0 }
+        var (p, m, v) = (p0, m0, v0), (pl, ml, vl) = (p0, m0, v0)
+        scalarStep(&p, &m, &v, dense)
+        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeBufferPointer { pc in d.withUnsafeBufferPointer { pd in
+            let gradient = LowRankGradient(a: pa.baseAddress!, b: pb.baseAddress!, c: pc.baseAddress!, d: pd.baseAddress!, rank: rank)
+            AdamKernel.step(parameter: &pl, first: &ml, second: &vl, gradient: gradient, rows: rows, columns: columns, settings: settings)
+        } } } }
+        if rank == 1 {
+            #expect(pl.map(\.bitPattern) == p.map(\.bitPattern) && ml.map(\.bitPattern) == m.map(\.bitPattern))
+        } else {
+            #expect(maxAbsDifference(ml, m.doubles) <= 1e-6, "first moments")
+            #expect(maxAbsDifference(pl, p.doubles) <= 1e-6, "parameters")
+        }
+        #expect(pl != p0)
+    }
+}

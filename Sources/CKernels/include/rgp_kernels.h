@@ -73,6 +73,18 @@ void rgp_rank1_carrier_sums(const float *x, long ldx, long d, const float *delta
                             const float *right, long first, long count, const long *offsets, float *out_left,
                             float *out_right, long out_stride, int accumulate_right);
 
+/// Adam over `count` elements: m = β₁m + (1 − β₁)g, v = β₂v + (1 − β₂)g·g, param −= step_size·m / (√(v / correction2) + ε),
+/// each operation as Numerics' scalar reference does it (no contraction), so the bits do not depend on the kernel.
+void rgp_adam(float *param, float *m, float *v, const float *gradient, long count, float beta1, float beta2,
+              float epsilon, float step_size, float correction2);
+
+/// `rgp_adam` on rows first_row ..< first_row + rows of a rows×columns parameter whose gradient is the low-rank
+/// A·B + C·D (A, C [·, rank], B, D [rank, columns], row-major), each gradient row formed in `scratch` (columns floats)
+/// and never stored: RGP's reconstruction and update in one pass over the weight.
+void rgp_adam_low_rank(float *param, float *m, float *v, long first_row, long rows, long columns, long rank,
+                       const float *a, const float *b, const float *c, const float *d, float beta1, float beta2,
+                       float epsilon, float step_size, float correction2, float *scratch);
+
 /// How many `Parallel` regions the calling thread is inside (thread-local): large GEMMs are split across the workers
 /// only at depth 0, so that a product inside a concurrent region never fans out again.
 /// Pins the calling thread to one CPU (Linux); 0 on success. Thread ranks pin themselves as `mpirun --bind-to core`

@@ -17,8 +17,8 @@ final class CarrierStep {
     let sum: Tensor
     let headSum: Tensor
     let perExample = GrowingBuffer()
-    /// Per group, per member: the weight, its reused ΔW buffer and its name (Adam's key), resolved once.
-    let members: [[(name: String, weight: Tensor, update: Tensor)]]
+    /// Per group, per member: the weight and its name (Adam's key), resolved once.
+    let members: [[(name: String, weight: Tensor)]]
     let trainableNames: [String]
     let emptyGradients: BertParameters
 
@@ -40,7 +40,7 @@ final class CarrierStep {
         members = carriers.groups.map { g in
             g.members.map { site in
                 let name = site.name(layer: g.layer) + ".weight"
-                return (name, parameters[name], Tensor(zeros: parameters[name].shape))
+                return (name, parameters[name])
             }
         }
         let layout = BertParameters.layout(config: context.config, classes: context.classes)
@@ -78,9 +78,9 @@ final class CarrierStep {
         context.adam.beginStep()
         let lr = context.learningRate(step: step)
         for (g, members) in zip(groups, members) {
-            g.reconstruct(c.reconstruction, into: members.map(\.update))
-            for member in members {
-                context.adam.update(member.name, parameter: member.weight, gradient: member.update.data, learningRate: lr)
+            // ΔW = A·R + L·∂R formed a row at a time inside Adam's pass over W, never stored.
+            for (member, factors) in zip(members, g.reconstructionFactors(c.reconstruction)) {
+                context.adam.update(member.name, parameter: member.weight, gradient: factors, learningRate: lr)
             }
         }
         context.updateHead(gradient: headSum.data, learningRate: lr)
