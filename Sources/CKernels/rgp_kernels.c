@@ -603,3 +603,53 @@ void rgp_layer_norm_forward(const float *x, const float *gamma, const float *bet
         for (long k = 0; k < columns; k++) yr[k] = (xr[k] - mu) * s * gamma[k] + beta[k];
     }
 }
+
+// dx = s·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) per row, ĝ = dy·γ, x̂ = (x − μ)·s: the two row sums over 16 fixed lanes (as the
+// forward's), then the row at vector width; written, or added when `accumulate`.
+RGP_CLONES
+void rgp_layer_norm_backward(const float *dy, const float *x, const float *gamma, const float *mean, const float *rstd,
+                             float *dx, long rows, long columns, int accumulate) {
+    float n = (float)columns;
+    for (long r = 0; r < rows; r++) {
+        const float *xr = x + r * columns, *dyr = dy + r * columns;
+        float *dxr = dx + r * columns;
+        float mu = mean[r], s = rstd[r];
+        float sum_g[LANES] = {0}, sum_gx[LANES] = {0};
+        long j = 0;
+        for (; j + LANES <= columns; j += LANES)
+            for (int l = 0; l < LANES; l++) {
+                float g = dyr[j + l] * gamma[j + l];
+                sum_g[l] += g;
+                sum_gx[l] += g * (xr[j + l] - mu) * s;
+            }
+        for (int l = 0; j < columns; j++, l++) {
+            float g = dyr[j] * gamma[j];
+            sum_g[l] += g;
+            sum_gx[l] += g * (xr[j] - mu) * s;
+        }
+        float mean_g = lane_total(sum_g) / n, mean_gx = lane_total(sum_gx) / n;
+        if (accumulate) {
+#pragma clang loop vectorize(assume_safety)
+            for (long k = 0; k < columns; k++) dxr[k] += s * (dyr[k] * gamma[k] - mean_g - (xr[k] - mu) * s * mean_gx);
+        } else {
+#pragma clang loop vectorize(assume_safety)
+            for (long k = 0; k < columns; k++) dxr[k] = s * (dyr[k] * gamma[k] - mean_g - (xr[k] - mu) * s * mean_gx);
+        }
+    }
+}
+
+// Σ x² in blocks of 1,024: each block's squares summed over 16 fixed lanes in float, the blocks in double.
+RGP_CLONES
+double rgp_sum_of_squares(const float *x, long count) {
+    double total = 0;
+    for (long start = 0; start < count; start += 1024) {
+        long end = start + 1024 < count ? start + 1024 : count;
+        float acc[LANES] = {0};
+        long j = start;
+        for (; j + LANES <= end; j += LANES)
+            for (int l = 0; l < LANES; l++) acc[l] += x[j + l] * x[j + l];
+        for (int l = 0; j < end; j++, l++) acc[l] += x[j] * x[j];
+        total += (double)lane_total(acc);
+    }
+    return total;
+}

@@ -68,8 +68,7 @@ public enum LayerNorm {
         gammaGradient: UnsafeMutablePointer<Float>?, betaGradient: UnsafeMutablePointer<Float>?,
         rows: Range<Int>, columns: Int
     ) {
-        let n = Float(columns)
-        for r in rows {
+        for r in rows where gammaGradient != nil || betaGradient != nil {
             let xr = x + r * columns, dyr = dy + r * columns
             let mu = mean[r], s = rstd[r]
             if let gammaGradient {
@@ -78,24 +77,11 @@ public enum LayerNorm {
             if let betaGradient {
                 for j in 0..<columns { betaGradient[j] += dyr[j] }
             }
-            guard let dx, let gamma else { continue }
-            let dxr = dx + r * columns
-            var sumG: Float = 0, sumGX: Float = 0
-            for j in 0..<columns {
-                let g = dyr[j] * gamma[j]
-                sumG += g
-                sumGX += g * (xr[j] - mu) * s
-            }
-            let meanG = sumG / n, meanGX = sumGX / n
-            if accumulateInput {
-                for j in 0..<columns {
-                    dxr[j] += s * (dyr[j] * gamma[j] - meanG - (xr[j] - mu) * s * meanGX)
-                }
-            } else {
-                for j in 0..<columns {
-                    dxr[j] = s * (dyr[j] * gamma[j] - meanG - (xr[j] - mu) * s * meanGX)
-                }
-            }
         }
+        guard let dx, let gamma else { return }
+        // In C per instruction set: the row sums over 16 lanes (a float sum in Swift is one serial chain).
+        rgp_layer_norm_backward(dy + rows.lowerBound * columns, x + rows.lowerBound * columns, gamma, mean + rows.lowerBound,
+                                rstd + rows.lowerBound, dx + rows.lowerBound * columns, rows.count, columns,
+                                accumulateInput ? 1 : 0)
     }
 }

@@ -130,6 +130,40 @@ struct LayerNormTests {
         }
     }
 
+    @Test("input gradient at encoder widths (16-lane row sums and a tail) against Float64, written and accumulated; the same dx with and without γ/β gradients",
+          arguments: [384, 389, 768])
+    func backwardWide(columns: Int) {
+        let rows = 37
+        let x = randomValues(rows * columns, seed: 27, scale: 3).map { $0 + 5 }
+        let gamma = randomValues(columns, seed: 28), beta = randomValues(columns, seed: 29), dy = randomValues(rows * columns, seed: 30)
+        var y = [Float](repeating: 0, count: x.count), mean = [Float](repeating: 0, count: rows), rstd = mean
+        LayerNorm.forward(x, gamma: gamma, beta: beta, into: &y, mean: &mean, rstd: &rstd, rows: rows, columns: columns, eps: 1e-12)
+        // dx = s·(ĝ − mean ĝ − x̂·mean(ĝ·x̂)) in Float64 from the saved mean and rstd.
+        var expected = [Double](repeating: 0, count: x.count)
+        for r in 0..<rows {
+            let mu = Double(mean[r]), s = Double(rstd[r])
+            let g = (0..<columns).map { Double(dy[r * columns + $0]) * Double(gamma[$0]) }
+            let xhat = (0..<columns).map { (Double(x[r * columns + $0]) - mu) * s }
+            let meanG = g.reduce(0, +) / Double(columns)
+            let meanGX = zip(g, xhat).map { $0 * $1 }.reduce(0, +) / Double(columns)
+            for j in 0..<columns { expected[r * columns + j] = s * (g[j] - meanG - xhat[j] * meanGX) }
+        }
+        let largest = expected.map(abs).max() ?? 1
+        var dx = [Float](repeating: 0, count: x.count)
+        LayerNorm.backward(outputGradient: dy, input: x, gamma: gamma, mean: mean, rstd: rstd, inputGradient: &dx, rows: rows, columns: columns)
+        #expect(maxAbsDifference(dx, expected) <= 1e-5 * largest, "written")
+        let start = randomValues(x.count, seed: 31)
+        var accumulated = start
+        LayerNorm.backward(outputGradient: dy, input: x, gamma: gamma, mean: mean, rstd: rstd, inputGradient: &accumulated,
+                           accumulateInput: true, rows: rows, columns: columns)
+        #expect(maxAbsDifference(accumulated, zip(start, expected).map { Double($0) + $1 }) <= 1e-5 * largest, "accumulated")
+        var withParameters = [Float](repeating: 0, count: x.count)
+        var dgamma = [Float](repeating: 0, count: columns), dbeta = dgamma
+        LayerNorm.backward(outputGradient: dy, input: x, gamma: gamma, mean: mean, rstd: rstd, inputGradient: &withParameters,
+                           gammaGradient: &dgamma, betaGradient: &dbeta, rows: rows, columns: columns)
+        #expect(withParameters.map(\.bitPattern) == dx.map(\.bitPattern))
+    }
+
     @Test("forward and backward (input, γ, β) against Float64 finite differences")
     func gradients() {
         let x = randomValues(rows * columns, seed: 20, scale: 3), gamma = randomValues(columns, seed: 21)
@@ -612,5 +646,18 @@ struct AdamKernelTests {
             #expect(maxAbsDifference(pl, p.doubles) <= 1e-6, "parameters")
         }
         #expect(pl != p0)
+    }
+}
+
+@Suite("sum of squares")
+struct SumOfSquaresTests {
+    @Test("Σ x² over 16 lanes in blocks of 1,024 against Float64, at counts around the lanes and the blocks")
+    func sumOfSquares() {
+        let x = randomValues(250_001, seed: 32, scale: 2)
+        for count in [0, 1, 15, 17, 1_023, 1_024, 1_025, 4_097, 250_001] {
+            let expected = x[..<count].reduce(0.0) { $0 + Double($1) * Double($1) }
+            let computed = x.withUnsafeBufferPointer { Elementwise.sumOfSquares($0.baseAddress!, count: count) }
+            #expect(abs(computed - expected) <= 1e-6 * max(expected, 1e-30), "count \(count): \(computed) against \(expected)")
+        }
     }
 }

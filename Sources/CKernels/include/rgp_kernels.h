@@ -105,4 +105,12 @@ void rgp_count_product(long long flops);
 void rgp_layer_norm_forward(const float *x, const float *gamma, const float *beta, float *y, float *mean, float *rstd,
                             long rows, long columns, float eps);
 
+/// Layer norm's input gradient dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)), ĝ = dy·γ, x̂ = (x − mean)·rstd, for rows×columns
+/// (written, or added when `accumulate`; dx may alias dy only when not accumulating); the row sums over 16 fixed lanes.
+void rgp_layer_norm_backward(const float *dy, const float *x, const float *gamma, const float *mean, const float *rstd,
+                             float *dx, long rows, long columns, int accumulate);
+
+/// Σ x² over `count` floats: blocks of 1,024 summed over 16 fixed lanes in float, the block sums added in double.
+double rgp_sum_of_squares(const float *x, long count);
+
 #endif
