@@ -122,8 +122,9 @@ public final class BertModel: @unchecked Sendable {
     }
 
     /// One encoder layer. With `firstTokens` (`firstTokenLastLayer`: the last layer, whose other rows nothing reads)
-    /// keys and values are computed at every token (the first token attends to them all) and the query, attention
-    /// output, LayerNorms and feed-forward at the first token of each sequence alone.  Output [N, H], or [B, H].
+    /// the query, attention output, LayerNorms and feed-forward run at the first token of each sequence alone, and
+    /// attention reads every token through W_k and W_v without forming K and V (`firstQueryAttentionForward`).
+    /// Output [N, H], or [B, H].
     private func layerForward(_ l: Int, input x: Tensor, ws: Workspace, batch: Batch, firstTokens: Bool) {
         let c = config, h = c.hiddenSize, inner = c.intermediateSize, n = ws.tokens
         let a = ws.layers[l], p = parameters
@@ -136,12 +137,15 @@ public final class BertModel: @unchecked Sendable {
             for s in 0..<batch.size { (rowInput.data + s * h).update(from: x.data + ws.sequences.start(s) * h, count: h) }
         }
 
-        // Q [R, H]; K, V [N, H].
+        // Q [R, H]; K, V [N, H] (at the first tokens alone, attention through W_k and W_v without K and V).
         Linear.forward(rowInput.data, weight: weight(.query), bias: bias(.query), into: a.query.data, rows: rows, inputs: h, outputs: h)
-        Linear.forward(x.data, weight: weight(.key), bias: bias(.key), into: a.key.data, rows: n, inputs: h, outputs: h)
-        Linear.forward(x.data, weight: weight(.value), bias: bias(.value), into: a.value.data, rows: n, inputs: h, outputs: h)
-
-        attentionForward(a, ws: ws, firstTokens: firstTokens)
+        if firstTokens {
+            firstQueryAttentionForward(l, input: x, ws: ws)
+        } else {
+            Linear.forward(x.data, weight: weight(.key), bias: bias(.key), into: a.key.data, rows: n, inputs: h, outputs: h)
+            Linear.forward(x.data, weight: weight(.value), bias: bias(.value), into: a.value.data, rows: n, inputs: h, outputs: h)
+            attentionForward(a, ws: ws)
+        }
 
         // Output projection, dropout, residual, LayerNorm.  [R, H]
         Linear.forward(a.context.data, weight: weight(.attentionOutput), bias: bias(.attentionOutput),
@@ -177,16 +181,15 @@ public final class BertModel: @unchecked Sendable {
     }
 
     /// softmax(Q·Kᵀ/√dₕ)·V per sequence and head over the sequence's own Lₛ keys, reading heads in place from the
-    /// unpadded queries (every token's, or with `firstTokens` one row a sequence, [B, A·dₕ]) and keys and values
-    /// [N, A·dₕ].
+    /// unpadded queries, keys and values [N, A·dₕ].
     ///
     /// One (sequence, head) pair is one work item — scores, softmax, dropout and the product with V while its q×Lₛ
     /// block is in cache — and the items are split across the elementwise workers when OpenBLAS runs both products on
     /// the calling thread (small ones: issued one at a time they left the other core idle); larger ones stay threaded
     /// by OpenBLAS, item after item.
-    private func attentionForward(_ a: Workspace.Layer, ws: Workspace, firstTokens: Bool) {
+    private func attentionForward(_ a: Workspace.Layer, ws: Workspace) {
         let c = config, heads = c.numAttentionHeads, dh = c.headDimension, h = c.hiddenSize
-        let layout = firstTokens ? ws.firstQueryAttention : ws.attention, longest = ws.length
+        let layout = ws.attention, longest = ws.length
         let scale = 1 / Float(dh).squareRoot()
         let dropping = training && c.attentionProbsDropoutProb > 0
         // One key per layer; item i draws elements layout.scores(i) ..< + its block of the stream, so the masks do not
@@ -366,32 +369,202 @@ public final class BertModel: @unchecked Sendable {
         linearBackward(.attentionOutput, input: a.context, outputGradient: gradPre, inputGradient: ws.gradContext,
                        accumulate: false, rows: owners, inputs: h, outputs: h)
 
-        attentionBackward(a, ws: ws, firstTokens: firstTokens)
-
-        // Q, K, V: dx += dQ·Wq + dK·Wk + dV·Wv; with `firstTokens` dQ·Wq [B, H] goes through gradPre (free again) to
-        // each sequence's first row.
+        // Q, K, V: dx += dQ·Wq + dK·Wk + dV·Wv. With `firstTokens` the keys' and values' part of dx comes from the
+        // attention backward itself (no H×H product per token), their weights still see δ_K, δ_V at every token, and
+        // dQ·Wq [B, H] goes through gradPre (free again) to each sequence's first row.
         if firstTokens {
+            firstQueryAttentionBackward(l, input: x, gradInput: gradInput, ws: ws)
             linearBackward(.query, input: rowInput, outputGradient: ws.gradQuery, inputGradient: gradInput == nil ? nil : gradPre,
                            accumulate: false, rows: owners, inputs: h, outputs: h)
             if let gradInput {
                 for s in 0..<b { Elementwise.axpy(1, gradPre.data + s * h, into: gradInput.data + ws.sequences.start(s) * h, count: h) }
             }
         } else {
+            attentionBackward(a, ws: ws)
             linearBackward(.query, input: x, outputGradient: ws.gradQuery, inputGradient: gradInput, accumulate: true,
                            rows: ws.sequences, inputs: h, outputs: h)
         }
-        linearBackward(.key, input: x, outputGradient: ws.gradKey, inputGradient: gradInput, accumulate: true,
+        linearBackward(.key, input: x, outputGradient: ws.gradKey, inputGradient: firstTokens ? nil : gradInput, accumulate: true,
                        rows: ws.sequences, inputs: h, outputs: h)
-        linearBackward(.value, input: x, outputGradient: ws.gradValue, inputGradient: gradInput, accumulate: true,
-                       rows: ws.sequences, inputs: h, outputs: h)
+        linearBackward(.value, input: x, outputGradient: ws.gradValue, inputGradient: firstTokens ? nil : gradInput,
+                       accumulate: true, rows: ws.sequences, inputs: h, outputs: h)
+    }
+
+    /// The first-token last layer's attention without keys and values: the first token's score against key j is
+    /// q₀·(W_k x_j + b_k) = (W_kᵀ q₀)·x_j + q₀·b_k per head, whose second term is one constant a row, which softmax
+    /// ignores; its context is W_v (Σ_j p'_j x_j) + b_v Σ_j p'_j. So per sequence and head one H-vector each way
+    /// (U = W_k,aᵀ q₀,a and X̄ = P'·X) in place of two H×H products per token: 4·A·H FLOPs a token instead of 4·H²
+    /// (1/32 on MiniLM), the same again in backward. U [B, A·H] is kept for backward; the scores, softmax, dropout bits and
+    /// their stream offsets are `firstQueryAttention`'s, as `attentionForward` would have drawn them.
+    private func firstQueryAttentionForward(_ l: Int, input x: Tensor, ws: Workspace) {
+        let c = config, heads = c.numAttentionHeads, dh = c.headDimension, h = c.hiddenSize, b = ws.batchSize
+        let a = ws.layers[l], tensors = parameters.layers[l], layout = ws.firstQueryAttention, longest = ws.length
+        let keyWeight = tensors.weight(.key)!.data, valueWeight = tensors.weight(.value)!.data
+        let valueBias = tensors.bias(.value)!.data
+        let projected = ws.projectedQueries.data, mixed = ws.firstQueryScratch.data, mass = ws.headSums.data
+        let scale = 1 / Float(dh).squareRoot(), p = c.attentionProbsDropoutProb
+        let dropping = training && p > 0
+        a.attentionDropoutKey = dropping ? dropoutGenerator.next() : 0
+        // U[:, a] = Q₀[:, a]·W_k[rows of head a]  [B, H] per head.
+        for head in 0..<heads {
+            BLAS.gemm(transA: false, transB: false, m: b, n: h, k: dh, a: a.query.data + head * dh, lda: h,
+                      b: keyWeight + head * dh * h, ldb: h, c: projected + head * h, ldc: heads * h)
+        }
+        let concurrently = BLAS.runsOnCallingThread(transA: false, transB: true, m: heads, n: longest, k: h)
+            && BLAS.runsOnCallingThread(transA: false, transB: false, m: heads, n: h, k: longest)
+        let scratch = dropping ? ws.attentionScratch(block: heads * longest) : nil
+        BLAS.forEachItem(b, concurrently: concurrently) { s, worker in
+            let keys = ws.sequences.count(s), inputs = x.data + ws.sequences.start(s) * h
+            // Sₛ = Uₛ·Xₛᵀ/√dₕ [A, Lₛ] (head a's row where item (s, a) of the layout keeps its scores), softmax per head.
+            let scores = a.probabilities.data + layout.scoreStarts[s]
+            BLAS.gemm(transA: false, transB: true, m: heads, n: keys, k: h, alpha: scale, a: projected + s * heads * h, lda: h,
+                      b: inputs, ldb: h, c: scores, ldc: keys)
+            Softmax.forward(scores, into: scores, rows: heads, columns: keys)
+            var mixing = UnsafePointer(scores)
+            if let scratch {
+                let dropped = scratch.data + worker * heads * longest
+                for head in 0..<heads {
+                    let item = layout.item(s * heads + head, heads: heads, rows: ws.sequences)
+                    let bits = UnsafeMutableRawPointer(a.probabilityDropBits.data) + item.bits
+                    Dropout.drawBits(bits, count: keys, probability: p, key: a.attentionDropoutKey, offset: item.scores)
+                    Dropout.apply(scores + head * keys, into: dropped + head * keys, bits: bits, count: keys, probability: p)
+                }
+                mixing = UnsafePointer(dropped)
+            }
+            for head in 0..<heads {
+                var total: Float = 0
+                for j in 0..<keys { total += mixing[head * keys + j] }
+                mass[s * heads + head] = total
+            }
+            // X̄ₛ = P'ₛ·Xₛ  [A, H]
+            BLAS.gemm(transA: false, transB: false, m: heads, n: h, k: keys, a: mixing, lda: keys, b: inputs, ldb: h,
+                      c: mixed + s * heads * h, ldc: h)
+        }
+        // Context[:, a] = X̄[:, a]·W_v[rows of head a]ᵀ + b_v,a·Σ_j p'_j  [B, dₕ] per head.
+        for head in 0..<heads {
+            BLAS.gemm(transA: false, transB: true, m: b, n: dh, k: h, a: mixed + head * h, lda: heads * h,
+                      b: valueWeight + head * dh * h, ldb: h, c: a.context.data + head * dh, ldc: h)
+        }
+        for s in 0..<b {
+            for head in 0..<heads {
+                let row = a.context.data + s * h + head * dh, total = mass[s * heads + head]
+                for t in 0..<dh { row[t] += valueBias[head * dh + t] * total }
+            }
+        }
+    }
+
+    /// The backward of `firstQueryAttentionForward` from dC₀ = `ws.gradContext` [B, H]: dQ₀ into `ws.gradQuery`
+    /// [B, H]; the keys' and values' output gradients δ_K,j = dS_j·q₀/√dₕ and δ_V,j = p'_j·dC₀ (per head) written to
+    /// `ws.gradKey`, `ws.gradValue` [N, H] for their weights; and their part of the input gradient added into
+    /// `gradInput` as dSᵀ·U/√dₕ + P'ᵀ·Y, Y = W_v,aᵀ dC₀,a per head — again no H×H product per token.
+    private func firstQueryAttentionBackward(_ l: Int, input x: Tensor, gradInput: Tensor?, ws: Workspace) {
+        let c = config, heads = c.numAttentionHeads, dh = c.headDimension, h = c.hiddenSize, b = ws.batchSize
+        let a = ws.layers[l], tensors = parameters.layers[l], layout = ws.firstQueryAttention, longest = ws.length
+        let keyWeight = tensors.weight(.key)!.data, valueWeight = tensors.weight(.value)!.data
+        let keyBias = tensors.bias(.key)!.data, valueBias = tensors.bias(.value)!.data
+        let projected = ws.projectedQueries.data, carried = ws.firstQueryScratch.data, weighted = ws.firstQueryScratch2.data
+        let biasTerms = ws.headSums.data, scoreTotals = ws.headSums2.data
+        let gradContext = ws.gradContext.data, query = a.query.data
+        let scale = 1 / Float(dh).squareRoot(), p = c.attentionProbsDropoutProb
+        let dropping = training && p > 0
+        let bits = UnsafeRawPointer(a.probabilityDropBits.data)
+        // Y[:, a] = dC₀[:, a]·W_v[rows of head a]  [B, H] per head, and dC₀,a·b_v,a: V's bias in every dP'_j.
+        for head in 0..<heads {
+            BLAS.gemm(transA: false, transB: false, m: b, n: h, k: dh, a: gradContext + head * dh, lda: h,
+                      b: valueWeight + head * dh * h, ldb: h, c: carried + head * h, ldc: heads * h)
+        }
+        for s in 0..<b {
+            for head in 0..<heads {
+                var total: Float = 0
+                for t in 0..<dh { total += gradContext[s * h + head * dh + t] * valueBias[head * dh + t] }
+                biasTerms[s * heads + head] = total
+            }
+        }
+        let concurrently = BLAS.runsOnCallingThread(transA: false, transB: true, m: heads, n: longest, k: h)
+            && BLAS.runsOnCallingThread(transA: false, transB: false, m: heads, n: h, k: longest)
+            && BLAS.runsOnCallingThread(transA: true, transB: false, m: longest, n: h, k: heads)
+        let scratch = dropping ? ws.attentionScratch(block: heads * longest) : nil
+        nonisolated(unsafe) let gradKey = ws.gradKey.data, gradValue = ws.gradValue.data
+        BLAS.forEachItem(b, concurrently: concurrently) { s, worker in
+            let keys = ws.sequences.count(s), start = ws.sequences.start(s), inputs = x.data + start * h
+            let probabilities = a.probabilities.data + layout.scoreStarts[s]
+            let gradScores = ws.gradProbabilities.data + layout.scoreStarts[s]
+            var mixing = UnsafePointer(probabilities)
+            if let scratch {
+                let dropped = scratch.data + worker * heads * longest
+                for head in 0..<heads {
+                    let item = layout.item(s * heads + head, heads: heads, rows: ws.sequences)
+                    Dropout.apply(probabilities + head * keys, into: dropped + head * keys, bits: bits + item.bits, count: keys,
+                                  probability: p)
+                }
+                mixing = UnsafePointer(dropped)
+            }
+            // dP' = Yₛ·Xₛᵀ + dC₀·b_v  [A, Lₛ]; δ_V,j = p'_j·dC₀ per head  [Lₛ, H]
+            BLAS.gemm(transA: false, transB: true, m: heads, n: keys, k: h, a: carried + s * heads * h, lda: h, b: inputs, ldb: h,
+                      c: gradScores, ldc: keys)
+            for head in 0..<heads {
+                let bias = biasTerms[s * heads + head]
+                for j in 0..<keys { gradScores[head * keys + j] += bias }
+            }
+            for j in 0..<keys {
+                for head in 0..<heads {
+                    let w = mixing[head * keys + j], source = gradContext + s * h + head * dh
+                    let row = gradValue + (start + j) * h + head * dh
+                    for t in 0..<dh { row[t] = w * source[t] }
+                }
+            }
+            // Through dropout and softmax to dS [A, Lₛ].
+            if dropping {
+                for head in 0..<heads {
+                    let item = layout.item(s * heads + head, heads: heads, rows: ws.sequences)
+                    Dropout.apply(gradScores + head * keys, into: gradScores + head * keys, bits: bits + item.bits, count: keys,
+                                  probability: p)
+                }
+            }
+            Softmax.backward(output: probabilities, outputGradient: gradScores, into: gradScores, rows: heads, columns: keys)
+            // Zₛ = dSₛ·Xₛ [A, H] for dQ₀, and Σ_j dS_j (K's bias term of dQ₀); δ_K,j = dS_j·q₀/√dₕ per head.
+            BLAS.gemm(transA: false, transB: false, m: heads, n: h, k: keys, a: gradScores, lda: keys, b: inputs, ldb: h,
+                      c: weighted + s * heads * h, ldc: h)
+            for head in 0..<heads {
+                var total: Float = 0
+                for j in 0..<keys { total += gradScores[head * keys + j] }
+                scoreTotals[s * heads + head] = total
+            }
+            for j in 0..<keys {
+                for head in 0..<heads {
+                    let w = scale * gradScores[head * keys + j], source = query + s * h + head * dh
+                    let row = gradKey + (start + j) * h + head * dh
+                    for t in 0..<dh { row[t] = w * source[t] }
+                }
+            }
+            // dXₛ += dSₛᵀ·Uₛ/√dₕ + P'ₛᵀ·Yₛ  [Lₛ, H]
+            if let gradInput {
+                let rows = gradInput.data + start * h
+                BLAS.gemm(transA: true, transB: false, m: keys, n: h, k: heads, alpha: scale, a: gradScores, lda: keys,
+                          b: projected + s * heads * h, ldb: h, beta: 1, c: rows, ldc: h)
+                BLAS.gemm(transA: true, transB: false, m: keys, n: h, k: heads, a: mixing, lda: keys,
+                          b: carried + s * heads * h, ldb: h, beta: 1, c: rows, ldc: h)
+            }
+        }
+        // dQ₀[:, a] = (Z[:, a]·W_k[rows of head a]ᵀ + b_k,a·Σ_j dS_j)/√dₕ  [B, dₕ] per head.
+        for head in 0..<heads {
+            BLAS.gemm(transA: false, transB: true, m: b, n: dh, k: h, alpha: scale, a: weighted + head * h, lda: heads * h,
+                      b: keyWeight + head * dh * h, ldb: h, c: ws.gradQuery.data + head * dh, ldc: h)
+        }
+        for s in 0..<b {
+            for head in 0..<heads {
+                let row = ws.gradQuery.data + s * h + head * dh, total = scale * scoreTotals[s * heads + head]
+                for t in 0..<dh { row[t] += keyBias[head * dh + t] * total }
+            }
+        }
     }
 
     /// The backward of `attentionForward`, one (sequence, head) pair per work item as there: first dP, dropout,
     /// softmax and dQ (plain or transposed-B products), then dV and dK (transposed-A products, which OpenBLAS threads
     /// at sizes where it runs the others on the calling thread), each pass concurrent only where its products allow.
-    private func attentionBackward(_ a: Workspace.Layer, ws: Workspace, firstTokens: Bool) {
+    private func attentionBackward(_ a: Workspace.Layer, ws: Workspace) {
         let c = config, heads = c.numAttentionHeads, dh = c.headDimension, h = c.hiddenSize
-        let layout = firstTokens ? ws.firstQueryAttention : ws.attention, longest = ws.length, items = ws.batchSize * heads
+        let layout = ws.attention, longest = ws.length, items = ws.batchSize * heads
         let scale = 1 / Float(dh).squareRoot()
         let dropping = training && c.attentionProbsDropoutProb > 0, p = c.attentionProbsDropoutProb
         let bits = UnsafeRawPointer(a.probabilityDropBits.data)
@@ -557,6 +730,9 @@ public final class BertModel: @unchecked Sendable {
         /// layer's input at those tokens [B, H].
         var lastLayerFirstTokens = false
         let firstTokenInput: Tensor
+        /// The first-token last layer's attention (`firstQueryAttentionForward`): U = W_k,aᵀ q₀,a per sequence and head
+        /// [B, A·H] (forward to backward), two [B, A·H] scratch matrices, and two [B·A] per-head totals.
+        let projectedQueries, firstQueryScratch, firstQueryScratch2, headSums, headSums2: Tensor
         private let pool: BufferPool
 
         /// One longest q×T block of attention probabilities after dropout per elementwise worker.
@@ -604,6 +780,10 @@ public final class BertModel: @unchecked Sendable {
             (gradContext, gradQuery, gradKey, gradValue) = (buffer("gctx", [n, h]), buffer("gq", [n, h]), buffer("gk", [n, h]), buffer("gv", [n, h]))
             gradProbabilities = buffer("gprobs", [attention.scores])
             firstTokenInput = buffer("firstx", [b, h])
+            let perHead = b * c.numAttentionHeads
+            (projectedQueries, firstQueryScratch, firstQueryScratch2) = (buffer("fq.u", [perHead, h]), buffer("fq.a", [perHead, h]),
+                                                                         buffer("fq.b", [perHead, h]))
+            (headSums, headSums2) = (buffer("fq.sa", [perHead]), buffer("fq.sb", [perHead]))
         }
 
         /// Row of sequence s's first token in the last layer's output: its first row, or row s when the last layer ran

@@ -21,7 +21,8 @@ public struct FLOPModel: Sendable {
         self.firstTokenLastLayer = firstTokenLastLayer
     }
 
-    /// The sites the first-token last layer computes at B rows instead of B·T (keys and values stay at every token).
+    /// The sites the first-token last layer computes at B rows instead of B·T (keys and values are never formed there;
+    /// their weights' gradients still run at every token).
     static let firstTokenSites: [LinearSite] = [.query, .attentionOutput, .intermediate, .output]
     /// What one pass of those sites' products skips: 2·(N − B)·Σ p·d.
     func skippedDense(batch: Int, length: Int) -> Double {
@@ -29,10 +30,30 @@ public struct FLOPModel: Sendable {
         let weights = Self.firstTokenSites.reduce(0.0) { let s = $1.shape(config); return $0 + Double(s.rows * s.columns) }
         return 2 * Double(batch * length - batch) * weights
     }
-    /// What one pass of the last layer's attention products skips: one query row of T per sequence and head.
-    func skippedAttention(batch: Int, length: Int) -> Double {
+    /// The last layer's key and value products at every token (2·N·Σ p·d), which the first-token last layer replaces.
+    func keysAndValues(batch: Int, length: Int) -> Double {
         guard firstTokenLastLayer else { return 0 }
-        return 4 * Double(batch * config.numAttentionHeads) * Double(length * length - length) * Double(config.headDimension)
+        return 2 * Double(batch * length) * [LinearSite.key, .value].reduce(0.0) { let s = $1.shape(config); return $0 + Double(s.rows * s.columns) }
+    }
+    /// The first-token last layer's attention in place of the last layer's at every query and of its keys and values
+    /// (`BertModel.firstQueryAttentionForward`): U = W_kᵀq₀ and the context through W_v (2·B·H² each), the scores U·Xᵀ
+    /// and X̄ = P'·X (2·A·H·N each).
+    func firstQueryForward(batch: Int, length: Int) -> Double {
+        guard firstTokenLastLayer else { return 0 }
+        let (b, n, h, a) = (Double(batch), Double(batch * length), Double(config.hiddenSize), Double(config.numAttentionHeads))
+        return 4 * b * h * h + 4 * a * h * n
+    }
+    /// Its backward: Y = W_vᵀdC₀ and dQ₀ (2·B·H² each), dP' and dS·X (2·A·H·N each), and, when the layer's input gradient
+    /// is wanted, dSᵀ·U and P'ᵀ·Y into it (2·A·H·N each).
+    func firstQueryBackward(batch: Int, length: Int, inputGradient: Bool) -> Double {
+        guard firstTokenLastLayer else { return 0 }
+        let (b, n, h, a) = (Double(batch), Double(batch * length), Double(config.hiddenSize), Double(config.numAttentionHeads))
+        return 4 * b * h * h + (inputGradient ? 8 : 4) * a * h * n
+    }
+    /// The last layer's attention products at every query (what `firstQueryForward` replaces).
+    func lastLayerAttention(batch: Int, length: Int) -> Double {
+        guard firstTokenLastLayer else { return 0 }
+        return attention(batch: batch, length: length) / layers
     }
 
     var layers: Double { Double(config.numHiddenLayers) }
@@ -55,15 +76,22 @@ public struct FLOPModel: Sendable {
     }
     public func forward(batch: Int, length: Int) -> Double {
         dense(batch: batch, length: length) + attention(batch: batch, length: length)
-            - skippedDense(batch: batch, length: length) - skippedAttention(batch: batch, length: length)
+            - skippedDense(batch: batch, length: length) - keysAndValues(batch: batch, length: length)
+            - lastLayerAttention(batch: batch, length: length) + firstQueryForward(batch: batch, length: length)
     }
     /// Input gradients of every linear map, and attention's dP, dV, dQ, dK; without the first layer's Q, K, V
     /// products into its input when the embeddings are frozen (`BertModel.backward` skips them).
     public func backwardData(batch: Int, length: Int, embeddingsFrozen: Bool = false) -> Double {
-        let h = Double(config.hiddenSize)
-        return dense(batch: batch, length: length) + 2 * attention(batch: batch, length: length)
-            - (embeddingsFrozen ? 2 * Double(batch * length) * 3 * h * h : 0)
-            - skippedDense(batch: batch, length: length) - 2 * skippedAttention(batch: batch, length: length)
+        let h = Double(config.hiddenSize), n = Double(batch * length)
+        // The first layer's products into its input: Q, K, V at every token, or, when it is also the first-token last
+        // layer, the query's at B rows (its keys' and values' part is in `firstQueryBackward`).
+        let frozen = !embeddingsFrozen ? 0 : firstTokenLastLayer && config.numHiddenLayers == 1
+            ? 2 * Double(batch) * h * h : 2 * n * 3 * h * h
+        let inputGradient = config.numHiddenLayers > 1 || !embeddingsFrozen
+        return dense(batch: batch, length: length) + 2 * attention(batch: batch, length: length) - frozen
+            - skippedDense(batch: batch, length: length) - keysAndValues(batch: batch, length: length)
+            - 2 * lastLayerAttention(batch: batch, length: length)
+            + firstQueryBackward(batch: batch, length: length, inputGradient: inputGradient)
     }
     /// Weight gradients of every linear map.
     public func weightGradients(batch: Int, length: Int) -> Double {

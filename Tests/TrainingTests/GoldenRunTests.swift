@@ -125,7 +125,9 @@ struct GoldenRunTests {
                 + "re-recorded when the rank-1 carrier products δ·L and x·Rᵀ became GEMVs (within 2.4e-8) and again when "
                 + "the rank-1 carrier gradients moved to one pass in CKernels (16-lane dot products): within 2.2e-8 of "
                 + "the pins before either, no accuracy changed. All pins re-recorded when layer norm's input gradient and "
-                + "the clipping norms' Σ x² moved to CKernels (16-lane sums): within 5.3e-8, no accuracy changed."
+                + "the clipping norms' Σ x² moved to CKernels (16-lane sums): within 5.3e-8, no accuracy changed. All pins "
+                + "re-recorded when the first-token last layer stopped forming keys and values (scores (W_kᵀq₀)·x, "
+                + "context W_v·(P'·X)): within 1.3e-7, no accuracy changed."
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(golden).write(to: URL(fileURLWithPath: Self.path), options: .atomic)
