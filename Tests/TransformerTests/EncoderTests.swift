@@ -288,10 +288,11 @@ struct DropoutGradientTests {
         _ = loss(model, batch, labels, seed: seed)
         let gradients = BertParameters(config: model.config, classes: 3)
         model.backward(dlogits: dlogits, gradients: gradients)
-        // Directional derivatives along random directions over every encoder weight (attention's Q, K, V sit below
-        // the attention dropout, the feed-forward weights below the hidden dropouts).
+        // Directional derivatives along random directions over every encoder weight and bias (attention's Q, K, V sit
+        // below the attention dropout, the feed-forward weights below the hidden dropouts; the first-token last layer
+        // adds V's bias as b_v·Σ p' over the dropped probabilities and Q's through K's bias as b_k·Σ dS).
         var generator = Xoshiro256(seed: 3)
-        let names = model.parameters.names.filter { $0.hasPrefix("encoder.") && $0.hasSuffix(".weight") }
+        let names = model.parameters.names.filter { $0.hasPrefix("encoder.") && ($0.hasSuffix(".weight") || $0.hasSuffix(".bias")) }
         for trial in 0..<3 {
             var direction: [String: [Float]] = [:]
             var analytic = 0.0
