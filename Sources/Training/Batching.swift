@@ -20,6 +20,9 @@ public func encodeExamples(_ examples: [Example], tokenizer: any Tokenizer, maxL
     }
 }
 
+/// The most examples a trainer's micro-batch holds, however short they are.
+public let microBatchExampleLimit = 512
+
 /// Micro-batches of a logical batch: the examples sorted by length (longest first, ties in the order given) and cut
 /// into the fewest runs of at most `tokenBudget` tokens and `maxExamples` examples each (a single longer example
 /// stands alone).
@@ -28,7 +31,8 @@ public func encodeExamples(_ examples: [Example], tokenizer: any Tokenizer, maxL
 /// the fewest, fullest micro-batches are the cheapest (each has a fixed cost: the head, the per-micro-batch passes,
 /// smaller products). The sorting is kept for the shares of several processes: every P-th example of a sorted
 /// micro-batch gives each rank about the same tokens.
-public func microBatches(_ indices: [Int], of examples: [EncodedExample], tokenBudget: Int, maxExamples: Int = 512) -> [[Int]] {
+public func microBatches(_ indices: [Int], of examples: [EncodedExample], tokenBudget: Int,
+                         maxExamples: Int = microBatchExampleLimit) -> [[Int]] {
     let sorted = indices.indices.sorted {
         let (a, b) = (examples[indices[$0]].ids.count, examples[indices[$1]].ids.count)
         return a != b ? a > b : $0 < $1

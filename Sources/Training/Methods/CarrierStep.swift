@@ -46,6 +46,7 @@ final class CarrierStep {
         let layout = BertParameters.layout(config: context.config, classes: context.classes)
         trainableNames = layout.filter { $0.group == .encoderWeights || $0.group == .classifier }.map(\.name)
         emptyGradients = BertParameters(config: context.config, classes: context.classes, groups: [])
+        _ = perExample.reserve(context.largestMicroBatch * self.layout.size)
     }
 
     func step(_ indices: [Int], step: Int) -> Double {

@@ -33,7 +33,15 @@ public final class MethodContext {
         let ranks = engine.communicator.size
         model.reserveWorkspace(tokens: ranks == 1 ? configuration.microBatchTokens : configuration.microBatchTokens / ranks + configuration.maxLength,
                                longestSequence: configuration.maxLength)
+        let shortest = Swift.max(1, data.train.map(\.ids.count).min() ?? 1)
+        let examples = Swift.min(microBatchExampleLimit, Swift.max(1, configuration.microBatchTokens / shortest))
+        largestMicroBatch = (examples + ranks - 1) / ranks
     }
+
+    /// The most examples one of this process's micro-batches can hold: the token budget over the shortest training
+    /// example (at most `microBatchExampleLimit`), this rank's share of it. Per-example buffers are sized for it once,
+    /// rather than grown — and their fresh pages faulted in — in whichever steps first meet a larger micro-batch.
+    public let largestMicroBatch: Int
 
     /// A seed for one purpose at one step (salts: 1 carriers, 2 dropout; the engine uses 3 and 4).
     public func seed(step: Int, salt: UInt64) -> UInt64 { StepSeed.derive(seed: configuration.seed, step: step, salt: salt) }
