@@ -376,9 +376,15 @@ static inline __attribute__((always_inline)) void softmax_rows(const float *x, f
                 top[l] = v > top[l] ? v : top[l];
             }
         }
-        for (int l = 0; j < columns; j++, l++) {
-            float v = key_mask && key_mask[j] == 0 ? -INFINITY : xr[j];
-            top[l] = v > top[l] ? v : top[l];
+        // The tail (every row of a sentence shorter than 16 tokens is all tail) as one masked vector: lane l takes
+        // element j + l as the scalar loop did, and the lanes past the row leave their maxima and sums unchanged.
+        long rest = columns - j;
+        if (rest > 0) {
+#pragma clang loop vectorize(assume_safety)
+            for (int l = 0; l < LANES; l++) {
+                float v = l < rest && !(key_mask && key_mask[j + l] == 0) ? xr[j + l] : -INFINITY;
+                top[l] = v > top[l] ? v : top[l];
+            }
         }
         float maximum = -INFINITY;
         for (int l = 0; l < LANES; l++) maximum = top[l] > maximum ? top[l] : maximum;
@@ -397,11 +403,16 @@ static inline __attribute__((always_inline)) void softmax_rows(const float *x, f
                 acc[l] += e;
             }
         }
-        for (int l = 0; j < columns; j++, l++) {
-            float e = exp_non_positive_float(xr[j] - maximum);
-            e = key_mask && key_mask[j] == 0 ? 0.0f : e;
-            yr[j] = e;
-            acc[l] += e;
+        if (rest > 0) {
+#pragma clang loop vectorize(assume_safety)
+            for (int l = 0; l < LANES; l++) {
+                if (l < rest) {
+                    float e = exp_non_positive_float(xr[j + l] - maximum);
+                    e = key_mask && key_mask[j + l] == 0 ? 0.0f : e;
+                    yr[j + l] = e;
+                    acc[l] += e;
+                }
+            }
         }
         float inverse = 1.0f / lane_total(acc);
 #pragma clang loop vectorize(assume_safety)
@@ -427,7 +438,14 @@ void rgp_softmax_backward(const float *y, const float *dy, float *dx, long rows,
         long j = 0;
         for (; j + LANES <= columns; j += LANES)
             for (int l = 0; l < LANES; l++) acc[l] += dyr[j + l] * yr[j + l];
-        for (int l = 0; j < columns; j++, l++) acc[l] += dyr[j] * yr[j];
+        long rest = columns - j;
+        if (rest > 0) {
+#pragma clang loop vectorize(assume_safety)
+            for (int l = 0; l < LANES; l++) {
+                float d = l < rest ? dyr[j + l] : 0.0f, y = l < rest ? yr[j + l] : 0.0f;
+                acc[l] += d * y;
+            }
+        }
         float dot = lane_total(acc);
 #pragma clang loop vectorize(assume_safety)
         for (long k = 0; k < columns; k++) dxr[k] = yr[k] * (dyr[k] - dot);
@@ -516,7 +534,8 @@ static inline __attribute__((always_inline)) void adam_row(float *p, float *m, f
         float gj = g[j];
         m[j] = beta1 * m[j] + one_minus_beta1 * gj;
         v[j] = beta2 * v[j] + one_minus_beta2 * gj * gj;
-        p[j] = p[j] - step_size * m[j] / (sqrtf(v[j] / correction2) + epsilon);
+        // The elementwise builtin is sqrtf's correctly rounded square root without errno, which kept sqrtf scalar.
+        p[j] = p[j] - step_size * m[j] / (__builtin_elementwise_sqrt(v[j] / correction2) + epsilon);
     }
 }
 
