@@ -253,6 +253,28 @@ void rgp_dropout_bits(void *bits, long count, uint64_t offset, uint64_t key, flo
     }
 }
 
+RGP_CLONES
+void rgp_dropout_forward_bytes(const float *x, float *y, uint8_t *kept, long count, uint64_t offset, uint64_t key, float p) {
+    float chunk[256];
+    for (long done = 0; done < count; done += 256) {
+        long n = count - done < 256 ? count - done : 256;
+        dropout_stream(NULL, chunk, n, offset + (uint64_t)done, key, p);
+#pragma clang loop vectorize(assume_safety)
+        for (long k = 0; k < n; k++) {
+            y[done + k] = x[done + k] * chunk[k];
+            kept[done + k] = chunk[k] != 0.0f;
+        }
+    }
+}
+
+// The factor is selected, then multiplied, as in dropout_blocks.
+RGP_CLONES
+void rgp_dropout_apply_bytes(const float *x, float *y, const uint8_t *kept, long count, float p) {
+    float keep = 1.0f / (1.0f - p);
+#pragma clang loop vectorize(assume_safety)
+    for (long j = 0; j < count; j++) y[j] = x[j] * (kept[j] ? keep : 0.0f);
+}
+
 // The factor is selected, then multiplied, as in dropout_blocks: x·0 keeps its sign (and NaN stays NaN).
 RGP_CLONES
 void rgp_dropout_apply_bits(const float *x, float *y, const void *bits, long count, float p) {

@@ -35,9 +35,10 @@ struct WorkloadBench: ParsableCommand {
         guard let root = data ?? ProcessInfo.processInfo.environment["RGP_GLUE_DIR"] else {
             throw ValidationError("give --data or set RGP_GLUE_DIR")
         }
-        // The peak of every core the ranks use together.
+        // The peak of every core the ranks use together: thread ranks measure it with all their threads; MPI ranks each
+        // measure their own cores at the same time, and the job's peak is their sum.
         try useThreads(threads * ranks)
-        let peak = measureGemmPeak()
+        let peak = measureGemmPeak() * Double(ranks > 1 ? 1 : Job.communicator.size)
         try useThreads(threads)
         let tokenizer = try loadTokenizer(directory: model)
         let config = try BertConfig.load(path: model + "/config.json")

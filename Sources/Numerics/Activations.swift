@@ -229,6 +229,31 @@ public enum Dropout {
         rgp_dropout_apply_bits(x, y, bits, count, p)
     }
 
+    /// y = x · mask under a key taken from `generator` (the mask `drawMask` would draw from it), keeping the mask as one
+    /// byte an element (1 kept, 0 dropped) for `backward(kept:)`: one pass, and a quarter of a float mask's memory.
+    /// `y` may alias `x`.
+    public static func forward<G: RandomNumberGenerator>(
+        _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, kept: UnsafeMutablePointer<UInt8>, count: Int,
+        probability p: Float, generator: inout G
+    ) {
+        precondition(p > 0 && p < 1, "dropout probability \(p) outside (0, 1)")
+        let key = generator.next()
+        Parallel.chunks(count) { start, n in
+            rgp_dropout_forward_bytes(x + start, y + start, kept + start, n, UInt64(start), key, p)
+        }
+    }
+
+    /// dx = dy · mask from the bytes `forward(_:into:kept:count:probability:generator:)` kept. `dx` may alias `dy`.
+    public static func backward(
+        outputGradient dy: UnsafePointer<Float>, kept: UnsafePointer<UInt8>, into dx: UnsafeMutablePointer<Float>, count: Int,
+        probability p: Float
+    ) {
+        precondition(p > 0 && p < 1, "dropout probability \(p) outside (0, 1)")
+        Parallel.chunks(count) { start, n in
+            rgp_dropout_apply_bytes(dy + start, dx + start, kept + start, n, p)
+        }
+    }
+
     /// dx = dy · mask. `dx` may alias `dy`.
     public static func backward(
         outputGradient dy: UnsafePointer<Float>, mask: UnsafePointer<Float>,

@@ -222,10 +222,11 @@ public final class BertModel: @unchecked Sendable {
         }
     }
 
-    /// Dropout on the first `count` elements of x (all of them by default).
+    /// Dropout on the first `count` elements of x (all of them by default), its mask kept as bytes in `mask`.
     private func dropout(_ x: Tensor, mask: Tensor, p: Float, count: Int? = nil) {
         guard training && p > 0 else { return }
-        Dropout.forward(x.data, into: x.data, mask: mask.data, count: count ?? x.count, probability: p, generator: &dropoutGenerator)
+        let kept = UnsafeMutableRawPointer(mask.data).assumingMemoryBound(to: UInt8.self)
+        Dropout.forward(x.data, into: x.data, kept: kept, count: count ?? x.count, probability: p, generator: &dropoutGenerator)
     }
 
     // MARK: Backward
@@ -605,7 +606,9 @@ public final class BertModel: @unchecked Sendable {
 
     private func dropoutBackward(_ gradient: Tensor, mask: Tensor, p: Float, count: Int? = nil) {
         guard training && p > 0 else { return }
-        Dropout.backward(outputGradient: gradient.data, mask: mask.data, into: gradient.data, count: count ?? gradient.count)
+        let kept = UnsafeRawPointer(mask.data).assumingMemoryBound(to: UInt8.self)
+        Dropout.backward(outputGradient: gradient.data, kept: kept, into: gradient.data, count: count ?? gradient.count,
+                         probability: p)
     }
 
     // MARK: Workspace
@@ -683,6 +686,7 @@ public final class BertModel: @unchecked Sendable {
             var intermediateIsDerivative = false
             /// The key of this layer's attention-dropout stream in the last training forward.
             var attentionDropoutKey: UInt64 = 0
+            /// The hidden dropouts' masks as bytes (`Dropout.forward(_:into:kept:…)`).
             let attentionDropMask, outputDropMask: Tensor
             let mean1, rstd1, mean2, rstd2: Tensor
 
@@ -696,7 +700,7 @@ public final class BertModel: @unchecked Sendable {
                 (intermediate, activated) = (buffer("inter", [n, inner]), buffer("act", [n, inner]))
                 probabilities = buffer("probs", [scores])
                 probabilityDropBits = buffer("pbits", [(dropBitBytes + 3) / 4])
-                (attentionDropMask, outputDropMask) = (buffer("amask", [n, h]), buffer("omask", [n, h]))
+                (attentionDropMask, outputDropMask) = (buffer("amask", [byteFloats(n * h)]), buffer("omask", [byteFloats(n * h)]))
                 (mean1, rstd1, mean2, rstd2) = (buffer("m1", [n]), buffer("r1", [n]), buffer("m2", [n]), buffer("r2", [n]))
             }
 
@@ -766,14 +770,16 @@ public final class BertModel: @unchecked Sendable {
             self.pool = pool
             let n = sequences.rows, h = c.hiddenSize
             func buffer(_ name: String, _ shape: [Int]) -> Tensor { pool.view(name, shape) }
-            (embeddingSum, embeddingOutput, embeddingDropMask) = (buffer("esum", [n, h]), buffer("eout", [n, h]), buffer("emask", [n, h]))
+            (embeddingSum, embeddingOutput, embeddingDropMask) = (buffer("esum", [n, h]), buffer("eout", [n, h]),
+                                                                buffer("emask", [byteFloats(n * h)]))
             (embeddingMean, embeddingRstd) = (buffer("emean", [n]), buffer("erstd", [n]))
             layers = (0..<c.numHiddenLayers).map { [attention] l in
                 Layer(l, n: n, h: h, inner: c.intermediateSize, scores: attention.scores, dropBitBytes: attention.bitBytes, pool: pool)
             }
-            (cls, pooled, headInput, headDropMask) = (buffer("cls", [b, h]), buffer("pooled", [b, h]), buffer("head", [b, h]), buffer("hmask", [b, h]))
+            (cls, pooled, headInput, headDropMask) = (buffer("cls", [b, h]), buffer("pooled", [b, h]), buffer("head", [b, h]),
+                                                     buffer("hmask", [byteFloats(b * h)]))
             logits = buffer("logits", [b, classes])
-            (clsDropped, clsDropMask) = (buffer("clsd", [b, h]), buffer("clsmask", [b, h]))
+            (clsDropped, clsDropMask) = (buffer("clsd", [b, h]), buffer("clsmask", [byteFloats(b * h)]))
             (gradHead, gradCLS) = (buffer("ghead", [b, h]), buffer("gcls", [b, h]))
             (gradA, gradB, gradPre, gradHidden1) = (buffer("ga", [n, h]), buffer("gb", [n, h]), buffer("gpre", [n, h]), buffer("gh1", [n, h]))
             gradIntermediate = buffer("ginter", [n, c.intermediateSize])
@@ -811,6 +817,9 @@ public final class BertModel: @unchecked Sendable {
         }
     }
 }
+
+/// Floats holding one byte per element of `count` (the hidden dropouts' kept masks).
+func byteFloats(_ count: Int) -> Int { (count + 3) / 4 }
 
 /// Named buffers that grow to the largest size asked for and hand out exactly-shaped views, so that batches of
 /// varying shape reuse memory instead of allocating per call.

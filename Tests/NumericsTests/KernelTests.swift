@@ -480,6 +480,30 @@ struct ActivationTests {
         #expect(relativeError(dx, numeric) < 1e-5)
     }
 
+    @Test("dropout keeping its mask as bytes: y and the gradient equal the float mask's bit for bit (in place, counts off the chunks)")
+    func dropoutBits() {
+        for count in [1, 63, 65, 1_000, 200_003] {
+            let x = randomValues(count, seed: 71), dy = randomValues(count, seed: 72), p: Float = 0.1
+            var g1 = Xoshiro256(seed: 9), g2 = Xoshiro256(seed: 9)
+            var mask = [Float](repeating: 0, count: count), y = x
+            Dropout.forward(x, into: &y, mask: &mask, count: count, probability: p, generator: &g1)
+            var inPlace = x, kept = [UInt8](repeating: 7, count: count)
+            inPlace.withUnsafeMutableBufferPointer { v in
+                kept.withUnsafeMutableBufferPointer { Dropout.forward(v.baseAddress!, into: v.baseAddress!, kept: $0.baseAddress!, count: count, probability: p, generator: &g2) }
+            }
+            #expect(kept == mask.map { $0 != 0 ? 1 : 0 }, "kept bytes, count \(count)")
+            #expect(inPlace.map(\.bitPattern) == y.map(\.bitPattern), "forward, count \(count)")
+            #expect(g1.next() == g2.next(), "both take one key from the generator")
+            var dx = [Float](repeating: 0, count: count), dxBits = dy
+            Dropout.backward(outputGradient: dy, mask: mask, into: &dx, count: count)
+            dxBits.withUnsafeMutableBufferPointer { v in
+                kept.withUnsafeBufferPointer { Dropout.backward(outputGradient: v.baseAddress!, kept: $0.baseAddress!, into: v.baseAddress!, count: count, probability: p) }
+            }
+            #expect(dxBits.map(\.bitPattern) == dx.map(\.bitPattern), "backward, count \(count)")
+            if count > 1_000 { #expect(mask.contains(0) && mask.contains { $0 > 1 }) }
+        }
+    }
+
     @Test("seeded dropout is deterministic, keeps 1 − p, rescales, and routes gradients through its mask")
     func dropout() {
         let count = 200_000, p: Float = 0.1

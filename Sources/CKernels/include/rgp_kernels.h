@@ -32,6 +32,15 @@ void rgp_dropout_apply(const float *x, float *y, long count, uint64_t offset, ui
 /// applies its mask twice without drawing Philox again.
 void rgp_dropout_bits(void *bits, long count, uint64_t offset, uint64_t key, float p);
 
+/// y = x·mask for elements offset ..< offset + count of the stream under `key` (the product `rgp_dropout_mask` then
+/// `rgp_multiply` give), and kept[j] = 1 where element offset + j is kept, 0 elsewhere, in one pass: the hidden
+/// dropouts keep these bytes for backward instead of a float mask four times their size. `y` may alias `x`.
+void rgp_dropout_forward_bytes(const float *x, float *y, uint8_t *kept, long count, uint64_t offset, uint64_t key, float p);
+
+/// y = x·mask with the mask read from the bytes `rgp_dropout_forward_bytes` kept: equal bit for bit to the product with
+/// the float mask. `y` may alias `x`.
+void rgp_dropout_apply_bytes(const float *x, float *y, const uint8_t *kept, long count, float p);
+
 /// y = x·mask with the mask read from `bits` (as written by `rgp_dropout_bits`, element j at bit j): equal bit for
 /// bit to `rgp_dropout_apply` on the stream elements the bits were drawn from. `y` may alias `x`.
 void rgp_dropout_apply_bits(const float *x, float *y, const void *bits, long count, float p);
