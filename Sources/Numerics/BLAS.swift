@@ -97,8 +97,7 @@ public enum BLAS {
     }
 
     /// y = alpha · op(A) · x + beta · y, row-major; A is m×n as stored (op(A) = Aᵀ, n×m, when `transA`). Counted as
-    /// 2·m·n FLOPs, as `gemm` counts its products; split by rows of A across the workers as `gemm` splits (each y
-    /// element the same dot product).
+    /// 2·m·n FLOPs, as `gemm` counts its products.
     @inlinable
     public static func gemv(
         transA: Bool, m: Int, n: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
@@ -106,37 +105,7 @@ public enum BLAS {
     ) {
         if m == 0 || n == 0 { return }
         rgp_count_product(Int64(2 * m * n))
-        if !transA && splitsProducts && Parallel.workers > 1 && Double(m) * Double(n) >= splitMinimum
-            && rgp_parallel_depth() == 0 {
-            splitGemv(m: m, n: n, alpha: alpha, a: a, lda: lda, x: x, beta: beta, y: y)
-            return
-        }
-        wholeGemv(transA: transA, m: m, n: n, alpha: alpha, a: a, lda: lda, x: x, beta: beta, y: y)
-    }
-
-    /// One `cblas_sgemv` call.
-    @usableFromInline
-    static func wholeGemv(transA: Bool, m: Int, n: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
-                          x: UnsafePointer<Float>, beta: Float, y: UnsafeMutablePointer<Float>) {
         cblas_sgemv(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(lda), x, 1, beta, y, 1)
-    }
-
-    /// y = alpha·A·x + beta·y in slabs of rows of A (multiples of 16), one per worker, as `splitGemm` splits C.
-    @usableFromInline
-    static func splitGemv(m: Int, n: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int, x: UnsafePointer<Float>,
-                          beta: Float, y: UnsafeMutablePointer<Float>) {
-        let parts = Swift.min(Parallel.workers, Swift.max(1, m / 16))
-        let chunk = ((m + parts - 1) / parts + 15) / 16 * 16
-        nonisolated(unsafe) let (a, x, y) = (a, x, y)
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
-            let start = part * chunk
-            guard start < m else { return }
-            let depth = rgp_parallel_depth()
-            rgp_set_parallel_depth(depth + 1)
-            defer { rgp_set_parallel_depth(depth) }
-            wholeGemv(transA: false, m: Swift.min(chunk, m - start), n: n, alpha: alpha, a: a + start * lda, lda: lda, x: x,
-                      beta: beta, y: y + start)
-        }
     }
 
     /// The bare `cblas_sgemm` call (row-major, no transposed A, no shape checks): kept for one job, measuring the

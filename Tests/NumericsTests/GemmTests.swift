@@ -203,32 +203,6 @@ struct SplitProductTests {
         }
     }
 
-    @Test("a matrix-vector product split into slabs of rows equals the unsplit call bit for bit")
-    func splitGemvEqualsWhole() {
-        Parallel.use(threads: 2)
-        // RGP's rank-1 carrier products δ·L and x·Rᵀ: a few thousand token rows of 384 or 1,536; rows off multiples of 16.
-        for (m, n) in [(2_051, 384), (517, 1_536)] {
-            let lda = n + 3
-            let a = randomValues(m * lda, seed: 8), x = randomValues(n, seed: 9), y0 = randomValues(m, seed: 10)
-            var whole = y0, split = y0
-            a.withUnsafeBufferPointer { pa in
-                x.withUnsafeBufferPointer { px in
-                    whole.withUnsafeMutableBufferPointer { py in
-                        BLAS.wholeGemv(transA: false, m: m, n: n, alpha: 0.75, a: pa.baseAddress!, lda: lda, x: px.baseAddress!,
-                                       beta: -0.5, y: py.baseAddress!)
-                    }
-                    split.withUnsafeMutableBufferPointer { py in
-                        BLAS.splitGemv(m: m, n: n, alpha: 0.75, a: pa.baseAddress!, lda: lda, x: px.baseAddress!, beta: -0.5,
-                                       y: py.baseAddress!)
-                    }
-                }
-            }
-            let differing = zip(split, whole).filter { $0.bitPattern != $1.bitPattern }.count
-            #expect(differing == 0, "m \(m) n \(n): \(differing) elements differ")
-            #expect(whole != y0, "the product should have changed y")
-        }
-    }
-
     @Test("a region's threads know they are inside one (so products there are not split again); the caller is not")
     func regionDepth() {
         #expect(!Parallel.isInsideRegion)
