@@ -546,7 +546,8 @@ void rgp_rank1_carrier_sums(const float *x, long ldx, long d, const float *delta
 
 // MARK: Adam
 
-// One row of Adam from its gradient row g: the arithmetic of Numerics' scalar reference, operation for operation.
+// One row of Adam from its gradient row g: the scalar arithmetic m = β₁m + (1 − β₁)g, v = β₂v + (1 − β₂)g·g,
+// θ −= step·m / (√(v / c₂) + ε), operation for operation (the tests' reference), with no contraction.
 static inline __attribute__((always_inline)) void adam_row(float *p, float *m, float *v, const float *g, long columns,
                                                            float beta1, float beta2, float epsilon, float step_size,
                                                            float correction2) {
@@ -567,32 +568,31 @@ void rgp_adam(float *param, float *m, float *v, const float *gradient, long coun
     adam_row(param, m, v, gradient, count, beta1, beta2, epsilon, step_size, correction2);
 }
 
+// out[j] = Σ_k a[k]·b[k, j] over k ascending (b [rank, columns]): one row of a k = rank product, as a GEMM sums it.
+static inline __attribute__((always_inline)) void low_rank_row(const float *a, const float *b, long rank, long columns,
+                                                               float *out) {
+#pragma clang loop vectorize(assume_safety)
+    for (long j = 0; j < columns; j++) out[j] = a[0] * b[j];
+    for (long k = 1; k < rank; k++) {
+        const float *bk = b + k * columns;
+#pragma clang loop vectorize(assume_safety)
+        for (long j = 0; j < columns; j++) out[j] = out[j] + a[k] * bk[j];
+    }
+}
+
 RGP_CLONES
 void rgp_adam_low_rank(float *param, float *m, float *v, long first_row, long rows, long columns, long rank,
                        const float *a, const float *b, const float *c, const float *d, float beta1, float beta2,
                        float epsilon, float step_size, float correction2, float *scratch) {
+    float *first = scratch, *second = scratch + columns;
     for (long i = first_row; i < first_row + rows; i++) {
-        // Row i of A·B + C·D: each product's terms in k order, then the sum of the two (as the two GEMMs with
-        // k = r, the second accumulating, computed them).
-        const float *ai = a + i * rank, *ci = c + i * rank;
+        // Row i of A·B + C·D: each product on its own, then their sum (as two GEMMs with k = rank, the second
+        // accumulating into the first's output, computed it).
+        low_rank_row(a + i * rank, b, rank, columns, first);
+        low_rank_row(c + i * rank, d, rank, columns, second);
 #pragma clang loop vectorize(assume_safety)
-        for (long j = 0; j < columns; j++) scratch[j] = ai[0] * b[j];
-        for (long k = 1; k < rank; k++) {
-            const float *bk = b + k * columns;
-#pragma clang loop vectorize(assume_safety)
-            for (long j = 0; j < columns; j++) scratch[j] = scratch[j] + ai[k] * bk[j];
-        }
-        if (rank == 1) {
-#pragma clang loop vectorize(assume_safety)
-            for (long j = 0; j < columns; j++) scratch[j] = scratch[j] + ci[0] * d[j];
-        } else {
-            for (long j = 0; j < columns; j++) {
-                float second = ci[0] * d[j];
-                for (long k = 1; k < rank; k++) second = second + ci[k] * d[k * columns + j];
-                scratch[j] = scratch[j] + second;
-            }
-        }
-        adam_row(param + i * columns, m + i * columns, v + i * columns, scratch, columns, beta1, beta2, epsilon,
+        for (long j = 0; j < columns; j++) first[j] = first[j] + second[j];
+        adam_row(param + i * columns, m + i * columns, v + i * columns, first, columns, beta1, beta2, epsilon,
                  step_size, correction2);
     }
 }

@@ -37,14 +37,14 @@ public enum AdamKernel {
         }
     }
 
-    /// One step on a rows×columns parameter from a low-rank gradient, each gradient row formed in a row of scratch
-    /// and used at once (the rows×columns gradient is never stored).
+    /// One step on a rows×columns parameter from a low-rank gradient, each gradient row formed in two rows of scratch
+    /// (A·B's and C·D's, then their sum) and used at once (the rows×columns gradient is never stored).
     public static func step(parameter: UnsafeMutablePointer<Float>, first: UnsafeMutablePointer<Float>,
                             second: UnsafeMutablePointer<Float>, gradient g: LowRankGradient, rows: Int, columns: Int,
                             settings s: Settings) {
         nonisolated(unsafe) let (p, m, v) = (parameter, first, second)
         Parallel.rows(rows, minimumRows: 64) { start, count in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: columns) { scratch in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * columns) { scratch in
                 rgp_adam_low_rank(p, m, v, start, count, columns, g.rank, g.a, g.b, g.c, g.d, s.beta1, s.beta2, s.epsilon,
                                   s.stepSize, s.correction2, scratch.baseAddress!)
             }

@@ -39,8 +39,8 @@ public final class CarrierGroup: @unchecked Sendable {
     /// Clipped (and later noised) sum over the logical batch [P·r + r·d]: its own buffer, or a view into the
     /// privacy engine's flat sum (`bind(sum:)`).
     public private(set) var sum: Tensor
-    private var scratchLeft: Tensor   // δ·L_m  [N, r]
-    private var scratchRight: Tensor  // x·Rᵀ   [N, r]
+    private var scratchLeft: Tensor   // δ·L_m  [N, r] (rank > 1)
+    private var scratchRight: Tensor  // x·Rᵀ   [N, r] (rank > 1)
     /// ∂L ∓ L·(Lᵀ·∂L) [P, r], the left factor of ΔW (`reconstructionFactors`).
     private let combined: Tensor
     private var seenMembers = 0
@@ -144,7 +144,7 @@ public final class CarrierGroup: @unchecked Sendable {
         } else if perExample.count < examples * perExampleSize || perExample.isView {
             perExample = Tensor(zeros: [examples * perExampleSize])
         }
-        if scratchLeft.count < tokens * rank {
+        if rank > 1 && scratchLeft.count < tokens * rank {  // rank 1 takes the one-pass kernel, which needs none
             scratchLeft = Tensor(zeros: [tokens * rank])
             scratchRight = Tensor(zeros: [tokens * rank])
         }
@@ -159,9 +159,8 @@ public final class CarrierGroup: @unchecked Sendable {
         let n = examples.rows, p = memberRows[m], d = columns, r = rank
         let stride = perExampleSize, offset = memberOffset(m)
         if r == 1 {
-            // ∂L_i[block m] = Σ_t (x_t·R)·δ_t and ∂R_i += Σ_t (δ_t·L_m)·x_t in one pass over each example's rows. As GEMMs
-            // with one column, δ·L and x·Rᵀ had OpenBLAS pack all of δ and x first (as much packing a step as the
-            // layer's own products); as GEMVs they read δ and x once more than this.
+            // ∂L_i[block m] = Σ_t (x_t·R)·δ_t and ∂R_i += Σ_t (δ_t·L_m)·x_t in one pass over each example's rows (as
+            // one-column GEMMs, δ·L and x·Rᵀ had OpenBLAS pack all of δ and x first).
             Segmented.rankOneCarrierSums(x: x, ldx: d, d: d, delta: delta, ldd: p, p: p, left: left.data + offset,
                                          right: right.data, rows: examples, outLeft: perExample.data + offset,
                                          outRight: perExample.data + rows, outStride: stride, accumulateRight: seenMembers > 0)

@@ -88,7 +88,7 @@ void rgp_adam(float *param, float *m, float *v, const float *gradient, long coun
               float epsilon, float step_size, float correction2);
 
 /// `rgp_adam` on rows first_row ..< first_row + rows of a rows×columns parameter whose gradient is the low-rank
-/// A·B + C·D (A, C [·, rank], B, D [rank, columns], row-major), each gradient row formed in `scratch` (columns floats)
+/// A·B + C·D (A, C [·, rank], B, D [rank, columns], row-major), each gradient row formed in `scratch` (2·columns floats)
 /// and never stored: RGP's reconstruction and update in one pass over the weight.
 void rgp_adam_low_rank(float *param, float *m, float *v, long first_row, long rows, long columns, long rank,
                        const float *a, const float *b, const float *c, const float *d, float beta1, float beta2,
