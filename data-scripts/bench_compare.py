@@ -17,6 +17,25 @@ import time
 METHODS = ["forward", "full", "rgp", "dpsgd"]
 
 
+def cpu_ticks():
+    """The machine's CPU time so far as (stolen, total) ticks from /proc/stat, or None off Linux."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except OSError:
+        return None
+    # user nice system idle iowait irq softirq steal [guest guest_nice, already inside user and nice]
+    return fields[7] if len(fields) > 7 else 0, sum(fields[:8])
+
+
+def steal_share(before, after):
+    """The share of the machine's CPU time a hypervisor gave to other guests between two `cpu_ticks` readings: time
+    neither side of a comparison ran, which makes its timings slower and noisier (read, not corrected for)."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
+
+
 def run_json(command):
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
@@ -69,10 +88,13 @@ def main():
             for method in methods:
                 for side, measure in (("rgp", lambda: ours(args.rgp, shape, method, args.repetitions, args.rgp_step_args.split(), args.rgp_forward_args.split())),
                                       ("pytorch", lambda: theirs(args.python, shape, method, args.repetitions))):
+                    ticks = cpu_ticks()
                     record = dict(measure(), round=round_index, shape=shape, method=method)
+                    record["steal"] = steal_share(ticks, cpu_ticks())
                     raw.append(record)
+                    steal = "" if record["steal"] is None else f", steal {100 * record['steal']:.0f}%"
                     print(f"[{time.time() - start:6.0f} s] round {round_index + 1}/{args.rounds} {shape} {method} "
-                          f"{side}: {record['seconds']:.3f} s (sgemm peak {record['sgemm_peak_gflops']:.0f} GFLOP/s)",
+                          f"{side}: {record['seconds']:.3f} s (sgemm peak {record['sgemm_peak_gflops']:.0f} GFLOP/s{steal})",
                           file=sys.stderr, flush=True)
 
     def median(side, shape, method, key):
@@ -81,20 +103,33 @@ def main():
     def peaks(side):
         return statistics.median(r["sgemm_peak_gflops"] for r in raw if r["side"] == side)
 
+    def round_ratios(shape, method):
+        pairs = {}
+        for r in raw:
+            if (r["shape"], r["method"]) == (shape, method):
+                pairs.setdefault(r["round"], {})[r["side"]] = r["seconds"]
+        return [p["rgp"] / p["pytorch"] for p in pairs.values() if len(p) == 2]
+
     blas = {side: next(r["blas"] for r in raw if r["side"] == side) for side in ("rgp", "pytorch")}
+    steals = [r["steal"] for r in raw if r.get("steal") is not None]
     print(f"CPU: {cpu_name()}; {args.rounds} interleaved rounds, median of {args.repetitions} steps each, "
           f"batch 32 × 128, 2 threads each side" + (f"; our steps with {args.rgp_step_args}" if args.rgp_step_args else "") + (f"; our forward with {args.rgp_forward_args}" if args.rgp_forward_args else "") + ".")
     print(f"Ours: {blas['rgp']}, sgemm peak {peaks('rgp'):.0f} GFLOP/s. "
-          f"PyTorch: {blas['pytorch']}, sgemm peak {peaks('pytorch'):.0f} GFLOP/s.\n")
-    print("| shape | figure | ours (s) | PyTorch (s) | ours / PyTorch | ours GFLOP/s (of peak) | RSS ours / PyTorch (MB) |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+          f"PyTorch: {blas['pytorch']}, sgemm peak {peaks('pytorch'):.0f} GFLOP/s.")
+    if steals:
+        print(f"Steal (CPU time the hypervisor gave other guests, /proc/stat, per measurement): median "
+              f"{100 * statistics.median(steals):.0f}%, largest {100 * max(steals):.0f}%."
+              + (" Above 5%: these timings are not a quiet machine's; set them beside no other run's." if statistics.median(steals) > 0.05 else ""))
+    print("\n| shape | figure | ours (s) | PyTorch (s) | ours / PyTorch | rounds' ratios | ours GFLOP/s (of peak) | RSS ours / PyTorch (MB) |")
+    print("|---|---|---:|---:|---:|---|---:|---:|")
     reference_name = {"forward": "forward", "full": "non-private full step", "rgp": "RGP rank-1 step",
                       "dpsgd": "DP-SGD step (Opacus ghost)"}
     for shape in shapes:
         for method in methods:
             a, b = median("rgp", shape, method, "seconds"), median("pytorch", shape, method, "seconds")
             flops = median("rgp", shape, method, "gflops")
-            print(f"| {shape} | {reference_name[method]} | {a:.3f} | {b:.3f} | {a / b:.2f} | "
+            ratios = ", ".join(f"{x:.2f}" for x in round_ratios(shape, method))
+            print(f"| {shape} | {reference_name[method]} | {a:.3f} | {b:.3f} | {a / b:.2f} | {ratios} | "
                   f"{flops:.0f} ({flops / peaks('rgp'):.2f}) | {median('rgp', shape, method, 'peak_rss_mb'):.0f} / "
                   f"{median('pytorch', shape, method, 'peak_rss_mb'):.0f} |")
     if args.memory_out:
