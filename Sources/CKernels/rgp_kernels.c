@@ -1,9 +1,10 @@
 // Elementwise kernels compiled once per instruction set (AVX-512, AVX2, baseline) and chosen at load time
 // (target_clones): the Swift code is built for baseline x86-64, where these loops stayed scalar.
 //
-// Bit-identical to the Swift reference in Numerics (FastMath.erf, FastMath.expNonPositive, GELU): the same double
-// operations in the same order, min/max as Swift defines them, and no contraction into fused multiply-adds, so a
-// lane of a vector computes exactly what the scalar Swift code computed (tests compare them bit for bit).
+// Bit-identical to the Swift references in Numerics (GELU, Softmax, LayerNorm, …): the same operations in the same
+// order, min/max as Swift defines them, and no contraction into fused multiply-adds (GELU's explicit fmaf calls are
+// Swift's addingProduct), so a lane of a vector computes exactly what the scalar Swift code computed (tests compare
+// them bit for bit).
 #define _GNU_SOURCE
 #include "rgp_kernels.h"
 #include <pthread.h>
@@ -20,77 +21,88 @@
 #define RGP_CLONES
 #endif
 
-// Swift.min(x, y) and Swift.max(x, y).
-static inline double swift_min(double x, double y) { return y < x ? y : x; }
-static inline double swift_max(double x, double y) { return y >= x ? y : x; }
+// GELU in single precision (`GELU` in Numerics documents the method; data-scripts/fit_gelu.py fits the polynomials):
+// |x| < 1 from y = x(½ + x·T(x²)) and y' = ½ + x·S(x²), evaluated with fused multiply-adds (fmaf: one instruction on
+// the AVX2 and AVX-512 clones, glibc's correctly rounded fmaf on the baseline one, so every clone gives the same bits);
+// 1 ≤ |x| < 13 from the Mills ratio M(a) = Φ(−a)/φ(a), a = |x|, a polynomial in t = 1/(1 + 0.3a), with Φ(−a) = φ(a)M(a)
+// and φ from `exp_non_positive_float`; beyond 13, x or −0 (and 1 or 0 for y'). Every branch is computed and one
+// selected, so the loops vectorise.
+static inline __attribute__((always_inline)) float exp_non_positive_float(float v);
 
-static inline double fast_erf(double x) {
-    double clamped = swift_min(swift_max(x, -3.92), 3.92);
-    double z = clamped * clamped;
-    double p = 2.0347305334385135e-06;
-    p = p * z + 2.8748057671714063e-04;
-    p = p * z + 3.868369642431482e-03;
-    p = p * z + 5.30606106381658e-02;
-    p = p * z + 1.927650145536389e-01;
-    p = p * z + 1.1283790223117935;
-    double q = 3.8070657559039045e-05;
-    q = q * z + 1.1881258604082576e-03;
-    q = q * z + 1.5172379726439538e-02;
-    q = q * z + 1.1508501757851666e-01;
-    q = q * z + 5.041652122943358e-01;
-    q = q * z + 1;
-    return clamped * p / q;
+// GELU(x), with GELU'(x) in *derivative. (A struct of both, returned, kept the loops from vectorising.)
+static inline __attribute__((always_inline)) float gelu_float(float x, float *derivative) {
+    float z = x * x;
+    float tp = 5.366824780139723e-07f;
+    tp = fmaf(tp, z, -9.272668648918625e-06f);
+    tp = fmaf(tp, z, 0.00011531881318660453f);
+    tp = fmaf(tp, z, -0.001187287736684084f);
+    tp = fmaf(tp, z, 0.009973550215363503f);
+    tp = fmaf(tp, z, -0.06649038195610046f);
+    tp = fmaf(tp, z, 0.3989422917366028f);
+    float sp = 7.274276413227199e-06f;
+    sp = fmaf(sp, z, -0.00011060679389629513f);
+    sp = fmaf(sp, z, 0.0011524988804012537f);
+    sp = fmaf(sp, z, -0.009497974999248981f);
+    sp = fmaf(sp, z, 0.059841230511665344f);
+    sp = fmaf(sp, z, -0.26596152782440186f);
+    sp = fmaf(sp, z, 0.7978845834732056f);
+    float small_y = x * fmaf(x, tp, 0.5f), small_d = fmaf(x, sp, 0.5f);
+
+    float a = x < 0 ? -x : x;
+    float ac = a < 13.0f ? a : 13.0f;
+    float phi = 0.39894228f * exp_non_positive_float(-0.5f * (ac * ac));
+    float t = 1.0f / (1.0f + 0.3f * ac);
+    float m = 0.0953192189335823f;
+    m = m * t + -0.4248497784137726f;
+    m = m * t + 0.5815781354904175f;
+    m = m * t + -0.20595543086528778f;
+    m = m * t + 0.36869344115257263f;
+    m = m * t + 0.2322378158569336f;
+    m = m * t + 0.3068992495536804f;
+    m = m * t + 0.29933875799179077f;
+    m = m * t + 2.7400621547712944e-05f;
+    float tail = phi * m;  // Φ(−a)
+    float large_y = x > 0 ? fmaf(-x, tail, x) : x * tail;
+    float large_d = x > 0 ? 1.0f - (tail - ac * phi) : phi * (m - ac);
+
+    float y = a < 1.0f ? small_y : large_y, d = a < 1.0f ? small_d : large_d;
+    *derivative = a >= 13.0f ? (x > 0 ? 1.0f : 0.0f) : d;
+    return a >= 13.0f ? (x > 0 ? x : -0.0f) : y;
 }
 
-static inline double exp_non_positive(double v) {
-    double clamped = swift_max(swift_min(v, 0), -100);
-    const double shift = 6755399441055744.0;
-    double shifted = clamped * 1.4426950408889634 + shift;
-    double k = shifted - shift;
-    double r = clamped - k * 0.6931471805599453;
-    double e = 1.0 / 5040;
-    e = e * r + 1.0 / 720;
-    e = e * r + 1.0 / 120;
-    e = e * r + 1.0 / 24;
-    e = e * r + 1.0 / 6;
-    e = e * r + 0.5;
-    e = e * r + 1;
-    e = e * r + 1;
-    uint64_t shifted_bits, shift_bits;
-    memcpy(&shifted_bits, &shifted, 8);
-    memcpy(&shift_bits, &shift, 8);
-    uint64_t exponent = (shifted_bits - shift_bits) + 1023;
-    uint64_t scale_bits = exponent << 52;
-    double scale;
-    memcpy(&scale, &scale_bits, 8);
-    return e * scale;
-}
+// Each GELU kernel exists three times: for AVX-512, for AVX2 with FMA, and for baseline x86-64 (where fmaf is glibc's
+// correctly rounded call: the same bits, slowly), chosen once when the library loads. target_clones cannot express
+// "AVX2 and FMA" (its avx2 clone has no FMA instructions and would call fmaf per element), hence the hand-written
+// resolvers.
+#if defined(__x86_64__) && defined(__clang__) && defined(__linux__)
+#define RGP_GELU_KERNEL(name, params, args)                                                                           \
+    __attribute__((target("avx512f"))) static void name##_avx512 params { name##_body args; }                       \
+    __attribute__((target("avx2,fma"))) static void name##_avx2 params { name##_body args; }                        \
+    static void name##_baseline params { name##_body args; }                                                          \
+    static void (*name##_resolve(void)) params {                                                                      \
+        __builtin_cpu_init();                                                                                         \
+        if (__builtin_cpu_supports("avx512f")) return name##_avx512;                                                  \
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return name##_avx2;                      \
+        return name##_baseline;                                                                                       \
+    }                                                                                                                 \
+    void name params __attribute__((ifunc(#name "_resolve")));
+#else
+#define RGP_GELU_KERNEL(name, params, args) void name params { name##_body args; }
+#endif
 
 // Iteration i reads element i and writes element i, so in-place calls (y == x, dx == dy: the backward's usual use)
 // are safe to vectorise; without the pragma the compiler's overlap check sent them down the scalar loop.
-// ½x(1 + erf(x/√2)) in double, rounded to float: GELU.scalarForward's arithmetic.
-static inline float gelu_value(float x) {
-    double v = (double)x;
-    return (float)(0.5 * v * (1 + fast_erf(v * 0.7071067811865475)));
-}
-
-RGP_CLONES
-void rgp_gelu_forward(const float *x, float *y, long count) {
+static inline __attribute__((always_inline)) void rgp_gelu_forward_body(const float *x, float *y, long count) {
 #pragma clang loop vectorize(assume_safety)
-    for (long i = 0; i < count; i++) y[i] = gelu_value(x[i]);
+    for (long i = 0; i < count; i++) {
+        float unused;
+        y[i] = gelu_float(x[i], &unused);
+    }
 }
+RGP_GELU_KERNEL(rgp_gelu_forward, (const float *x, float *y, long count), (x, y, count))
 
-// φ(v), the standard normal density, in double.
-static inline double normal_density(double v) { return 0.3989422804014327 * exp_non_positive(-0.5 * v * v); }
-
-// Φ(v) + v·φ(v) in double: GELU's derivative, as GELU.scalarBackward evaluates it.
-static inline double gelu_derivative(double v) {
-    double cdf = 0.5 * (1 + fast_erf(v * 0.7071067811865475));
-    return cdf + v * normal_density(v);
-}
-
-// Row by row: y = GELU(x + bias), and x overwritten with x + bias or, with `keep_derivative`, with GELU'(x + bias)
-// from the same erf. Always inlined and called with a literal flag, so each kernel's loop has no select.
+// Row by row: y = GELU(x + bias), and x overwritten with x + bias or, with `keep_derivative`, with GELU'(x + bias).
+// Always inlined and called with a literal flag, so each kernel's loop has no select.
 static inline __attribute__((always_inline)) void gelu_bias_rows(float *x, const float *bias, float *y, long rows,
                                                                  long columns, int keep_derivative) {
     for (long r = 0; r < rows; r++) {
@@ -98,31 +110,42 @@ static inline __attribute__((always_inline)) void gelu_bias_rows(float *x, const
 #pragma clang loop vectorize(assume_safety)
         for (long j = 0; j < columns; j++) {
             float biased = xr[j] + bias[j];
-            double v = (double)biased;
-            double erf_term = fast_erf(v * 0.7071067811865475);
-            yr[j] = (float)(0.5 * v * (1 + erf_term));  // gelu_value(biased)
-            xr[j] = keep_derivative ? (float)(0.5 * (1 + erf_term) + v * normal_density(v)) : biased;
+            if (keep_derivative) {
+                yr[j] = gelu_float(biased, &xr[j]);
+            } else {
+                float unused;
+                yr[j] = gelu_float(biased, &unused);
+                xr[j] = biased;
+            }
         }
     }
 }
 
-RGP_CLONES
-void rgp_gelu_forward_bias(float *x, const float *bias, float *y, long rows, long columns) {
+static inline __attribute__((always_inline)) void rgp_gelu_forward_bias_body(float *x, const float *bias, float *y,
+                                                                             long rows, long columns) {
     gelu_bias_rows(x, bias, y, rows, columns, 0);
 }
+RGP_GELU_KERNEL(rgp_gelu_forward_bias, (float *x, const float *bias, float *y, long rows, long columns),
+                (x, bias, y, rows, columns))
 
-RGP_CLONES
-void rgp_gelu_forward_bias_derivative(float *x, const float *bias, float *y, long rows, long columns) {
+static inline __attribute__((always_inline)) void rgp_gelu_forward_bias_derivative_body(float *x, const float *bias,
+                                                                                        float *y, long rows,
+                                                                                        long columns) {
     gelu_bias_rows(x, bias, y, rows, columns, 1);
 }
+RGP_GELU_KERNEL(rgp_gelu_forward_bias_derivative, (float *x, const float *bias, float *y, long rows, long columns),
+                (x, bias, y, rows, columns))
 
-RGP_CLONES
-void rgp_gelu_backward(const float *x, const float *dy, float *dx, long count) {
+static inline __attribute__((always_inline)) void rgp_gelu_backward_body(const float *x, const float *dy, float *dx,
+                                                                         long count) {
 #pragma clang loop vectorize(assume_safety)
     for (long i = 0; i < count; i++) {
-        dx[i] = (float)((double)dy[i] * gelu_derivative((double)x[i]));
+        float derivative;
+        gelu_float(x[i], &derivative);
+        dx[i] = dy[i] * derivative;
     }
 }
+RGP_GELU_KERNEL(rgp_gelu_backward, (const float *x, const float *dy, float *dx, long count), (x, dy, dx, count))
 
 // MARK: Parallel depth
 
@@ -351,7 +374,7 @@ static inline float lane_total(float acc[LANES]) {
 // e^v for v ≤ 0 in single precision (v below −87 is taken as −87, where e^v is still a
 // normal float): v = k·ln 2 + r with |r| ≤ ½ ln 2 (ln 2 split in two so that k·ln 2 is exact to float precision), e^r
 // by its degree-7 Taylor polynomial (truncation 5e-9 relative), 2^k from the exponent bits of the rounding sum.
-static inline float exp_non_positive_float(float v) {
+static inline __attribute__((always_inline)) float exp_non_positive_float(float v) {
     float clamped = v < 0 ? v : 0;
     clamped = clamped > -87.0f ? clamped : -87.0f;
     const float shift = 12582912.0f;  // 1.5·2²³: its ulp is 1, so shift + x rounds x to an integer

@@ -1,13 +1,13 @@
 #ifndef RGP_KERNELS_H
 #define RGP_KERNELS_H
 
-/// GELU, y = ½x(1 + erf(x/√2)), in double precision with the rational erf of Numerics.FastMath; `y` may alias `x`.
+/// GELU, y = ½x(1 + erf(x/√2)), in single precision (the method is Numerics.GELU's); `y` may alias `x`.
 void rgp_gelu_forward(const float *x, float *y, long count);
 
 /// Row by row: x[r, j] += bias[j] (kept: backward reads it), then y = GELU(x) as `rgp_gelu_forward`; y must not alias x.
 void rgp_gelu_forward_bias(float *x, const float *bias, float *y, long rows, long columns);
-/// Row by row: y = GELU(x + bias) as `rgp_gelu_forward_bias`, and x overwritten with GELU'(x + bias) = Φ + x·φ rounded
-/// to float (what backward multiplies by); y must not alias x.
+/// Row by row: y = GELU(x + bias) as `rgp_gelu_forward_bias`, and x overwritten with GELU'(x + bias) = Φ + x·φ (what
+/// backward multiplies by); y must not alias x.
 void rgp_gelu_forward_bias_derivative(float *x, const float *bias, float *y, long rows, long columns);
 
 /// GELU's backward, dx = dy·(Φ(x) + x·φ(x)); `dx` may alias `dy`.
