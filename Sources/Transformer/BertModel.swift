@@ -327,17 +327,18 @@ public final class BertModel: @unchecked Sendable {
             hook?(s, l, input.data, outputGradient.data, rows)
         }
 
-        // out = LN₂(pre₂), pre₂ = h₁ + Drop(FFN).  gradPre → dh₁ (residual) and dFFN.  [R, H]
+        // out = LN₂(pre₂), pre₂ = h₁ + Drop(FFN).  dpre₂ is dh₁'s residual part, written straight into gradHidden1, and
+        // through dropout (out of place, into gradPre) dFFN.  [R, H]
         let gradPre = ws.gradPre, gradHidden1 = ws.gradHidden1
         normHook?(.encoder(layer: l, site: .output), gradOutput.data, a.preNorm2.data, a.mean2.data, a.rstd2.data, owners)
         LayerNorm.backward(outputGradient: gradOutput.data, input: a.preNorm2.data, gamma: tensors.normWeight(.output)!.data,
-                           mean: a.mean2.data, rstd: a.rstd2.data, inputGradient: gradPre.data,
+                           mean: a.mean2.data, rstd: a.rstd2.data, inputGradient: gradHidden1.data,
                            gammaGradient: grads.normWeight(.output)?.data,
                            betaGradient: grads.normBias(.output)?.data, rows: rows, columns: h)
-        gradHidden1.data.update(from: gradPre.data, count: rows * h)
-        dropoutBackward(gradPre, mask: a.outputDropMask, p: c.hiddenDropoutProb, count: rows * h)
+        let gradFeedForward = dropoutBackward(gradHidden1, into: gradPre, mask: a.outputDropMask, p: c.hiddenDropoutProb,
+                                              count: rows * h)
         // FFN out: dActivated = dFFN·W₂.  [R, I]
-        linearBackward(.output, input: a.activated, outputGradient: gradPre, inputGradient: ws.gradIntermediate,
+        linearBackward(.output, input: a.activated, outputGradient: gradFeedForward, inputGradient: ws.gradIntermediate,
                        accumulate: false, rows: owners, inputs: inner, outputs: h)
         parallelRows(rows) { start, count in
             let gradient = ws.gradIntermediate.data + start * inner, kept = a.intermediate.data + start * inner
@@ -353,21 +354,21 @@ public final class BertModel: @unchecked Sendable {
 
         // h₁ = LN₁(pre₁), pre₁ = x + Drop(Attn·Woᵀ).  gradPre → dx (residual; each sequence's first row alone with
         // `firstTokens`) and dAttnOut.
+        // dpre₁ goes straight into gradInput where every row of it is the layer input's (not with `firstTokens`).
         normHook?(.encoder(layer: l, site: .attention), gradHidden1.data, a.preNorm1.data, a.mean1.data, a.rstd1.data, owners)
+        let residual = firstTokens ? nil : gradInput
+        let gradPreNorm1 = residual ?? gradPre
         LayerNorm.backward(outputGradient: gradHidden1.data, input: a.preNorm1.data,
                            gamma: tensors.normWeight(.attention)!.data, mean: a.mean1.data, rstd: a.rstd1.data,
-                           inputGradient: gradPre.data, gammaGradient: grads.normWeight(.attention)?.data,
+                           inputGradient: gradPreNorm1.data, gammaGradient: grads.normWeight(.attention)?.data,
                            betaGradient: grads.normBias(.attention)?.data, rows: rows, columns: h)
-        if let gradInput {
-            if firstTokens {
-                gradInput.zero()
-                for s in 0..<b { (gradInput.data + ws.sequences.start(s) * h).update(from: gradPre.data + s * h, count: h) }
-            } else {
-                gradInput.copy(from: gradPre)
-            }
+        if let gradInput, firstTokens {
+            gradInput.zero()
+            for s in 0..<b { (gradInput.data + ws.sequences.start(s) * h).update(from: gradPre.data + s * h, count: h) }
         }
-        dropoutBackward(gradPre, mask: a.attentionDropMask, p: c.hiddenDropoutProb, count: rows * h)
-        linearBackward(.attentionOutput, input: a.context, outputGradient: gradPre, inputGradient: ws.gradContext,
+        let gradAttentionOutput = dropoutBackward(gradPreNorm1, into: gradPre, mask: a.attentionDropMask,
+                                                  p: c.hiddenDropoutProb, count: rows * h)
+        linearBackward(.attentionOutput, input: a.context, outputGradient: gradAttentionOutput, inputGradient: ws.gradContext,
                        accumulate: false, rows: owners, inputs: h, outputs: h)
 
         // Q, K, V: dx += dQ·Wq + dK·Wk + dV·Wv. With `firstTokens` the keys' and values' part of dx comes from the
@@ -602,6 +603,15 @@ public final class BertModel: @unchecked Sendable {
                       a: ws.gradProbabilities.data + item.scores, lda: item.keys,
                       b: a.query.data + query, ldb: h, c: ws.gradKey.data + key, ldc: h)
         }
+    }
+
+    /// The gradient through dropout, written into `destination` (when dropout is on) and returned; `gradient` itself
+    /// when dropout is off, so that a caller never copies to keep the gradient before dropout.
+    private func dropoutBackward(_ gradient: Tensor, into destination: Tensor, mask: Tensor, p: Float, count: Int) -> Tensor {
+        guard training && p > 0 else { return gradient }
+        let kept = UnsafeRawPointer(mask.data).assumingMemoryBound(to: UInt8.self)
+        Dropout.backward(outputGradient: gradient.data, kept: kept, into: destination.data, count: count, probability: p)
+        return destination
     }
 
     private func dropoutBackward(_ gradient: Tensor, mask: Tensor, p: Float, count: Int? = nil) {
