@@ -276,18 +276,40 @@ void rgp_dropout_bits(void *bits, long count, uint64_t offset, uint64_t key, flo
     }
 }
 
-RGP_CLONES
-void rgp_dropout_forward_bytes(const float *x, float *y, uint8_t *kept, long count, uint64_t offset, uint64_t key, float p) {
+// With a residual, y = x·mask + residual: the product rounded to float first, as a separate add after it would see it.
+static inline __attribute__((always_inline)) void dropout_forward_bytes(const float *x, const float *residual, float *y,
+                                                                        uint8_t *kept, long count, uint64_t offset,
+                                                                        uint64_t key, float p) {
     float chunk[256];
     for (long done = 0; done < count; done += 256) {
         long n = count - done < 256 ? count - done : 256;
         dropout_stream(NULL, chunk, n, offset + (uint64_t)done, key, p);
+        if (residual) {
 #pragma clang loop vectorize(assume_safety)
-        for (long k = 0; k < n; k++) {
-            y[done + k] = x[done + k] * chunk[k];
-            kept[done + k] = chunk[k] != 0.0f;
+            for (long k = 0; k < n; k++) {
+                float dropped = x[done + k] * chunk[k];
+                y[done + k] = dropped + residual[done + k];
+                kept[done + k] = chunk[k] != 0.0f;
+            }
+        } else {
+#pragma clang loop vectorize(assume_safety)
+            for (long k = 0; k < n; k++) {
+                y[done + k] = x[done + k] * chunk[k];
+                kept[done + k] = chunk[k] != 0.0f;
+            }
         }
     }
+}
+
+RGP_CLONES
+void rgp_dropout_forward_bytes(const float *x, float *y, uint8_t *kept, long count, uint64_t offset, uint64_t key, float p) {
+    dropout_forward_bytes(x, NULL, y, kept, count, offset, key, p);
+}
+
+RGP_CLONES
+void rgp_dropout_forward_bytes_add(const float *x, const float *residual, float *y, uint8_t *kept, long count,
+                                   uint64_t offset, uint64_t key, float p) {
+    dropout_forward_bytes(x, residual, y, kept, count, offset, key, p);
 }
 
 // The factor is selected, then multiplied, as in dropout_blocks.

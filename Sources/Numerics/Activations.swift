@@ -254,6 +254,20 @@ public enum Dropout {
         }
     }
 
+    /// y = x · mask + residual, the mask and kept bytes exactly as `forward(_:into:kept:count:probability:generator:)`
+    /// draws them from `generator` and y what that forward followed by an add gives, in one pass (a post-LN layer's
+    /// dropout and residual connection). `y` may alias `x` or `residual`.
+    public static func forward<G: RandomNumberGenerator>(
+        _ x: UnsafePointer<Float>, adding residual: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
+        kept: UnsafeMutablePointer<UInt8>, count: Int, probability p: Float, generator: inout G
+    ) {
+        precondition(p > 0 && p < 1, "dropout probability \(p) outside (0, 1)")
+        let key = generator.next()
+        Parallel.chunks(count) { start, n in
+            rgp_dropout_forward_bytes_add(x + start, residual + start, y + start, kept + start, n, UInt64(start), key, p)
+        }
+    }
+
     /// dx = dy · mask from the bytes `forward(_:into:kept:count:probability:generator:)` kept. `dx` may alias `dy`.
     public static func backward(
         outputGradient dy: UnsafePointer<Float>, kept: UnsafePointer<UInt8>, into dx: UnsafeMutablePointer<Float>, count: Int,

@@ -150,8 +150,7 @@ public final class BertModel: @unchecked Sendable {
         // Output projection, dropout, residual, LayerNorm.  [R, H]
         Linear.forward(a.context.data, weight: weight(.attentionOutput), bias: bias(.attentionOutput),
                        into: a.preNorm1.data, rows: rows, inputs: h, outputs: h)
-        dropout(a.preNorm1, mask: a.attentionDropMask, p: c.hiddenDropoutProb, count: rows * h)
-        Elementwise.add(a.preNorm1.data, rowInput.data, into: a.preNorm1.data, count: rows * h)
+        dropout(a.preNorm1, adding: rowInput, mask: a.attentionDropMask, p: c.hiddenDropoutProb, count: rows * h)
         LayerNorm.forward(a.preNorm1.data, gamma: tensors.normWeight(.attention)!.data,
                           beta: tensors.normBias(.attention)!.data, into: a.hidden1.data,
                           mean: a.mean1.data, rstd: a.rstd1.data, rows: rows, columns: h, eps: c.layerNormEps)
@@ -173,8 +172,7 @@ public final class BertModel: @unchecked Sendable {
         a.intermediateIsDerivative = keepDerivative
         Linear.forward(a.activated.data, weight: weight(.output), bias: bias(.output), into: a.preNorm2.data,
                        rows: rows, inputs: inner, outputs: h)
-        dropout(a.preNorm2, mask: a.outputDropMask, p: c.hiddenDropoutProb, count: rows * h)
-        Elementwise.add(a.preNorm2.data, a.hidden1.data, into: a.preNorm2.data, count: rows * h)
+        dropout(a.preNorm2, adding: a.hidden1, mask: a.outputDropMask, p: c.hiddenDropoutProb, count: rows * h)
         LayerNorm.forward(a.preNorm2.data, gamma: tensors.normWeight(.output)!.data,
                           beta: tensors.normBias(.output)!.data, into: a.output.data,
                           mean: a.mean2.data, rstd: a.rstd2.data, rows: rows, columns: h, eps: c.layerNormEps)
@@ -220,6 +218,18 @@ public final class BertModel: @unchecked Sendable {
             BLAS.gemm(transA: false, transB: false, m: item.queries, n: dh, k: item.keys, a: mixing, lda: item.keys,
                       b: a.value.data + key, ldb: h, c: a.context.data + query, ldc: h)
         }
+    }
+
+    /// x = Drop(x) + residual on the first `count` elements, in one pass where dropout is on (its mask kept as bytes
+    /// in `mask`, as `dropout` keeps it), a plain add where it is off.
+    private func dropout(_ x: Tensor, adding residual: Tensor, mask: Tensor, p: Float, count: Int) {
+        guard training && p > 0 else {
+            Elementwise.add(x.data, residual.data, into: x.data, count: count)
+            return
+        }
+        let kept = UnsafeMutableRawPointer(mask.data).assumingMemoryBound(to: UInt8.self)
+        Dropout.forward(x.data, adding: residual.data, into: x.data, kept: kept, count: count, probability: p,
+                        generator: &dropoutGenerator)
     }
 
     /// Dropout on the first `count` elements of x (all of them by default), its mask kept as bytes in `mask`.

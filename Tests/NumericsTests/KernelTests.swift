@@ -514,6 +514,32 @@ struct ActivationTests {
         }
     }
 
+    @Test("dropout adding a residual in one pass: kept bytes and y equal dropout then add, bit for bit (in place, counts off the chunks)")
+    func dropoutAddingResidual() {
+        for count in [1, 63, 65, 1_000, 200_003] {
+            let x = randomValues(count, seed: 73), residual = randomValues(count, seed: 74), p: Float = 0.1
+            var g1 = Xoshiro256(seed: 10), g2 = Xoshiro256(seed: 10)
+            var separate = x, keptSeparate = [UInt8](repeating: 7, count: count)
+            separate.withUnsafeMutableBufferPointer { v in
+                keptSeparate.withUnsafeMutableBufferPointer {
+                    Dropout.forward(v.baseAddress!, into: v.baseAddress!, kept: $0.baseAddress!, count: count, probability: p, generator: &g1)
+                }
+                Elementwise.add(v.baseAddress!, residual, into: v.baseAddress!, count: count)
+            }
+            var fused = x, kept = [UInt8](repeating: 7, count: count)
+            fused.withUnsafeMutableBufferPointer { v in
+                kept.withUnsafeMutableBufferPointer {
+                    Dropout.forward(v.baseAddress!, adding: residual, into: v.baseAddress!, kept: $0.baseAddress!, count: count,
+                                    probability: p, generator: &g2)
+                }
+            }
+            #expect(kept == keptSeparate, "kept bytes, count \(count)")
+            #expect(fused.map(\.bitPattern) == separate.map(\.bitPattern), "y, count \(count)")
+            #expect(g1.next() == g2.next(), "both take one key from the generator")
+            if count > 1_000 { #expect(kept.contains(0) && fused.enumerated().contains { $0.element == residual[$0.offset] }) }
+        }
+    }
+
     @Test("seeded dropout is deterministic, keeps 1 − p, rescales, and routes gradients through its mask")
     func dropout() {
         let count = 200_000, p: Float = 0.1

@@ -36,6 +36,10 @@ void rgp_dropout_bits(void *bits, long count, uint64_t offset, uint64_t key, flo
 /// `rgp_multiply` give), and kept[j] = 1 where element offset + j is kept, 0 elsewhere, in one pass: the hidden
 /// dropouts keep these bytes for backward instead of a float mask four times their size. `y` may alias `x`.
 void rgp_dropout_forward_bytes(const float *x, float *y, uint8_t *kept, long count, uint64_t offset, uint64_t key, float p);
+/// y = x·mask + residual with x·mask and kept as `rgp_dropout_forward_bytes` gives them (the product rounded, then the
+/// sum): a post-LN layer's dropout and residual add in one pass. `y` may alias `x` or `residual`.
+void rgp_dropout_forward_bytes_add(const float *x, const float *residual, float *y, uint8_t *kept, long count,
+                                   uint64_t offset, uint64_t key, float p);
 
 /// y = x·mask with the mask read from the bytes `rgp_dropout_forward_bytes` kept: equal bit for bit to the product with
 /// the float mask. `y` may alias `x`.
