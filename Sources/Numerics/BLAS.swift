@@ -81,7 +81,7 @@ public enum BLAS {
         let parts = Swift.min(Parallel.workers, Swift.max(1, extent / 16))
         let chunk = ((extent + parts - 1) / parts + 15) / 16 * 16
         nonisolated(unsafe) let (a, b, c) = (a, b, c)
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
+        Parallel.concurrently(parts) { part in
             let start = part * chunk
             guard start < extent else { return }
             let depth = rgp_parallel_depth()

@@ -40,17 +40,37 @@ public enum Parallel {
         }
         let chunk = (rows + workers - 1) / workers
         nonisolated(unsafe) let counter = rgp_product_counter()
+        concurrently(workers) { w in
+            let start = w * chunk
+            guard start < rows else { return }
+            let depth = rgp_parallel_depth(), ownCounter = rgp_product_counter()
+            rgp_set_parallel_depth(depth + 1)
+            rgp_set_product_counter(counter)
+            body(w, start, Swift.min(chunk, rows - start))
+            rgp_set_product_counter(ownCounter)
+            rgp_set_parallel_depth(depth)
+        }
+    }
+
+    /// Whether regions run on the persistent spinning pool (`rgp_pool_run`); RGP_POOL=0 sends them to libdispatch's
+    /// `concurrentPerform`, whose workers sleep as soon as a region ends (for comparison).
+    nonisolated(unsafe) public static var usesPool = ProcessInfo.processInfo.environment["RGP_POOL"] != "0"
+
+    /// Calls body(i) for every i in 0..<iterations at once and returns when all have returned: on the persistent pool
+    /// of `rgp_pool_run` (index 0 on the calling thread), or libdispatch's threads when the pool is taken (another
+    /// region running beside this one: a second thread rank, a test) or switched off. Which thread runs index i never
+    /// changes what index i computes.
+    public static func concurrently(_ iterations: Int, _ body: (Int) -> Void) {
         withoutActuallyEscaping(body) { escapable in
-            nonisolated(unsafe) let work = escapable
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                let start = w * chunk
-                guard start < rows else { return }
-                let depth = rgp_parallel_depth(), ownCounter = rgp_product_counter()
-                rgp_set_parallel_depth(depth + 1)
-                rgp_set_product_counter(counter)
-                work(w, start, Swift.min(chunk, rows - start))
-                rgp_set_product_counter(ownCounter)
-                rgp_set_parallel_depth(depth)
+            nonisolated(unsafe) var work = escapable
+            let pooled = usesPool && withUnsafeMutablePointer(to: &work) { pointer in
+                rgp_pool_run(iterations, { context, index in
+                    context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(index)
+                }, pointer) != 0
+            }
+            if !pooled {
+                nonisolated(unsafe) let run = escapable
+                DispatchQueue.concurrentPerform(iterations: iterations) { run($0) }
             }
         }
     }

@@ -323,7 +323,7 @@ public final class BertModel: @unchecked Sendable {
     private func layerBackward(_ l: Int, input x: Tensor, gradOutput: Tensor, gradInput: Tensor?, ws: Workspace,
                                gradients g: BertParameters, hook: WeightGradientHook?, normHook: NormGradientHook?,
                                firstTokens: Bool) {
-        let c = config, h = c.hiddenSize, inner = c.intermediateSize, b = ws.batchSize, n = ws.tokens
+        let c = config, h = c.hiddenSize, inner = c.intermediateSize, b = ws.batchSize
         let a = ws.layers[l], tensors = parameters.layers[l], grads = g.layers[l]
         // The rows past K and V: every token's, or one a sequence.
         let owners = firstTokens ? ws.firstTokens : ws.sequences

@@ -126,4 +126,16 @@ void rgp_layer_norm_backward(const float *dy, const float *x, const float *gamma
 /// Σ x² over `count` floats: blocks of 1,024 summed over 16 fixed lanes in float, the block sums added in double.
 double rgp_sum_of_squares(const float *x, long count);
 
+/// A region's work: called once with each index 0 ..< count of a `rgp_pool_run`.
+typedef void (*rgp_pool_task)(void *context, long index);
+
+/// Runs task(context, i) for i in 0 ..< count at once, index 0 on the calling thread and the others on a persistent pool
+/// of count − 1 threads that spin for a while (`rgp_pool_set_spin`, 200 µs by default) after each region before they
+/// sleep; returns when every index has returned. Returns 0 without running anything when the pool cannot take the
+/// region (count < 2, more than 64, threads unavailable, or another region running): the caller runs it otherwise.
+int rgp_pool_run(long count, rgp_pool_task task, void *context);
+
+/// How long pool threads spin for the next region before they sleep (nanoseconds; 0 sleeps at once).
+void rgp_pool_set_spin(long nanoseconds);
+
 #endif
