@@ -362,9 +362,8 @@ public final class BertModel: @unchecked Sendable {
         linearBackward(.intermediate, input: a.hidden1, outputGradient: ws.gradIntermediate, inputGradient: gradHidden1,
                        accumulate: true, rows: owners, inputs: h, outputs: inner)
 
-        // h₁ = LN₁(pre₁), pre₁ = x + Drop(Attn·Woᵀ).  gradPre → dx (residual; each sequence's first row alone with
-        // `firstTokens`) and dAttnOut.
-        // dpre₁ goes straight into gradInput where every row of it is the layer input's (not with `firstTokens`).
+        // h₁ = LN₁(pre₁), pre₁ = x + Drop(Attn·Woᵀ).  dpre₁ → dx (residual: written straight into gradInput, or with
+        // `firstTokens` into gradPre and copied to each sequence's first row) and, through dropout, dAttnOut.
         normHook?(.encoder(layer: l, site: .attention), gradHidden1.data, a.preNorm1.data, a.mean1.data, a.rstd1.data, owners)
         let residual = firstTokens ? nil : gradInput
         let gradPreNorm1 = residual ?? gradPre
