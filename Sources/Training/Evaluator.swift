@@ -1,4 +1,5 @@
 import GLUE
+import Numerics
 import Tokenizers
 import Transformer
 
@@ -42,12 +43,21 @@ public struct Evaluator {
     public let task: GLUETask
     /// Tokens per micro-batch.
     public let microBatchTokens: Int
+    /// One forward-only model per core over `model`'s parameters (no copy of the weights, so they see every update),
+    /// each predicting its share of a micro-batch on its own core; nil on one core. Whole products on one core each
+    /// beat every product split across the cores: the MiniLM 32×128 forward took 0.85 of the time
+    /// (results/bench/spr.md).
+    public let replicas: ReplicatedForward?
 
-    public init(model: BertModel, tokenizer: any Tokenizer, task: GLUETask, microBatchTokens: Int) {
+    /// `replicas`: how many cores predict side by side; by default `Parallel.workers`, or 1 inside a region (a thread
+    /// rank, whose other cores are the other ranks').
+    public init(model: BertModel, tokenizer: any Tokenizer, task: GLUETask, microBatchTokens: Int, replicas: Int? = nil) {
         self.model = model
         self.tokenizer = tokenizer
         self.task = task
         self.microBatchTokens = microBatchTokens
+        let count = replicas ?? (Parallel.isInsideRegion ? 1 : Parallel.workers)
+        self.replicas = count > 1 ? ReplicatedForward(parameters: model.parameters, replicas: count) : nil
     }
 
     /// A fine-tuned checkpoint for `task`: refused when it holds no trained head with the task's class count (a fresh
@@ -69,11 +79,17 @@ public struct Evaluator {
         let prepared = model.preparesBackward
         model.preparesBackward = false
         defer { model.preparesBackward = prepared }
+        for replica in replicas?.models ?? [] {  // the model's head and last-layer settings, read at every call
+            replica.training = false
+            replica.headInput = model.headInput
+            replica.firstTokenLastLayer = model.firstTokenLastLayer
+        }
         for micro in microBatches(Array(examples.indices), of: examples, tokenBudget: microBatchTokens) {
-            let logits = model.forward(makeBatch(micro, of: examples, padId: tokenizer.padId))
+            let batch = makeBatch(micro, of: examples, padId: tokenizer.padId)
+            let logits = replicas.map { $0.forward(batch) } ?? Array(UnsafeBufferPointer(start: model.forward(batch).data, count: micro.count * classes))
             for (row, index) in micro.enumerated() {
                 var best = 0
-                for c in 1..<classes where logits.data[row * classes + c] > logits.data[row * classes + best] { best = c }
+                for c in 1..<classes where logits[row * classes + c] > logits[row * classes + best] { best = c }
                 result[index] = best
             }
         }
