@@ -166,7 +166,7 @@ extension Trainer {
         let isPrivate = facts.isPrivate
         var updateNorms: [String: Double]?
         let trained = Set(method.trainableNames)
-        if trained.contains(LinearSite.query.name(layer: 0) + ".weight") {
+        if trained.contains(LinearSite.query.name(layer: 0) + ".weight"), let initial = context.initial {
             var norms: [String: Double] = [:]
             for l in 0..<model.config.numHiddenLayers {
                 for site in LinearSite.allCases {

@@ -22,8 +22,14 @@ public final class Trainer {
     public let method: any TrainingMethodPlugin
     public let evaluator: Evaluator
     public var model: BertModel { context.model }
-    /// The parameters fine-tuning started from (W₀).
-    public var initial: BertParameters { context.initial }
+    /// Every parameter as fine-tuning started (W₀), read again from the checkpoint: the trainer itself keeps only what
+    /// its method needs (`context.initial`). For tests and tools that compare a run's end with its start.
+    public func initialParameters() throws -> BertParameters {
+        try Checkpoint.load(directory: configuration.model, classes: configuration.task.labels.count,
+                            classifierSeed: configuration.seed, weights: weights).parameters
+    }
+    /// The weights file the trainer was given instead of its checkpoint folder's own, if any.
+    let weights: SafeTensorsFile?
     public var engine: PrivacyEngine { context.engine }
     public var schedule: Schedule { context.schedule }
     public var data: TaskData { context.data }
@@ -77,8 +83,15 @@ public final class Trainer {
         let model = BertModel(parameters: checkpoint.parameters)
         model.headInput = c.head
         model.firstTokenLastLayer = true  // the same logits and gradients; a method that needs every row turns it off
-        let initial = BertParameters(config: checkpoint.config, classes: classes)
-        for name in initial.names { initial[name].copy(from: checkpoint.parameters[name]) }
+        // W₀ of the encoder's matrices: for carriers from the weights' history (every rank), and for the record's
+        // update norms ‖W − W₀‖ (rank 0, which writes it). Embeddings, biases and the head are never needed again.
+        var initial: BertParameters?
+        if c.carrierSource == .history || communicator.isRoot {
+            let start = BertParameters(config: checkpoint.config, classes: classes, groups: .encoderWeights)
+            for name in start.names { start[name].copy(from: checkpoint.parameters[name]) }
+            initial = start
+        }
+        self.weights = weights
         let isPrivate = c.method.isPrivate
         let noise: PrivacyEngine.NoiseChoice = c.sigmaOverride.map { .noiseMultiplier($0, target: isPrivate ? c.epsilon : nil) }
             ?? (isPrivate ? c.epsilon.map { .targetEpsilon($0) } ?? .none : .none)

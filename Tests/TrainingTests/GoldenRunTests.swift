@@ -64,8 +64,9 @@ struct GoldenRunTests {
         let result = try trainer.run()
         var hash = SHA256()
         var squares = 0.0
+        let initial = try trainer.initialParameters()
         for name in trainer.model.parameters.names {
-            let now = trainer.model.parameters[name].array, start = trainer.initial[name].array
+            let now = trainer.model.parameters[name].array, start = initial[name].array
             now.withUnsafeBytes { hash.update(bufferPointer: $0) }
             for (a, b) in zip(now, start) { squares += Double(a - b) * Double(a - b) }
         }

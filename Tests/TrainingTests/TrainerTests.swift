@@ -1,3 +1,4 @@
+import Distributed
 import Foundation
 import GLUE
 import Numerics
@@ -63,22 +64,54 @@ struct TrainerTests {
         #expect(a.step == b.step && a.step > 0)
     }
 
+    @Test("W₀ is kept as the encoder's matrices alone; initialParameters() reads back the whole start")
+    func initialKeptAsEncoderMatrices() throws {
+        var c = configuration(.rgp)
+        c.carrierSource = .history
+        let history = try trainer(c, root: try syntheticGLUE())
+        let kept = try #require(history.context.initial)
+        let start = try history.initialParameters()
+        #expect(Set(kept.names) == Set(start.names.filter { BertParameters.group(of: $0, config: start.config, classes: 2) == .encoderWeights }))
+        #expect(!kept.names.isEmpty)
+        // With carriers from the weights, only rank 0 keeps W₀ (for the record's update norms).
+        let tokenizer = try loadTokenizer(directory: tinyDirectory)
+        let ranks = ThreadGroup(size: 2).communicators()
+        for (communicator, keeps) in [(ranks[0], true), (ranks[1], false)] {
+            let t = try Trainer(configuration: configuration(.rgp), runDirectory: runDirectory(), data: history.data,
+                                tokenizer: tokenizer, communicator: communicator)
+            #expect((t.context.initial != nil) == keeps, "rank \(communicator.rank)")
+        }
+        for name in start.names {  // before a step, the model is W₀ (the head from the same seeded initialisation)
+            #expect(history.model.parameters[name].array == start[name].array, "\(name)")
+            if kept.names.contains(name) { #expect(kept[name].array == start[name].array, "\(name)") }
+        }
+    }
+
     @Test("a private RGP run leaves every non-trainable parameter bit-identical and records its ε correctly")
     func frozenAndEpsilon() throws {
         let directory = runDirectory()
         let t = try trainer(configuration(.rgp), root: try syntheticGLUE(), directory: directory)
         let result = try t.run()
         var changed = 0
+        let initial = try t.initialParameters()
         for name in t.model.parameters.names {
             let trainable = name.hasPrefix("classifier.") || (name.hasSuffix(".weight") && !name.contains("LayerNorm")
                 && !name.hasPrefix("embeddings.") && !name.hasPrefix("pooler."))
             if trainable {
-                if t.model.parameters[name].array != t.initial[name].array { changed += 1 }
+                if t.model.parameters[name].array != initial[name].array { changed += 1 }
             } else {
-                #expect(t.model.parameters[name].array == t.initial[name].array, "\(name) changed")
+                #expect(t.model.parameters[name].array == initial[name].array, "\(name) changed")
             }
         }
         #expect(changed == 2 * 6 + 2)
+        // The record's ‖W − W₀‖ of every reparametrized matrix, from the W₀ rank 0 keeps.
+        let norms = try #require(result.update_norms)
+        #expect(norms.count == 2 * 6)
+        for (name, norm) in norms {
+            let now = t.model.parameters[name], start = initial[name]
+            let expected = (0..<now.count).reduce(0.0) { $0 + pow(Double(now.data[$1] - start.data[$1]), 2) }.squareRoot()
+            #expect(norm > 0 && abs(norm - expected) <= 1e-12 * expected, "\(name)")
+        }
         let recomputed = RDPAccountant().epsilon(sigma: try #require(result.sigma), sampleRate: result.sample_rate,
                                                  steps: result.steps, delta: try #require(result.delta)).epsilon
         #expect(try #require(result.epsilon_spent) == recomputed)
@@ -127,8 +160,9 @@ struct DPSGDTrainerTests {
         c.head = head
         let t = try trainer(c, root: try syntheticGLUE())
         let result = try t.run()
+        let initial = try t.initialParameters()
         for name in t.model.parameters.names {
-            let same = t.model.parameters[name].array == t.initial[name].array
+            let same = t.model.parameters[name].array == initial[name].array
             let frozen = (name.hasPrefix("embeddings.") && !name.contains("LayerNorm")) || (name.hasPrefix("pooler.") && head != .pooler)
             #expect(same == frozen, "\(name)")
         }

@@ -10,8 +10,10 @@ import Transformer
 public final class MethodContext {
     public let configuration: TrainingConfiguration
     public let model: BertModel
-    /// The parameters fine-tuning started from (W₀).
-    public let initial: BertParameters
+    /// The encoder's weight matrices as fine-tuning started (W₀), no other parameter: on every rank for carriers from
+    /// the weights' history (`carrierSource == .history`, which needs W − W₀), and on rank 0 for the record's update
+    /// norms; nil on the other ranks otherwise (a copy of the model less a rank).
+    public let initial: BertParameters?
     public let data: TaskData
     public let tokenizer: any Tokenizer
     public let engine: PrivacyEngine
@@ -20,7 +22,7 @@ public final class MethodContext {
     public var schedule: Schedule { engine.schedule }
     public var config: BertConfig { model.config }
 
-    public init(configuration: TrainingConfiguration, model: BertModel, initial: BertParameters, data: TaskData,
+    public init(configuration: TrainingConfiguration, model: BertModel, initial: BertParameters?, data: TaskData,
                 tokenizer: any Tokenizer, engine: PrivacyEngine) {
         self.configuration = configuration
         self.model = model
