@@ -110,9 +110,11 @@ struct FinetuneOptions: ParsableArguments {
         let taskData = try TaskData.load(task: task, root: root, split: split, tokenizer: tokenizer, maxLength: maxLength,
                                          maxTrain: maxTrain, maxDev: maxDev, splitsDirectory: splitsDirectory)
         if ranks > 1 {
-            nonisolated(unsafe) let shared = (tokenizer: tokenizer, data: taskData)
+            // One copy of the parameters for all the ranks (rank 0 updates it), as well as of the data.
+            nonisolated(unsafe) let shared = (tokenizer: tokenizer, data: taskData, checkpoint: try Trainer.loadCheckpoint(c))
             ThreadGroup(size: ranks).run { communicator in
-                try self.train(task: task, configuration: c, data: shared.data, tokenizer: shared.tokenizer, communicator: communicator)
+                try self.train(task: task, configuration: c, data: shared.data, tokenizer: shared.tokenizer, communicator: communicator,
+                               sharedParameters: shared.checkpoint)
             }
             return
         }
@@ -127,10 +129,10 @@ struct FinetuneOptions: ParsableArguments {
     }
 
     func train(task: GLUETask, configuration c: TrainingConfiguration, data taskData: TaskData, tokenizer: any Tokenizer,
-               communicator: any Communicator) throws {
+               communicator: any Communicator, sharedParameters: Checkpoint? = nil) throws {
         let directory = out ?? "runs/\(task.rawValue)-\(method.rawValue)" + (c.epsilon.map { "-eps\($0)" } ?? "") + "-seed\(seed)"
         let trainer = try Trainer(configuration: c, runDirectory: directory, data: taskData, tokenizer: tokenizer,
-                                  communicator: communicator)
+                                  communicator: communicator, sharedParameters: sharedParameters)
         // Tests and CI: stop after N steps with a checkpoint every M (a job killed at a step boundary).
         trainer.stopAfterSteps = stopAfterSteps
         trainer.checkpointEvery = checkpointEvery

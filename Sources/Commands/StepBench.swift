@@ -79,11 +79,11 @@ extension StepBench {
             let trainer = try Trainer(configuration: c, runDirectory: directory, data: data, tokenizer: tokenizer)
             return try benchmarkSteps(trainer, repetitions, indices: indices)
         }
-        nonisolated(unsafe) let shared = (data: data, tokenizer: tokenizer)
+        nonisolated(unsafe) let shared = (data: data, tokenizer: tokenizer, checkpoint: try Trainer.loadCheckpoint(c))
         nonisolated(unsafe) var rootSeconds = 0.0
         ThreadGroup(size: ranks).run { communicator in
             let trainer = try Trainer(configuration: c, runDirectory: directory, data: shared.data, tokenizer: shared.tokenizer,
-                                      communicator: communicator)
+                                      communicator: communicator, sharedParameters: shared.checkpoint)
             let seconds = try benchmarkSteps(trainer, repetitions, indices: indices)
             if communicator.isRoot { rootSeconds = seconds }
         }
@@ -95,12 +95,12 @@ extension StepBench {
 /// as in training (σ as configured, so private methods pay for their noise).
 func benchmarkSteps(_ trainer: Trainer, _ count: Int, indices: [Int]) throws -> Double {
     try trainer.engine.calibrate()
-    _ = trainer.method.step(indices, step: 0)
+    _ = trainer.takeStep(indices, step: 0)
     let clock = ContinuousClock()
     var samples: [Double] = []
     for step in 1...count {
         let start = clock.now
-        _ = trainer.method.step(indices, step: step)
+        _ = trainer.takeStep(indices, step: step)
         samples.append(seconds(clock.now - start))
     }
     return samples.sorted()[samples.count / 2]

@@ -50,31 +50,40 @@ struct WorkloadBench: ParsableCommand {
         }
         nonisolated(unsafe) let context = (loaded: loaded, tokenizer: tokenizer, config: config, batches: batches, peak: peak)
         if ranks > 1 {
+            // Each method's trainers share one fresh copy of the parameters across the ranks, as `rgp finetune --ranks` does.
+            nonisolated(unsafe) let checkpoints = try method.map { try Trainer.loadCheckpoint(configuration($0)) }
             ThreadGroup(size: ranks).run { communicator in
                 try self.measure(communicator: communicator, loaded: context.loaded, tokenizer: context.tokenizer,
-                                 config: context.config, batches: context.batches, peak: context.peak)
+                                 config: context.config, batches: context.batches, peak: context.peak, shared: checkpoints)
             }
         } else {
             try measure(communicator: Job.communicator, loaded: loaded, tokenizer: tokenizer, config: config, batches: batches, peak: peak)
         }
     }
 
+    /// The configuration each method is timed with.
+    func configuration(_ m: TrainingMethod) -> TrainingConfiguration {
+        var c = TrainingConfiguration(task: .sst2, method: m, model: model, batchSize: batchSize, epochs: 1, learningRate: 1e-4)
+        c.seededNoise = true
+        c.sigmaOverride = m.isPrivate ? 1 : nil
+        if let microBatchTokens { c.microBatchTokens = microBatchTokens }
+        return c
+    }
+
+    /// `shared`: per method, the parameters the thread ranks share (nil: each trainer loads its own).
     func measure(communicator: any Communicator, loaded: TaskData, tokenizer: any Tokenizer, config: BertConfig,
-                 batches: [[Int]], peak: Double) throws {
+                 batches: [[Int]], peak: Double, shared: [Checkpoint]? = nil) throws {
         let layout = "\(communicator.description) × \(threads) thread\(threads == 1 ? "" : "s")"
         if !json && communicator.isRoot {
             print("sgemm peak (4096×768)·(768×3072): \(format(peak)) GFLOP/s with \(threads * communicator.size) thread\(threads * communicator.size == 1 ? "" : "s"); "
                   + "SST-2 train, \(steps) steps of B \(batchSize); \(layout)")
         }
-        for m in method {
-            var c = TrainingConfiguration(task: .sst2, method: m, model: model, batchSize: batchSize, epochs: 1, learningRate: 1e-4)
-            c.seededNoise = true
-            c.sigmaOverride = m.isPrivate ? 1 : nil
-            if let microBatchTokens { c.microBatchTokens = microBatchTokens }
+        for (index, m) in method.enumerated() {
+            let c = configuration(m)
             let trainer = try Trainer(configuration: c, runDirectory: NSTemporaryDirectory() + "/workload-\(getpid())",
-                                      data: loaded, tokenizer: tokenizer, communicator: communicator)
+                                      data: loaded, tokenizer: tokenizer, communicator: communicator, sharedParameters: shared?[index])
             try trainer.engine.calibrate()
-            _ = trainer.method.step(batches[0], step: 0)  // warm-up: workspaces grown to the largest micro-batch
+            _ = trainer.takeStep(batches[0], step: 0)  // warm-up: workspaces grown to the largest micro-batch
             var seconds = 0.0, tokens = 0, micros = 0, flops = 0.0
             let clock = ContinuousClock()
             for (step, batch) in batches.dropFirst().enumerated() {
@@ -85,7 +94,7 @@ struct WorkloadBench: ParsableCommand {
                     flops += m.plugin.stepFLOPs(config: config, lengths: lengths, rank: c.rank, head: c.head)
                 }
                 let start = clock.now
-                _ = trainer.method.step(batch, step: step + 1)
+                _ = trainer.takeStep(batch, step: step + 1)
                 seconds += Training.seconds(clock.now - start)
             }
             guard communicator.isRoot else { continue }

@@ -7,8 +7,9 @@ import Foundation
 /// Why not split every product across the cores instead (`Parallel`)? Split products meet at a barrier after each
 /// GEMM and elementwise pass, hundreds a step, and on a VM whose hypervisor takes a core away now and then every
 /// barrier waits for the slower core; ranks meet once a step. On the SST-2 workload two MPI ranks ran 1.2× faster than
-/// one process splitting its products over the same two cores (README, Benchmarks). Each rank holds its own copy of
-/// the model's parameters and optimizer state, as an MPI rank does.
+/// one process splitting its products over the same two cores (README, Benchmarks). The commands hand the ranks one
+/// copy of the model's parameters (`Trainer`'s `sharedParameters`), which rank 0 alone updates and whose optimizer state
+/// rank 0 alone holds; an MPI rank holds its own.
 public final class ThreadGroup: @unchecked Sendable {
     public let size: Int
     private let condition = NSCondition()

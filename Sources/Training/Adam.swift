@@ -7,6 +7,10 @@ public final class Adam: @unchecked Sendable {
     public private(set) var firstMoments: [String: Tensor] = [:]
     public private(set) var secondMoments: [String: Tensor] = [:]
 
+    /// False on a thread rank whose parameters are rank 0's (`Trainer`'s shared parameters): rank 0 alone writes them
+    /// and holds the moments; here `update` does nothing and allocates nothing.
+    public var appliesUpdates = true
+
     public init(beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-6) {
         (self.beta1, self.beta2, self.epsilon) = (beta1, beta2, epsilon)
     }
@@ -16,6 +20,7 @@ public final class Adam: @unchecked Sendable {
 
     /// param -= lr · m̂ / (√v̂ + ε) with m, v the moving moments of `gradient`.
     public func update(_ name: String, parameter: Tensor, gradient: UnsafePointer<Float>, learningRate: Float) {
+        guard appliesUpdates else { return }
         let (m, v) = moments(name, parameter)
         AdamKernel.step(parameter: parameter.data, first: m.data, second: v.data, gradient: gradient, count: parameter.count,
                         settings: settings(learningRate))
@@ -24,6 +29,7 @@ public final class Adam: @unchecked Sendable {
     /// The same update from a low-rank gradient A·B + C·D of the rows×columns `parameter` (RGP's reconstruction),
     /// formed a row at a time and never stored.
     public func update(_ name: String, parameter: Tensor, gradient: LowRankGradient, learningRate: Float) {
+        guard appliesUpdates else { return }
         let (m, v) = moments(name, parameter)
         AdamKernel.step(parameter: parameter.data, first: m.data, second: v.data, gradient: gradient, rows: parameter.rows,
                         columns: parameter.columns, settings: settings(learningRate))

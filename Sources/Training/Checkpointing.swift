@@ -91,7 +91,9 @@ extension Trainer {
         let state = try JSONDecoder().decode(SavedState.self, from: data)
         let file = try SafeTensorsFile(path: directory + "/tensors.safetensors")
         var first: [String: Tensor] = [:], second: [String: Tensor] = [:]
-        for name in method.trainableNames {
+        // Shared parameters are rank 0's to write; the collectives after the restore wait for it.
+        let writes = !sharesParameters || engine.communicator.isRoot
+        for name in method.trainableNames where writes {
             let parameter = model.parameters[name]
             let values = try file.floats(name)
             guard values.count == parameter.count else { throw TrainingError("\(file.path): \(name) has the wrong size") }

@@ -25,11 +25,12 @@ public final class Trainer {
     /// Every parameter as fine-tuning started (W₀), read again from the checkpoint: the trainer itself keeps only what
     /// its method needs (`context.initial`). For tests and tools that compare a run's end with its start.
     public func initialParameters() throws -> BertParameters {
-        try Checkpoint.load(directory: configuration.model, classes: configuration.task.labels.count,
-                            classifierSeed: configuration.seed, weights: weights).parameters
+        try Self.loadCheckpoint(configuration, weights: weights).parameters
     }
     /// The weights file the trainer was given instead of its checkpoint folder's own, if any.
     let weights: SafeTensorsFile?
+    /// Whether this trainer's parameters are shared with the other thread ranks of its process (rank 0 writes them).
+    public let sharesParameters: Bool
     public var engine: PrivacyEngine { context.engine }
     public var schedule: Schedule { context.schedule }
     public var data: TaskData { context.data }
@@ -63,8 +64,18 @@ public final class Trainer {
     /// `weights`: the model folder's weights file already parsed (`Checkpoint.weightsFile(in:)`), when one process
     /// trains several runs from the same checkpoint. `communicator`: this trainer's rank among the job's (MPI
     /// processes, or a `ThreadGroup`'s threads).
+    /// The checkpoint a trainer for `c` starts from (the head initialised from the run's seed where the file has none).
+    /// Thread ranks load it once and pass it to every rank's trainer as `sharedParameters`.
+    public static func loadCheckpoint(_ c: TrainingConfiguration, weights: SafeTensorsFile? = nil) throws -> Checkpoint {
+        try Checkpoint.load(directory: c.model, classes: c.task.labels.count, classifierSeed: c.seed, weights: weights)
+    }
+
+    /// `sharedParameters`: for thread ranks, the checkpoint from `loadCheckpoint`, one for all the ranks of the process;
+    /// rank 0 alone writes its parameters (updates, restores) and holds Adam's moments, and every step ends in a
+    /// collective, so no rank reads them mid-update. Without it the trainer loads its own copy (an MPI rank must).
     public init(configuration c: TrainingConfiguration, runDirectory: String, data: TaskData, tokenizer: any Tokenizer,
-                weights: SafeTensorsFile? = nil, communicator: any Communicator = Job.communicator) throws {
+                weights: SafeTensorsFile? = nil, communicator: any Communicator = Job.communicator,
+                sharedParameters: Checkpoint? = nil) throws {
         self.configuration = c
         self.runDirectory = runDirectory
         let classes = c.task.labels.count
@@ -73,7 +84,11 @@ public final class Trainer {
         guard c.batchSize >= 1, c.batchSize <= data.train.count else {
             throw TrainingError("batch size \(c.batchSize) must lie in 1...\(data.train.count) (the training set)")
         }
-        let checkpoint = try Checkpoint.load(directory: c.model, classes: classes, classifierSeed: c.seed, weights: weights)
+        let checkpoint = try sharedParameters ?? Self.loadCheckpoint(c, weights: weights)
+        guard checkpoint.parameters.classes == classes else {
+            throw TrainingError("\(c.model): shared parameters with \(checkpoint.parameters.classes) classes for a \(classes)-class task")
+        }
+        sharesParameters = sharedParameters != nil && communicator.size > 1
         try checkCompatibility(tokenizer: tokenizer, config: checkpoint.config, maxLength: c.maxLength, model: c.model)
         modelIntegrity = checkpoint.integrity
         if c.head == .pooler && checkpoint.config.poolerTrained == false && !checkpoint.config.family.isRoberta {
@@ -107,6 +122,7 @@ public final class Trainer {
         if let canaries = c.auditCanaries { try engine.enableAudit(canaries: canaries) }
         context = MethodContext(configuration: c, model: model, initial: initial, data: data, tokenizer: tokenizer, engine: engine)
         method = try c.method.plugin.init(context: context)
+        if sharesParameters && !communicator.isRoot { context.adam.appliesUpdates = false }
         evaluator = Evaluator(model: model, tokenizer: tokenizer, task: c.task, microBatchTokens: c.microBatchTokens)
     }
 
@@ -165,7 +181,7 @@ public final class Trainer {
         while step < totalSteps {
             if let stop = stopAfterSteps, stepsThisInvocation >= stop { return try partialResult() }
             let indices = engine.sample(step: step)
-            let loss = communicator.sum(method.step(indices, step: step))
+            let loss = takeStep(indices, step: step)
             step += 1
             stepsThisInvocation += 1
             examplesSeen += indices.count
@@ -219,6 +235,13 @@ public final class Trainer {
         }
         let wall = wallSecondsBefore + seconds(clock.now - started)
         return isRoot ? try finish(wallSeconds: wall) : try makeResult(wallSeconds: wall, finished: true)
+    }
+
+    /// One step of the method on this rank's share of `indices`; the summed loss over ranks. The sum is a collective
+    /// that rank 0 joins only after its update, so no rank starts the next step on parameters being written (with
+    /// shared parameters) or before every rank has updated.
+    public func takeStep(_ indices: [Int], step: Int) -> Double {
+        engine.communicator.sum(method.step(indices, step: step))
     }
 
     /// A digest of every trained parameter's bits (ranks compare theirs).
