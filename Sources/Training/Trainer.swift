@@ -61,15 +61,15 @@ public final class Trainer {
     /// σ already calibrated by the caller (the grid planner), used when its key is this run's.
     public var knownSigma: (key: PrivacyEngine.CalibrationKey, sigma: Double)?
 
-    /// `weights`: the model folder's weights file already parsed (`Checkpoint.weightsFile(in:)`), when one process
-    /// trains several runs from the same checkpoint. `communicator`: this trainer's rank among the job's (MPI
-    /// processes, or a `ThreadGroup`'s threads).
     /// The checkpoint a trainer for `c` starts from (the head initialised from the run's seed where the file has none).
     /// Thread ranks load it once and pass it to every rank's trainer as `sharedParameters`.
     public static func loadCheckpoint(_ c: TrainingConfiguration, weights: SafeTensorsFile? = nil) throws -> Checkpoint {
         try Checkpoint.load(directory: c.model, classes: c.task.labels.count, classifierSeed: c.seed, weights: weights)
     }
 
+    /// `weights`: the model folder's weights file already parsed (`Checkpoint.weightsFile(in:)`), when one process
+    /// trains several runs from the same checkpoint. `communicator`: this trainer's rank among the job's (MPI
+    /// processes, or a `ThreadGroup`'s threads).
     /// `sharedParameters`: for thread ranks, the checkpoint from `loadCheckpoint`, one for all the ranks of the process;
     /// rank 0 alone writes its parameters (updates, restores) and holds Adam's moments, and every step ends in a
     /// collective, so no rank reads them mid-update. Without it the trainer loads its own copy (an MPI rank must).
