@@ -372,6 +372,28 @@ struct ActivationTests {
         #expect(abs(Double(agreement) / Double(count) - 0.82) < 0.01)
     }
 
+    @Test("a mask whose Philox counters cross 2³² (a block's high counter word steps inside a vector of blocks)")
+    func dropoutCounterHighWord() {
+        let p: Float = 0.3, key: UInt64 = 0xfeed_0000_1234_5678
+        // From 84 blocks before block 2³² (groups of 32 and 16 blocks, and the remainder, straddle it) and 8 before block
+        // 5·2³², both unaligned.
+        let wrap: UInt64 = 1 << 34  // element 4·2³²: block 2³²
+        let starts: [UInt64] = [wrap - 335, 5 * wrap - 30]
+        for start in starts {
+            let count = 1_001
+            var mask = [Float](repeating: .nan, count: count)
+            Dropout.drawMask(&mask, count: count, probability: p, key: key, offset: Int(start))
+            for i in 0..<count {
+                let e = start + UInt64(i)
+                var out = [UInt32](repeating: 0, count: 4)
+                rgp_philox4x32([UInt32(truncatingIfNeeded: e / 4), UInt32((e / 4) >> 32), 0, 0],
+                               [UInt32(truncatingIfNeeded: key), UInt32(key >> 32)], &out)
+                let kept = Float(out[Int(e % 4)] >> 8) * 0x1p-24 >= p
+                #expect(mask[i] == (kept ? 1 / (1 - p) : 0), "element \(e)")
+            }
+        }
+    }
+
     @Test("attention's kept dropout bits apply the streamed mask bit for bit: any count and offset, signs, NaN, in place")
     func dropoutBitsMatchStream() {
         let p: Float = 0.1, key: UInt64 = 0xfeed_beef_0bad_cafe
