@@ -366,13 +366,17 @@ void rgp_dropout_apply(const float *x, float *y, long count, uint64_t offset, ui
 
 void rgp_dropout_bits(void *bits, long count, uint64_t offset, uint64_t key, float p) {
     uint8_t *bytes = bits;
-    float chunk[64];
-    for (long done = 0; done < count; done += 64) {
-        long n = count - done < 64 ? count - done : 64;
+    // Drawn 256 at a time (the AVX-512 blocks keep two groups in flight), packed 64 bits a word.
+    float chunk[256];
+    for (long done = 0; done < count; done += 256) {
+        long n = count - done < 256 ? count - done : 256;
         dropout_stream(NULL, chunk, n, offset + (uint64_t)done, key, p);
-        uint64_t word = 0;
-        for (long k = 0; k < n; k++) word |= (uint64_t)(chunk[k] != 0.0f) << k;
-        memcpy(bytes + done / 8, &word, (size_t)((n + 7) / 8));
+        for (long start = 0; start < n; start += 64) {
+            long m = n - start < 64 ? n - start : 64;
+            uint64_t word = 0;
+            for (long k = 0; k < m; k++) word |= (uint64_t)(chunk[start + k] != 0.0f) << k;
+            memcpy(bytes + (done + start) / 8, &word, (size_t)((m + 7) / 8));
+        }
     }
 }
 
