@@ -12,24 +12,24 @@ libs['deb0.3.21'].openblas_set_num_threads(1); libs['pip0.3.34'].scipy_openblas_
 for n,l in libs.items():
     f = getattr(l, 'openblas_get_config', None) or getattr(l, 'scipy_openblas_get_config')
     f.restype = ctypes.c_char_p; print(n, f())
-RM=101; NT=111; T=112
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # CBLAS enum values
 def call(fn, ta, tb, M, N, K, A, B, C):
-    lda = K if ta==NT else M
-    ldb = N if tb==NT else K
-    fn(RM, ta, tb, M, N, K, ctypes.c_float(1.0), A.ctypes.data_as(ctypes.c_void_p), lda, B.ctypes.data_as(ctypes.c_void_p), ldb, ctypes.c_float(0.0), C.ctypes.data_as(ctypes.c_void_p), N)
-shapes = [ # name, ta, tb, M, N, K
- ('minilm fwd 384x384', NT, T, 3200, 384, 384),
- ('minilm fwd up 1536', NT, T, 3200, 1536, 384),
- ('minilm fwd down', NT, T, 3200, 384, 1536),
- ('minilm bwd dX 384', NT, NT, 3200, 384, 384),
- ('minilm bwd dX up', NT, NT, 3200, 384, 1536),
- ('minilm bwd dX down', NT, NT, 3200, 1536, 384),
- ('bert fwd 768', NT, T, 2048, 768, 768),
- ('bert fwd up', NT, T, 2048, 3072, 768),
- ('bert fwd down', NT, T, 2048, 768, 3072),
- ('bert bwd dX up', NT, NT, 2048, 768, 3072),
- ('bert bwd dX down', NT, NT, 2048, 3072, 768),
- ('peak 4096x768x3072', NT, NT, 4096, 3072, 768),
+    lda = K if ta == NO_TRANS else M
+    ldb = N if tb == NO_TRANS else K
+    fn(ROW_MAJOR, ta, tb, M, N, K, ctypes.c_float(1.0), A.ctypes.data_as(ctypes.c_void_p), lda, B.ctypes.data_as(ctypes.c_void_p), ldb, ctypes.c_float(0.0), C.ctypes.data_as(ctypes.c_void_p), N)
+shapes = [  # name, op(A), op(B), M, N, K as the encoder calls them (row-major; forward X·Wᵀ, backward dY·W)
+ ('minilm fwd 384x384', NO_TRANS, TRANS, 3200, 384, 384),
+ ('minilm fwd up 1536', NO_TRANS, TRANS, 3200, 1536, 384),
+ ('minilm fwd down', NO_TRANS, TRANS, 3200, 384, 1536),
+ ('minilm bwd dX 384', NO_TRANS, NO_TRANS, 3200, 384, 384),
+ ('minilm bwd dX up', NO_TRANS, NO_TRANS, 3200, 384, 1536),
+ ('minilm bwd dX down', NO_TRANS, NO_TRANS, 3200, 1536, 384),
+ ('bert fwd 768', NO_TRANS, TRANS, 2048, 768, 768),
+ ('bert fwd up', NO_TRANS, TRANS, 2048, 3072, 768),
+ ('bert fwd down', NO_TRANS, TRANS, 2048, 768, 3072),
+ ('bert bwd dX up', NO_TRANS, NO_TRANS, 2048, 768, 3072),
+ ('bert bwd dX down', NO_TRANS, NO_TRANS, 2048, 3072, 768),
+ ('peak 4096x768x3072', NO_TRANS, NO_TRANS, 4096, 3072, 768),
 ]
 rng = np.random.default_rng(0)
 res = {}
