@@ -20,13 +20,15 @@ struct StepBench: ParsableCommand {
     @Option(help: "Methods (repeatable).") var method: [TrainingMethod] = [.full, .lowrank, .rgp, .dpsgd]
     @Option(help: "Data-parallel ranks as threads of this process (each with --threads cores): each takes every ranks-th sequence.")
     var ranks: Int = 1
+    @Option(help: "sgemm peak groups (median of 5 each) before and after each method's steps; the largest is kept.")
+    var peakGroups: Int = 3
     @Flag(help: "One JSON object per line (for `make bench-compare`).") var json = false
 
     func run() throws {
         try checkRanks(ranks)
         let cores = threads * ranks
         try useThreads(cores)
-        var peak = measureGemmPeak()
+        var peak = measureGemmPeak(groups: peakGroups)
         try useThreads(threads)
         if !json {
             print("sgemm peak (4096×768)·(768×3072): \(format(peak)) GFLOP/s on \(cores) thread\(cores == 1 ? "" : "s"); "
@@ -51,10 +53,10 @@ struct StepBench: ParsableCommand {
                 c.microBatchTokens = batch * length
                 let seconds = try timeSteps(configuration: c, data: data, tokenizer: tokenizer)
                 // The peak again right after the steps (the trainer released first, so that its buffers and the
-                // peak's never add up in peak RSS), and the larger of the two kept: on a VM whose speed drifts, a
-                // peak caught in a slow moment would overstate the fraction (runs here gave "1.27 of peak").
+                // peak's never add up in peak RSS), and the largest kept: on a VM whose speed drifts, a peak caught
+                // in a slow moment would overstate the fraction (runs here gave "1.27 of peak", twice in a row).
                 try useThreads(cores)
-                peak = max(peak, measureGemmPeak())
+                peak = max(peak, measureGemmPeak(groups: peakGroups))
                 try useThreads(threads)
                 let flops = m.plugin.stepFLOPs(config: config, batch: batch, length: length, rank: 1, head: c.head)
                 if json {
@@ -63,7 +65,7 @@ struct StepBench: ParsableCommand {
                 }
                 print("\(name) \(m.rawValue): \(format(seconds, digits: 3)) s/step, \(format(Double(batch) / seconds)) examples/s, "
                       + "\(format(flops / seconds / 1e9)) GFLOP/s = \(format(flops / seconds / 1e9 / peak, digits: 3)) of peak "
-                      + "(\(format(peak)), the larger before and after), "
+                      + "(\(format(peak)), the largest of the groups measured so far), "
                       + "peak RSS so far \(peakResidentMegabytes()) MB")
             }
         }
