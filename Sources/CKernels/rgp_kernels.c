@@ -670,6 +670,45 @@ static inline __attribute__((always_inline)) float lane_dot(const float *x, cons
     return lane_total(acc);
 }
 
+// Four tokens' dot products with one vector: each token's own 16 lanes summed exactly as `lane_dot` sums them (so
+// the same bits), the shared vector read once for the four.
+static inline __attribute__((always_inline)) void lane_dot4(const float *x0, const float *x1, const float *x2,
+                                                            const float *x3, const float *y, long n, float out[4]) {
+    float a0[LANES] = {0}, a1[LANES] = {0}, a2[LANES] = {0}, a3[LANES] = {0};
+    long j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int l = 0; l < LANES; l++) {
+            float yl = y[j + l];
+            a0[l] += x0[j + l] * yl;
+            a1[l] += x1[j + l] * yl;
+            a2[l] += x2[j + l] * yl;
+            a3[l] += x3[j + l] * yl;
+        }
+    for (int l = 0; j < n; j++, l++) {
+        a0[l] += x0[j] * y[j];
+        a1[l] += x1[j] * y[j];
+        a2[l] += x2[j] * y[j];
+        a3[l] += x3[j] * y[j];
+    }
+    out[0] = lane_total(a0), out[1] = lane_total(a1), out[2] = lane_total(a2), out[3] = lane_total(a3);
+}
+
+// out += s[k]·v_k for k = 0...3, each term added on its own in token order (one expression each, so contracted or
+// not exactly as the one-token loop is): the same bits as four one-token passes, with out loaded and stored once.
+static inline __attribute__((always_inline)) void add_scaled4(float *out, const float s[4], const float *v0,
+                                                              const float *v1, const float *v2, const float *v3, long n) {
+    float s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3];
+#pragma clang loop vectorize(assume_safety)
+    for (long j = 0; j < n; j++) {
+        float o = out[j];
+        o += s0 * v0[j];
+        o += s1 * v1[j];
+        o += s2 * v2[j];
+        o += s3 * v3[j];
+        out[j] = o;
+    }
+}
+
 RGP_CLONES
 void rgp_rank1_carrier_sums(const float *x, long ldx, long d, const float *delta, long ldd, long p, const float *left,
                             const float *right, long first, long count, const long *offsets, float *out_left,
@@ -678,7 +717,35 @@ void rgp_rank1_carrier_sums(const float *x, long ldx, long d, const float *delta
         float *gl = out_left + i * out_stride, *gr = out_right + i * out_stride;
         memset(gl, 0, sizeof(float) * (size_t)p);
         if (!accumulate_right) memset(gr, 0, sizeof(float) * (size_t)d);
-        for (long t = offsets[i]; t < offsets[i + 1]; t++) {
+        long t = offsets[i];
+        // Four tokens at a time where all eight projections are nonzero; a zero one skips its token's term (0·δ
+        // would turn an infinite δ into NaN), so such a group, and the last tokens, go one at a time.
+        for (; t + 4 <= offsets[i + 1]; t += 4) {
+            const float *x0 = x + t * ldx, *d0 = delta + t * ldd;
+            float projected_input[4], projected_gradient[4];
+            lane_dot4(x0, x0 + ldx, x0 + 2 * ldx, x0 + 3 * ldx, right, d, projected_input);
+            lane_dot4(d0, d0 + ldd, d0 + 2 * ldd, d0 + 3 * ldd, left, p, projected_gradient);
+            int nonzero = 1;
+            for (int k = 0; k < 4; k++) nonzero &= projected_input[k] != 0 && projected_gradient[k] != 0;
+            if (nonzero) {
+                add_scaled4(gl, projected_input, d0, d0 + ldd, d0 + 2 * ldd, d0 + 3 * ldd, p);
+                add_scaled4(gr, projected_gradient, x0, x0 + ldx, x0 + 2 * ldx, x0 + 3 * ldx, d);
+                continue;
+            }
+            for (int k = 0; k < 4; k++) {
+                const float *xt = x0 + k * ldx, *dt = d0 + k * ldd;
+                float pi = projected_input[k], pg = projected_gradient[k];
+                if (pi != 0) {
+#pragma clang loop vectorize(assume_safety)
+                    for (long j = 0; j < p; j++) gl[j] += pi * dt[j];
+                }
+                if (pg != 0) {
+#pragma clang loop vectorize(assume_safety)
+                    for (long j = 0; j < d; j++) gr[j] += pg * xt[j];
+                }
+            }
+        }
+        for (; t < offsets[i + 1]; t++) {
             const float *xt = x + t * ldx, *dt = delta + t * ldd;
             float projected_input = lane_dot(xt, right, d), projected_gradient = lane_dot(dt, left, p);
             if (projected_input != 0) {

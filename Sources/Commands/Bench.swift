@@ -257,7 +257,7 @@ struct ForwardBench: ParsableCommand {
     func run() throws {
         guard ranks >= 1 && ranks <= threads else { throw ValidationError("--ranks must lie in 1...--threads (\(threads)), got \(ranks)") }
         try useThreads(threads)
-        let peak = measureGemmPeak()
+        let peak = measureGemmPeak(groups: 3)
         if !json { print("sgemm peak (4096×768)·(768×3072): \(format(peak)) GFLOP/s, threads \(threads)") }
         let shapes = [("minilm", "MiniLM-L6-H384", BertConfig.miniLM), ("bert-base", "BERT-base", BertConfig.bertBase)]
         for (key, name, config) in shapes where shape.contains(key) {

@@ -38,7 +38,7 @@ struct WorkloadBench: ParsableCommand {
         // The peak of every core the ranks use together: thread ranks measure it with all their threads; MPI ranks each
         // measure their own cores at the same time, and the job's peak is their sum.
         try useThreads(threads * ranks)
-        let peak = measureGemmPeak() * Double(ranks > 1 ? 1 : Job.communicator.size)
+        let peak = measureGemmPeak(groups: 3) * Double(ranks > 1 ? 1 : Job.communicator.size)
         try useThreads(threads)
         let tokenizer = try loadTokenizer(directory: model)
         let config = try BertConfig.load(path: model + "/config.json")
