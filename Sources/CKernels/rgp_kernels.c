@@ -709,6 +709,20 @@ static inline __attribute__((always_inline)) void add_scaled4(float *out, const 
     }
 }
 
+// One token's terms: ∂L += (x·R)·δ and ∂R += (δ·L)·x, each skipped where its projection is zero.
+static inline __attribute__((always_inline)) void add_token_terms(float *gl, float *gr, float projected_input,
+                                                                  float projected_gradient, const float *xt,
+                                                                  const float *dt, long p, long d) {
+    if (projected_input != 0) {
+#pragma clang loop vectorize(assume_safety)
+        for (long j = 0; j < p; j++) gl[j] += projected_input * dt[j];
+    }
+    if (projected_gradient != 0) {
+#pragma clang loop vectorize(assume_safety)
+        for (long j = 0; j < d; j++) gr[j] += projected_gradient * xt[j];
+    }
+}
+
 RGP_CLONES
 void rgp_rank1_carrier_sums(const float *x, long ldx, long d, const float *delta, long ldd, long p, const float *left,
                             const float *right, long first, long count, const long *offsets, float *out_left,
@@ -732,30 +746,12 @@ void rgp_rank1_carrier_sums(const float *x, long ldx, long d, const float *delta
                 add_scaled4(gr, projected_gradient, x0, x0 + ldx, x0 + 2 * ldx, x0 + 3 * ldx, d);
                 continue;
             }
-            for (int k = 0; k < 4; k++) {
-                const float *xt = x0 + k * ldx, *dt = d0 + k * ldd;
-                float pi = projected_input[k], pg = projected_gradient[k];
-                if (pi != 0) {
-#pragma clang loop vectorize(assume_safety)
-                    for (long j = 0; j < p; j++) gl[j] += pi * dt[j];
-                }
-                if (pg != 0) {
-#pragma clang loop vectorize(assume_safety)
-                    for (long j = 0; j < d; j++) gr[j] += pg * xt[j];
-                }
-            }
+            for (int k = 0; k < 4; k++)
+                add_token_terms(gl, gr, projected_input[k], projected_gradient[k], x0 + k * ldx, d0 + k * ldd, p, d);
         }
         for (; t < offsets[i + 1]; t++) {
             const float *xt = x + t * ldx, *dt = delta + t * ldd;
-            float projected_input = lane_dot(xt, right, d), projected_gradient = lane_dot(dt, left, p);
-            if (projected_input != 0) {
-#pragma clang loop vectorize(assume_safety)
-                for (long j = 0; j < p; j++) gl[j] += projected_input * dt[j];
-            }
-            if (projected_gradient != 0) {
-#pragma clang loop vectorize(assume_safety)
-                for (long j = 0; j < d; j++) gr[j] += projected_gradient * xt[j];
-            }
+            add_token_terms(gl, gr, lane_dot(xt, right, d), lane_dot(dt, left, p), xt, dt, p, d);
         }
     }
 }
