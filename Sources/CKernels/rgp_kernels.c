@@ -670,34 +670,41 @@ static inline __attribute__((always_inline)) float lane_dot(const float *x, cons
     return lane_total(acc);
 }
 
-// Four tokens' dot products with one vector: each token's own 16 lanes summed exactly as `lane_dot` sums them (so
-// the same bits), the shared vector read once for the four.
-static inline __attribute__((always_inline)) void lane_dot4(const float *x0, const float *x1, const float *x2,
-                                                            const float *x3, const float *y, long n, float out[4]) {
-    float a0[LANES] = {0}, a1[LANES] = {0}, a2[LANES] = {0}, a3[LANES] = {0};
+// g tokens' dot products with one vector (rows x, x + ldx, …; g ≤ 8, a literal after inlining): each token's own
+// 16 lanes summed exactly as `lane_dot` sums them (so the same bits), the shared vector read once for the g.
+static inline __attribute__((always_inline)) void lane_dots(const float *x, long ldx, const float *y, long n, int g,
+                                                            float *out) {
+    float acc[8][LANES] = {{0}};
     long j = 0;
     for (; j + LANES <= n; j += LANES)
-        for (int l = 0; l < LANES; l++) {
-            float yl = y[j + l];
-            a0[l] += x0[j + l] * yl;
-            a1[l] += x1[j + l] * yl;
-            a2[l] += x2[j + l] * yl;
-            a3[l] += x3[j + l] * yl;
-        }
-    for (int l = 0; j < n; j++, l++) {
-        a0[l] += x0[j] * y[j];
-        a1[l] += x1[j] * y[j];
-        a2[l] += x2[j] * y[j];
-        a3[l] += x3[j] * y[j];
-    }
-    out[0] = lane_total(a0), out[1] = lane_total(a1), out[2] = lane_total(a2), out[3] = lane_total(a3);
+        for (int k = 0; k < g; k++)
+            for (int l = 0; l < LANES; l++) acc[k][l] += x[k * ldx + j + l] * y[j + l];
+    for (int k = 0; k < g; k++)
+        for (long jk = j, l = 0; jk < n; jk++, l++) acc[k][l] += x[k * ldx + jk] * y[jk];
+    for (int k = 0; k < g; k++) out[k] = lane_total(acc[k]);
 }
 
-// out += s[k]·v_k for k = 0...3, each term added on its own in token order (one expression each, so contracted or
-// not exactly as the one-token loop is): the same bits as four one-token passes, with out loaded and stored once.
-static inline __attribute__((always_inline)) void add_scaled4(float *out, const float s[4], const float *v0,
-                                                              const float *v1, const float *v2, const float *v3, long n) {
+// out += s[k]·v_k for k = 0 ..< g (v_k = v + k·ldv; g is 4 or 8), each term added on its own in token order (one
+// expression each, so contracted or not exactly as the one-token loop is): the same bits as g one-token passes, with
+// out loaded and stored once. (Spelled out: a loop over k inside kept the loop over j from vectorising.)
+static inline __attribute__((always_inline)) void add_scaled(float *out, const float *s, const float *v, long ldv,
+                                                             int g, long n) {
+    const float *v0 = v, *v1 = v + ldv, *v2 = v + 2 * ldv, *v3 = v + 3 * ldv;
     float s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3];
+    if (g == 4) {
+#pragma clang loop vectorize(assume_safety)
+        for (long j = 0; j < n; j++) {
+            float o = out[j];
+            o += s0 * v0[j];
+            o += s1 * v1[j];
+            o += s2 * v2[j];
+            o += s3 * v3[j];
+            out[j] = o;
+        }
+        return;
+    }
+    const float *v4 = v + 4 * ldv, *v5 = v + 5 * ldv, *v6 = v + 6 * ldv, *v7 = v + 7 * ldv;
+    float s4 = s[4], s5 = s[5], s6 = s[6], s7 = s[7];
 #pragma clang loop vectorize(assume_safety)
     for (long j = 0; j < n; j++) {
         float o = out[j];
@@ -705,6 +712,10 @@ static inline __attribute__((always_inline)) void add_scaled4(float *out, const 
         o += s1 * v1[j];
         o += s2 * v2[j];
         o += s3 * v3[j];
+        o += s4 * v4[j];
+        o += s5 * v5[j];
+        o += s6 * v6[j];
+        o += s7 * v7[j];
         out[j] = o;
     }
 }
@@ -723,31 +734,35 @@ static inline __attribute__((always_inline)) void add_token_terms(float *gl, flo
     }
 }
 
-RGP_CLONES
-void rgp_rank1_carrier_sums(const float *x, long ldx, long d, const float *delta, long ldd, long p, const float *left,
-                            const float *right, long first, long count, const long *offsets, float *out_left,
-                            float *out_right, long out_stride, int accumulate_right) {
+// `group` tokens at a time (a literal per instruction set: 8 on AVX-512, whose 32 registers hold eight tokens' 16
+// lanes; 4 elsewhere, where eight would spill), each token's dots and terms computed as one token alone would be, so
+// every group size gives the same bits. A token's dot is one chain of dependent adds (no contraction), so the
+// group's chains are what keeps the adders busy.
+static inline __attribute__((always_inline)) void rgp_rank1_carrier_sums_body(
+    const float *x, long ldx, long d, const float *delta, long ldd, long p, const float *left, const float *right,
+    long first, long count, const long *offsets, float *out_left, float *out_right, long out_stride,
+    int accumulate_right, int group) {
     for (long i = first; i < first + count; i++) {
         float *gl = out_left + i * out_stride, *gr = out_right + i * out_stride;
         memset(gl, 0, sizeof(float) * (size_t)p);
         if (!accumulate_right) memset(gr, 0, sizeof(float) * (size_t)d);
         long t = offsets[i];
-        // Four tokens at a time where all eight projections are nonzero; a zero one skips its token's term (0·δ
+        // A group whose projections are all nonzero adds its terms together; a zero one skips its token's term (0·δ
         // would turn an infinite δ into NaN), so such a group, and the last tokens, go one at a time.
-        for (; t + 4 <= offsets[i + 1]; t += 4) {
-            const float *x0 = x + t * ldx, *d0 = delta + t * ldd;
-            float projected_input[4], projected_gradient[4];
-            lane_dot4(x0, x0 + ldx, x0 + 2 * ldx, x0 + 3 * ldx, right, d, projected_input);
-            lane_dot4(d0, d0 + ldd, d0 + 2 * ldd, d0 + 3 * ldd, left, p, projected_gradient);
+        for (; t + group <= offsets[i + 1]; t += group) {
+            const float *xg = x + t * ldx, *dg = delta + t * ldd;
+            float projected_input[8], projected_gradient[8];
+            lane_dots(xg, ldx, right, d, group, projected_input);
+            lane_dots(dg, ldd, left, p, group, projected_gradient);
             int nonzero = 1;
-            for (int k = 0; k < 4; k++) nonzero &= projected_input[k] != 0 && projected_gradient[k] != 0;
+            for (int k = 0; k < group; k++) nonzero &= projected_input[k] != 0 && projected_gradient[k] != 0;
             if (nonzero) {
-                add_scaled4(gl, projected_input, d0, d0 + ldd, d0 + 2 * ldd, d0 + 3 * ldd, p);
-                add_scaled4(gr, projected_gradient, x0, x0 + ldx, x0 + 2 * ldx, x0 + 3 * ldx, d);
+                add_scaled(gl, projected_input, dg, ldd, group, p);
+                add_scaled(gr, projected_gradient, xg, ldx, group, d);
                 continue;
             }
-            for (int k = 0; k < 4; k++)
-                add_token_terms(gl, gr, projected_input[k], projected_gradient[k], x0 + k * ldx, d0 + k * ldd, p, d);
+            for (int k = 0; k < group; k++)
+                add_token_terms(gl, gr, projected_input[k], projected_gradient[k], xg + k * ldx, dg + k * ldd, p, d);
         }
         for (; t < offsets[i + 1]; t++) {
             const float *xt = x + t * ldx, *dt = delta + t * ldd;
@@ -755,6 +770,34 @@ void rgp_rank1_carrier_sums(const float *x, long ldx, long d, const float *delta
         }
     }
 }
+
+#define RGP_CARRIER_SUMS_PARAMS                                                                                        \
+    (const float *x, long ldx, long d, const float *delta, long ldd, long p, const float *left, const float *right,    \
+     long first, long count, const long *offsets, float *out_left, float *out_right, long out_stride,                  \
+     int accumulate_right)
+#define RGP_CARRIER_SUMS_ARGS(group)                                                                                   \
+    (x, ldx, d, delta, ldd, p, left, right, first, count, offsets, out_left, out_right, out_stride, accumulate_right,   \
+     group)
+#if defined(__x86_64__) && defined(__clang__) && defined(__linux__)
+__attribute__((target("avx512f"))) static void rgp_rank1_carrier_sums_avx512 RGP_CARRIER_SUMS_PARAMS {
+    rgp_rank1_carrier_sums_body RGP_CARRIER_SUMS_ARGS(8);
+}
+__attribute__((target("avx2"))) static void rgp_rank1_carrier_sums_avx2 RGP_CARRIER_SUMS_PARAMS {
+    rgp_rank1_carrier_sums_body RGP_CARRIER_SUMS_ARGS(4);
+}
+static void rgp_rank1_carrier_sums_baseline RGP_CARRIER_SUMS_PARAMS {
+    rgp_rank1_carrier_sums_body RGP_CARRIER_SUMS_ARGS(4);
+}
+static void (*rgp_rank1_carrier_sums_resolve(void)) RGP_CARRIER_SUMS_PARAMS {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return rgp_rank1_carrier_sums_avx512;
+    if (__builtin_cpu_supports("avx2")) return rgp_rank1_carrier_sums_avx2;
+    return rgp_rank1_carrier_sums_baseline;
+}
+void rgp_rank1_carrier_sums RGP_CARRIER_SUMS_PARAMS __attribute__((ifunc("rgp_rank1_carrier_sums_resolve")));
+#else
+void rgp_rank1_carrier_sums RGP_CARRIER_SUMS_PARAMS { rgp_rank1_carrier_sums_body RGP_CARRIER_SUMS_ARGS(4); }
+#endif
 
 // MARK: Adam
 

@@ -459,16 +459,18 @@ struct ActivationTests {
         }
     }
 
-    @Test("rank-1 carrier sums in one pass against a double-precision loop: unequal examples, an empty one, zero projections, ∂R written and accumulated, widths off 16")
+    @Test("rank-1 carrier sums in one pass against a double-precision loop: unequal examples, an empty one, zero projections in groups of four and eight, ∂R written and accumulated, widths off 16")
     func rankOneCarrierSums() {
-        let rows = ExampleRows(lengths: [7, 5, 5, 1, 0, 3, 9, 2, 4]), segments = rows.examples
+        // Groups of four tokens (AVX2, baseline) and of eight (AVX-512): the last example's 17 tokens are two groups of
+        // eight and one token on AVX-512.
+        let rows = ExampleRows(lengths: [7, 5, 5, 1, 0, 3, 9, 2, 4, 17]), segments = rows.examples
         for (p, d) in [(37, 53), (384, 1_536)] {
             let ldx = d + 3, ldd = p + 1
             var x = randomValues(rows.rows * ldx, seed: 43), delta = randomValues(rows.rows * ldd, seed: 44)
-            // A zero x row (x·R = 0) and a zero δ row (δ·L = 0) inside groups of four tokens: their terms are skipped,
-            // and the group falls back to one token at a time.
-            for j in 0..<d { x[2 * ldx + j] = 0 }
-            for j in 0..<p { delta[13 * ldd + j] = 0 }
+            // Zero x rows (x·R = 0) and zero δ rows (δ·L = 0) inside groups of four and of eight tokens: their terms
+            // are skipped, and the group falls back to one token at a time.
+            for t in [2, 38] { for j in 0..<d { x[t * ldx + j] = 0 } }
+            for t in [13, 47] { for j in 0..<p { delta[t * ldd + j] = 0 } }
             let left = randomValues(p, seed: 45), right = randomValues(d, seed: 46)
             let stride = p + d + 5
             let start = randomValues(segments * stride, seed: 47)
