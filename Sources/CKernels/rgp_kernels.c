@@ -949,3 +949,114 @@ double rgp_sum_of_squares(const float *x, long count) {
     }
     return total;
 }
+
+// MARK: Attention's per-head products
+
+// Each output is one chain of fused multiply-adds over the contraction index in order, from 0 (fmaf: one instruction on
+// the AVX-512 and AVX2+FMA builds, glibc's correctly rounded call on the baseline one), so every build gives the same
+// bits whatever its blocking. Outputs go in blocks of `rows` × `columns` (literals): 8 × 32 on AVX-512 (16 of its 32
+// registers accumulate, and each broadcast feeds two multiply-adds), 4 × 16 elsewhere (8 of AVX2's 16); the rows past
+// the last whole group one at a time.
+#define ATTENTION_MAX_ROWS 8
+#define ATTENTION_MAX_COLUMNS 32
+
+// S[r, j0 + l] = scale·Σ_c Q[r, c]·Kᵀ[c, j0 + l] from a zero-padded Kᵀ, stored for the columns below `keys`.
+static inline __attribute__((always_inline)) void attention_score_block(const float *q, long ldq, const float *kt,
+                                                                        long ldkt, long dh, long j0, long keys,
+                                                                        float scale, float *s, long lds, int rows,
+                                                                        int columns) {
+    float acc[ATTENTION_MAX_ROWS][ATTENTION_MAX_COLUMNS] = {{0}};
+    for (long c = 0; c < dh; c++) {
+        const float *ktc = kt + c * ldkt + j0;
+        for (int r = 0; r < rows; r++) {
+            float qr = q[r * ldq + c];
+            for (int l = 0; l < columns; l++) acc[r][l] = fmaf(qr, ktc[l], acc[r][l]);
+        }
+    }
+    long width = keys - j0 < columns ? keys - j0 : columns;
+    for (int r = 0; r < rows; r++)
+        for (long l = 0; l < width; l++) s[r * lds + j0 + l] = scale * acc[r][l];
+}
+
+static inline __attribute__((always_inline)) void rgp_attention_scores_body(const float *q, long ldq, const float *k,
+                                                                            long ldk, long queries, long keys, long dh,
+                                                                            float scale, float *scores, float *scratch,
+                                                                            int group, int columns) {
+    // Kᵀ [dₕ, keys rounded up to `columns`], the padding zero, so that every block reads whole vectors.
+    long ldkt = (keys + columns - 1) / columns * columns;
+    for (long c = 0; c < dh; c++) {
+        float *row = scratch + c * ldkt;
+        for (long j = 0; j < keys; j++) row[j] = k[j * ldk + c];
+        for (long j = keys; j < ldkt; j++) row[j] = 0;
+    }
+    long i = 0;
+    for (; i + group <= queries; i += group)
+        for (long j0 = 0; j0 < keys; j0 += columns)
+            attention_score_block(q + i * ldq, ldq, scratch, ldkt, dh, j0, keys, scale, scores + i * keys, keys, group,
+                                  columns);
+    for (; i < queries; i++)
+        for (long j0 = 0; j0 < keys; j0 += columns)
+            attention_score_block(q + i * ldq, ldq, scratch, ldkt, dh, j0, keys, scale, scores + i * keys, keys, 1,
+                                  columns);
+}
+
+// O[r, c0 + l] = Σ_j P[r, j]·V[j, c0 + l] for `rows` × `columns` outputs.
+static inline __attribute__((always_inline)) void attention_mix_block(const float *p, long ldp, const float *v,
+                                                                      long ldv, long keys, long c0, float *o, long ldo,
+                                                                      int rows, int columns) {
+    float acc[ATTENTION_MAX_ROWS][ATTENTION_MAX_COLUMNS] = {{0}};
+    for (long j = 0; j < keys; j++) {
+        const float *vj = v + j * ldv + c0;
+        for (int r = 0; r < rows; r++) {
+            float pr = p[r * ldp + j];
+            for (int l = 0; l < columns; l++) acc[r][l] = fmaf(pr, vj[l], acc[r][l]);
+        }
+    }
+    for (int r = 0; r < rows; r++)
+        for (int l = 0; l < columns; l++) o[r * ldo + c0 + l] = acc[r][l];
+}
+
+// The head's columns in blocks of `columns`, a last block of 16 where dₕ is an odd multiple of 16.
+static inline __attribute__((always_inline)) void attention_mix_rows(const float *p, long ldp, const float *v,
+                                                                     long ldv, long keys, long dh, float *o, long ldo,
+                                                                     int rows, int columns) {
+    long c0 = 0;
+    for (; c0 + columns <= dh; c0 += columns) attention_mix_block(p, ldp, v, ldv, keys, c0, o, ldo, rows, columns);
+    for (; c0 < dh; c0 += 16) attention_mix_block(p, ldp, v, ldv, keys, c0, o, ldo, rows, 16);
+}
+
+static inline __attribute__((always_inline)) void rgp_attention_mix_body(const float *p, long ldp, const float *v,
+                                                                         long ldv, long queries, long keys, long dh,
+                                                                         float *out, long ldo, int group, int columns) {
+    long i = 0;
+    for (; i + group <= queries; i += group)
+        attention_mix_rows(p + i * ldp, ldp, v, ldv, keys, dh, out + i * ldo, ldo, group, columns);
+    for (; i < queries; i++) attention_mix_rows(p + i * ldp, ldp, v, ldv, keys, dh, out + i * ldo, ldo, 1, columns);
+}
+
+#if defined(__x86_64__) && defined(__clang__) && defined(__linux__)
+#define RGP_GROUPED_KERNEL(name, params, args8, args4)                                                                \
+    __attribute__((target("avx512f"))) static void name##_avx512 params { name##_body args8; }                      \
+    __attribute__((target("avx2,fma"))) static void name##_avx2 params { name##_body args4; }                       \
+    static void name##_baseline params { name##_body args4; }                                                         \
+    static void (*name##_resolve(void)) params {                                                                      \
+        __builtin_cpu_init();                                                                                         \
+        if (__builtin_cpu_supports("avx512f")) return name##_avx512;                                                  \
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return name##_avx2;                      \
+        return name##_baseline;                                                                                       \
+    }                                                                                                                 \
+    void name params __attribute__((ifunc(#name "_resolve")));
+#else
+#define RGP_GROUPED_KERNEL(name, params, args8, args4) void name params { name##_body args4; }
+#endif
+
+RGP_GROUPED_KERNEL(rgp_attention_scores,
+                   (const float *q, long ldq, const float *k, long ldk, long queries, long keys, long dh, float scale,
+                    float *scores, float *scratch),
+                   (q, ldq, k, ldk, queries, keys, dh, scale, scores, scratch, 8, 32),
+                   (q, ldq, k, ldk, queries, keys, dh, scale, scores, scratch, 4, 16))
+RGP_GROUPED_KERNEL(rgp_attention_mix,
+                   (const float *p, long ldp, const float *v, long ldv, long queries, long keys, long dh, float *out,
+                    long ldo),
+                   (p, ldp, v, ldv, queries, keys, dh, out, ldo, 8, 32),
+                   (p, ldp, v, ldv, queries, keys, dh, out, ldo, 4, 16))

@@ -182,9 +182,9 @@ public final class BertModel: @unchecked Sendable {
     /// unpadded queries, keys and values [N, A·dₕ].
     ///
     /// One (sequence, head) pair is one work item — scores, softmax, dropout and the product with V while its q×Lₛ
-    /// block is in cache — and the items are split across the elementwise workers when OpenBLAS runs both products on
-    /// the calling thread (small ones: issued one at a time they left the other core idle); larger ones stay threaded
-    /// by OpenBLAS, item after item.
+    /// block is in cache — and the items are split across the elementwise workers. The two products are
+    /// `AttentionKernels`' where the head width allows (never threaded); otherwise OpenBLAS's, and then the items are
+    /// split only when OpenBLAS runs both on the calling thread (larger ones stay threaded by OpenBLAS, item after item).
     private func attentionForward(_ a: Workspace.Layer, ws: Workspace) {
         let c = config, heads = c.numAttentionHeads, dh = c.headDimension, h = c.hiddenSize
         let layout = ws.attention, longest = ws.length
@@ -194,16 +194,27 @@ public final class BertModel: @unchecked Sendable {
         // depend on which thread draws which head. They are kept as bits (as floats they would be a third of MiniLM's
         // activations at 32 × 128), so backward applies them twice without drawing Philox again.
         a.attentionDropoutKey = dropping ? dropoutGenerator.next() : 0
-        let concurrently = BLAS.runsOnCallingThread(transA: false, transB: true, m: layout.longestQueries, n: longest, k: dh)
-            && BLAS.runsOnCallingThread(transA: false, transB: false, m: layout.longestQueries, n: dh, k: longest)
+        // Our kernels (whole 16-float head widths) never thread; OpenBLAS's products may.
+        let ownKernels = AttentionKernels.supports(headDimension: dh)
+        let concurrently = ownKernels
+            || (BLAS.runsOnCallingThread(transA: false, transB: true, m: layout.longestQueries, n: longest, k: dh)
+                && BLAS.runsOnCallingThread(transA: false, transB: false, m: layout.longestQueries, n: dh, k: longest))
         let scratch = dropping ? ws.attentionScratch(block: layout.longestQueries * longest) : nil
+        let keysTransposedCount = AttentionKernels.scratchCount(keys: longest, headDimension: dh)
+        let keysTransposed = ownKernels ? ws.attentionKeysScratch(block: keysTransposedCount) : nil
         BLAS.forEachItem(ws.batchSize * heads, concurrently: concurrently) { i, worker in
             let item = layout.item(i, heads: heads, rows: ws.sequences)
             let query = item.queryRow * h + item.head * dh, key = item.keyRow * h + item.head * dh
             let scores = a.probabilities.data + item.scores
             // Scores [q, Lₛ] = Q·Kᵀ/√dₕ, softmax over the sequence's keys.
-            BLAS.gemm(transA: false, transB: true, m: item.queries, n: item.keys, k: dh, alpha: scale, a: a.query.data + query,
-                      lda: h, b: a.key.data + key, ldb: h, c: scores, ldc: item.keys)
+            if let keysTransposed {
+                AttentionKernels.scores(query: a.query.data + query, ldq: h, key: a.key.data + key, ldk: h,
+                                        queries: item.queries, keys: item.keys, headDimension: dh, scale: scale,
+                                        into: scores, scratch: keysTransposed.data + worker * keysTransposedCount)
+            } else {
+                BLAS.gemm(transA: false, transB: true, m: item.queries, n: item.keys, k: dh, alpha: scale,
+                          a: a.query.data + query, lda: h, b: a.key.data + key, ldb: h, c: scores, ldc: item.keys)
+            }
             Softmax.forward(scores, into: scores, rows: item.queries, columns: item.keys)
             var mixing = UnsafePointer(scores)
             if let scratch {
@@ -215,8 +226,14 @@ public final class BertModel: @unchecked Sendable {
                 mixing = UnsafePointer(dropped)
             }
             // Context [q, dₕ] = P·V
-            BLAS.gemm(transA: false, transB: false, m: item.queries, n: dh, k: item.keys, a: mixing, lda: item.keys,
-                      b: a.value.data + key, ldb: h, c: a.context.data + query, ldc: h)
+            if ownKernels {
+                AttentionKernels.mix(probabilities: mixing, ldp: item.keys, value: a.value.data + key, ldv: h,
+                                     queries: item.queries, keys: item.keys, headDimension: dh,
+                                     into: a.context.data + query, ldo: h)
+            } else {
+                BLAS.gemm(transA: false, transB: false, m: item.queries, n: dh, k: item.keys, a: mixing, lda: item.keys,
+                          b: a.value.data + key, ldb: h, c: a.context.data + query, ldc: h)
+            }
         }
     }
 
@@ -760,6 +777,11 @@ public final class BertModel: @unchecked Sendable {
 
         /// One longest q×T block of attention probabilities after dropout per elementwise worker.
         func attentionScratch(block: Int) -> Tensor { pool.view("attention.dropped", [Swift.max(1, Parallel.workers) * block]) }
+
+        /// One head's transposed keys (`AttentionKernels.scratchCount` floats) per elementwise worker.
+        func attentionKeysScratch(block: Int) -> Tensor {
+            pool.view("attention.keysTransposed", [Swift.max(1, Parallel.workers) * block])
+        }
 
         /// The tokens of each sequence are the leading positions its attention mask keeps (as `Batch` builds it).
         init(config c: BertConfig, classes: Int, batch: Batch, pool: BufferPool) {

@@ -15,6 +15,17 @@ void rgp_gelu_backward(const float *x, const float *dy, float *dx, long count);
 
 #include <stdint.h>
 
+/// Attention scores of one head, S [queries, keys] = scale·Q·Kᵀ, Q rows `ldq` apart and K rows `ldk` apart (in place in
+/// [N, A·dₕ] activations); `scratch` holds dₕ × (keys rounded up to 16) floats. Each score is one chain of fused
+/// multiply-adds over dₕ in order, scaled at the end: the same bits on every instruction set.
+void rgp_attention_scores(const float *q, long ldq, const float *k, long ldk, long queries, long keys, long dh,
+                          float scale, float *scores, float *scratch);
+
+/// One head's context, out [queries, dₕ] (rows `ldo` apart) = P·V, P [queries, keys] rows `ldp` apart, V rows `ldv`
+/// apart; dₕ a multiple of 16. Each output is one chain of fused multiply-adds over the keys in order.
+void rgp_attention_mix(const float *p, long ldp, const float *v, long ldv, long queries, long keys, long dh, float *out,
+                       long ldo);
+
 /// Philox4x32-10 (Salmon, Moraes, Dror, Shaw 2011): the four 32-bit outputs for `counter` under `key`.
 void rgp_philox4x32(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]);
 

@@ -1,0 +1,93 @@
+import Numerics
+import Testing
+
+@Suite("attention kernels")
+struct AttentionKernelTests {
+    /// Shapes off every block edge: queries past whole row groups (8 and 4), keys past whole 32- and 16-column
+    /// blocks, head widths 16 (one 16-wide block), 32, 48 (a 32 and a 16) and 64; rows of Q, K, V strided as heads
+    /// inside wider activations.
+    static let shapes: [(queries: Int, keys: Int, dh: Int)] = [
+        (1, 1, 16), (3, 5, 16), (8, 32, 32), (13, 19, 32), (9, 33, 48), (17, 47, 64), (128, 128, 32), (1, 70, 64),
+    ]
+
+    @Test("scores = scale·Q·Kᵀ against a double-precision loop; any split of the queries gives the same bits")
+    func scores() {
+        for (index, (queries, keys, dh)) in Self.shapes.enumerated() {
+            let ld = dh * 3 + 5, scale: Float = 0.17
+            let q = randomValues(queries * ld, seed: 200 + UInt64(index)), k = randomValues(keys * ld, seed: 300 + UInt64(index))
+            // The scratch the kernel asks for and a guard after it that must survive.
+            let scratchCount = AttentionKernels.scratchCount(keys: keys, headDimension: dh)
+            var scratch = [Float](repeating: .nan, count: scratchCount + 64)
+            for g in scratchCount..<scratch.count { scratch[g] = 1234 }
+            var out = [Float](repeating: .nan, count: queries * keys)
+            out.withUnsafeMutableBufferPointer { o in
+                scratch.withUnsafeMutableBufferPointer { s in
+                    AttentionKernels.scores(query: q, ldq: ld, key: k, ldk: ld, queries: queries, keys: keys, headDimension: dh,
+                                            scale: scale, into: o.baseAddress!, scratch: s.baseAddress!)
+                }
+            }
+            var expected = [Double](repeating: 0, count: queries * keys)
+            for i in 0..<queries {
+                for j in 0..<keys {
+                    var sum = 0.0
+                    for c in 0..<dh { sum += Double(q[i * ld + c]) * Double(k[j * ld + c]) }
+                    expected[i * keys + j] = Double(scale) * sum
+                }
+            }
+            #expect(maxAbsDifference(out, expected) < 2e-6 * Double(dh), "scores \(queries)×\(keys)×\(dh)")
+            #expect(scratch[scratchCount...].allSatisfy { $0 == 1234 }, "scratch stays within scratchCount, \(queries)×\(keys)×\(dh)")
+            // One query per call (the one-row path) gives the same bits as the row groups.
+            var single = [Float](repeating: .nan, count: queries * keys)
+            for i in 0..<queries {
+                single.withUnsafeMutableBufferPointer { o in
+                    scratch.withUnsafeMutableBufferPointer { s in
+                        q.withUnsafeBufferPointer { qp in
+                            AttentionKernels.scores(query: qp.baseAddress! + i * ld, ldq: ld, key: k, ldk: ld, queries: 1, keys: keys,
+                                                    headDimension: dh, scale: scale, into: o.baseAddress! + i * keys,
+                                                    scratch: s.baseAddress!)
+                        }
+                    }
+                }
+            }
+            #expect(single.map(\.bitPattern) == out.map(\.bitPattern), "scores one row at a time \(queries)×\(keys)×\(dh)")
+        }
+    }
+
+    @Test("context = P·V against a double-precision loop, written only in the head's columns; any split of the queries gives the same bits")
+    func mix() {
+        for (index, (queries, keys, dh)) in Self.shapes.enumerated() {
+            let ldv = dh * 2 + 3, ldo = dh + 7
+            let p = randomValues(queries * keys, seed: 400 + UInt64(index)), v = randomValues(keys * ldv, seed: 500 + UInt64(index))
+            var out = [Float](repeating: 9, count: queries * ldo)
+            out.withUnsafeMutableBufferPointer { o in
+                AttentionKernels.mix(probabilities: p, ldp: keys, value: v, ldv: ldv, queries: queries, keys: keys,
+                                     headDimension: dh, into: o.baseAddress!, ldo: ldo)
+            }
+            var expected = [Double](repeating: 9, count: queries * ldo)
+            for i in 0..<queries {
+                for c in 0..<dh {
+                    var sum = 0.0
+                    for j in 0..<keys { sum += Double(p[i * keys + j]) * Double(v[j * ldv + c]) }
+                    expected[i * ldo + c] = sum
+                }
+            }
+            #expect(maxAbsDifference(out, expected) < 2e-6 * Double(keys), "mix \(queries)×\(keys)×\(dh)")
+            var single = [Float](repeating: 9, count: queries * ldo)
+            for i in 0..<queries {
+                single.withUnsafeMutableBufferPointer { o in
+                    p.withUnsafeBufferPointer { pp in
+                        AttentionKernels.mix(probabilities: pp.baseAddress! + i * keys, ldp: keys, value: v, ldv: ldv, queries: 1,
+                                             keys: keys, headDimension: dh, into: o.baseAddress! + i * ldo, ldo: ldo)
+                    }
+                }
+            }
+            #expect(single.map(\.bitPattern) == out.map(\.bitPattern), "mix one row at a time \(queries)×\(keys)×\(dh)")
+        }
+    }
+
+    @Test("head widths that are not whole vectors are left to BLAS")
+    func supportedWidths() {
+        #expect(AttentionKernels.supports(headDimension: 32) && AttentionKernels.supports(headDimension: 64))
+        #expect(!AttentionKernels.supports(headDimension: 8) && !AttentionKernels.supports(headDimension: 40))
+    }
+}
