@@ -1000,38 +1000,43 @@ static inline __attribute__((always_inline)) void rgp_attention_scores_body(cons
                                   columns);
 }
 
-// O[r, c0 + l] = Σ_j P[r, j]·V[j, c0 + l] for `rows` × `columns` outputs.
-static inline __attribute__((always_inline)) void attention_mix_block(const float *p, long ldp, const float *v,
-                                                                      long ldv, long keys, long c0, float *o, long ldo,
-                                                                      int rows, int columns) {
+// O[r, c0 + l] = scale·Σ_j P[r, j]·V[j, c0 + l] for `rows` × `columns` outputs, P[r, j] at p[r·prow + j·pcol].
+static inline __attribute__((always_inline)) void attention_mix_block(const float *p, long prow, long pcol,
+                                                                      const float *v, long ldv, long keys, long c0,
+                                                                      float scale, float *o, long ldo, int rows,
+                                                                      int columns) {
     float acc[ATTENTION_MAX_ROWS][ATTENTION_MAX_COLUMNS] = {{0}};
     for (long j = 0; j < keys; j++) {
         const float *vj = v + j * ldv + c0;
         for (int r = 0; r < rows; r++) {
-            float pr = p[r * ldp + j];
+            float pr = p[r * prow + j * pcol];
             for (int l = 0; l < columns; l++) acc[r][l] = fmaf(pr, vj[l], acc[r][l]);
         }
     }
     for (int r = 0; r < rows; r++)
-        for (int l = 0; l < columns; l++) o[r * ldo + c0 + l] = acc[r][l];
+        for (int l = 0; l < columns; l++) o[r * ldo + c0 + l] = scale * acc[r][l];
 }
 
 // The head's columns in blocks of `columns`, a last block of 16 where dₕ is an odd multiple of 16.
-static inline __attribute__((always_inline)) void attention_mix_rows(const float *p, long ldp, const float *v,
-                                                                     long ldv, long keys, long dh, float *o, long ldo,
-                                                                     int rows, int columns) {
+static inline __attribute__((always_inline)) void attention_mix_rows(const float *p, long prow, long pcol,
+                                                                     const float *v, long ldv, long keys, long dh,
+                                                                     float scale, float *o, long ldo, int rows,
+                                                                     int columns) {
     long c0 = 0;
-    for (; c0 + columns <= dh; c0 += columns) attention_mix_block(p, ldp, v, ldv, keys, c0, o, ldo, rows, columns);
-    for (; c0 < dh; c0 += 16) attention_mix_block(p, ldp, v, ldv, keys, c0, o, ldo, rows, 16);
+    for (; c0 + columns <= dh; c0 += columns)
+        attention_mix_block(p, prow, pcol, v, ldv, keys, c0, scale, o, ldo, rows, columns);
+    for (; c0 < dh; c0 += 16) attention_mix_block(p, prow, pcol, v, ldv, keys, c0, scale, o, ldo, rows, 16);
 }
 
-static inline __attribute__((always_inline)) void rgp_attention_mix_body(const float *p, long ldp, const float *v,
-                                                                         long ldv, long queries, long keys, long dh,
-                                                                         float *out, long ldo, int group, int columns) {
+static inline __attribute__((always_inline)) void rgp_attention_mix_body(const float *p, long prow, long pcol,
+                                                                         const float *v, long ldv, long rows,
+                                                                         long keys, long dh, float scale, float *out,
+                                                                         long ldo, int group, int columns) {
     long i = 0;
-    for (; i + group <= queries; i += group)
-        attention_mix_rows(p + i * ldp, ldp, v, ldv, keys, dh, out + i * ldo, ldo, group, columns);
-    for (; i < queries; i++) attention_mix_rows(p + i * ldp, ldp, v, ldv, keys, dh, out + i * ldo, ldo, 1, columns);
+    for (; i + group <= rows; i += group)
+        attention_mix_rows(p + i * prow, prow, pcol, v, ldv, keys, dh, scale, out + i * ldo, ldo, group, columns);
+    for (; i < rows; i++)
+        attention_mix_rows(p + i * prow, prow, pcol, v, ldv, keys, dh, scale, out + i * ldo, ldo, 1, columns);
 }
 
 #if defined(__x86_64__) && defined(__clang__) && defined(__linux__)
@@ -1056,7 +1061,7 @@ RGP_GROUPED_KERNEL(rgp_attention_scores,
                    (q, ldq, k, ldk, queries, keys, dh, scale, scores, scratch, 8, 32),
                    (q, ldq, k, ldk, queries, keys, dh, scale, scores, scratch, 4, 16))
 RGP_GROUPED_KERNEL(rgp_attention_mix,
-                   (const float *p, long ldp, const float *v, long ldv, long queries, long keys, long dh, float *out,
-                    long ldo),
-                   (p, ldp, v, ldv, queries, keys, dh, out, ldo, 8, 32),
-                   (p, ldp, v, ldv, queries, keys, dh, out, ldo, 4, 16))
+                   (const float *p, long prow, long pcol, const float *v, long ldv, long rows, long keys, long dh,
+                    float scale, float *out, long ldo),
+                   (p, prow, pcol, v, ldv, rows, keys, dh, scale, out, ldo, 8, 32),
+                   (p, prow, pcol, v, ldv, rows, keys, dh, scale, out, ldo, 4, 16))

@@ -24,14 +24,17 @@ public enum AttentionKernels {
         rgp_attention_scores(q, ldq, k, ldk, queries, keys, dh, scale, scores, scratch)
     }
 
-    /// out [queries, dₕ] (rows `ldo` apart) = P·V; P [queries, keys] rows `ldp` apart, V rows `ldv` apart.
+    /// out [rows, dₕ] (rows `ldo` apart) = scale·P·V; P [rows, keys] with element (r, j) at
+    /// `probabilities[r·rowStride + j·columnStride]` (a head's probabilities: rowStride keys, columnStride 1; their
+    /// transpose for backward's Pᵀ·dC and dSᵀ·Q), V rows `ldv` apart.
     public static func mix(
-        probabilities p: UnsafePointer<Float>, ldp: Int, value v: UnsafePointer<Float>, ldv: Int, queries: Int, keys: Int,
-        headDimension dh: Int, into out: UnsafeMutablePointer<Float>, ldo: Int
+        probabilities p: UnsafePointer<Float>, rowStride: Int, columnStride: Int = 1, value v: UnsafePointer<Float>,
+        ldv: Int, rows: Int, keys: Int, headDimension dh: Int, scale: Float = 1, into out: UnsafeMutablePointer<Float>,
+        ldo: Int
     ) {
         precondition(supports(headDimension: dh), "attention kernels need a head width that is a multiple of 16, got \(dh)")
-        if queries == 0 { return }
-        rgp_count_product(Int64(2 * queries * keys * dh))
-        rgp_attention_mix(p, ldp, v, ldv, queries, keys, dh, out, ldo)
+        if rows == 0 { return }
+        rgp_count_product(Int64(2 * rows * keys * dh))
+        rgp_attention_mix(p, rowStride, columnStride, v, ldv, rows, keys, dh, scale, out, ldo)
     }
 }

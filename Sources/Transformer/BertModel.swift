@@ -227,8 +227,8 @@ public final class BertModel: @unchecked Sendable {
             }
             // Context [q, dₕ] = P·V
             if ownKernels {
-                AttentionKernels.mix(probabilities: mixing, ldp: item.keys, value: a.value.data + key, ldv: h,
-                                     queries: item.queries, keys: item.keys, headDimension: dh,
+                AttentionKernels.mix(probabilities: mixing, rowStride: item.keys, value: a.value.data + key, ldv: h,
+                                     rows: item.queries, keys: item.keys, headDimension: dh,
                                      into: a.context.data + query, ldo: h)
             } else {
                 BLAS.gemm(transA: false, transB: false, m: item.queries, n: dh, k: item.keys, a: mixing, lda: item.keys,
@@ -588,30 +588,47 @@ public final class BertModel: @unchecked Sendable {
     }
 
     /// The backward of `attentionForward`, one (sequence, head) pair per work item as there: first dP, dropout,
-    /// softmax and dQ (plain or transposed-B products), then dV and dK (transposed-A products, which OpenBLAS threads
-    /// at sizes where it runs the others on the calling thread), each pass concurrent only where its products allow.
+    /// softmax and dQ, then dV and dK (products with a transposed P or dS). `AttentionKernels`' products where the head
+    /// width allows, the items split across the workers; otherwise OpenBLAS's, each pass concurrent only where its
+    /// products run on the calling thread (OpenBLAS threads the transposed ones at sizes where it does not thread the others).
     private func attentionBackward(_ a: Workspace.Layer, ws: Workspace) {
         let c = config, heads = c.numAttentionHeads, dh = c.headDimension, h = c.hiddenSize
         let layout = ws.attention, longest = ws.length, items = ws.batchSize * heads
         let scale = 1 / Float(dh).squareRoot()
         let dropping = training && c.attentionProbsDropoutProb > 0, p = c.attentionProbsDropoutProb
         let bits = UnsafeRawPointer(a.probabilityDropBits.data)
-        let first = BLAS.runsOnCallingThread(transA: false, transB: true, m: layout.longestQueries, n: longest, k: dh)
-            && BLAS.runsOnCallingThread(transA: false, transB: false, m: layout.longestQueries, n: dh, k: longest)
-        BLAS.forEachItem(items, concurrently: first) { i in
+        let ownKernels = AttentionKernels.supports(headDimension: dh)
+        let first = ownKernels
+            || (BLAS.runsOnCallingThread(transA: false, transB: true, m: layout.longestQueries, n: longest, k: dh)
+                && BLAS.runsOnCallingThread(transA: false, transB: false, m: layout.longestQueries, n: dh, k: longest))
+        let valuesTransposedCount = AttentionKernels.scratchCount(keys: longest, headDimension: dh)
+        let valuesTransposed = ownKernels ? ws.attentionKeysScratch(block: valuesTransposedCount) : nil
+        BLAS.forEachItem(items, concurrently: first) { i, worker in
             let item = layout.item(i, heads: heads, rows: ws.sequences)
             let query = item.queryRow * h + item.head * dh, key = item.keyRow * h + item.head * dh
             let probabilities = a.probabilities.data + item.scores, gradScores = ws.gradProbabilities.data + item.scores
             // dP = dC·Vᵀ [q, Lₛ], through dropout (the forward's mask bits) and softmax to dS
-            BLAS.gemm(transA: false, transB: true, m: item.queries, n: item.keys, k: dh, a: ws.gradContext.data + query, lda: h,
-                      b: a.value.data + key, ldb: h, c: gradScores, ldc: item.keys)
+            if let valuesTransposed {
+                AttentionKernels.scores(query: ws.gradContext.data + query, ldq: h, key: a.value.data + key, ldk: h,
+                                        queries: item.queries, keys: item.keys, headDimension: dh, scale: 1,
+                                        into: gradScores, scratch: valuesTransposed.data + worker * valuesTransposedCount)
+            } else {
+                BLAS.gemm(transA: false, transB: true, m: item.queries, n: item.keys, k: dh, a: ws.gradContext.data + query,
+                          lda: h, b: a.value.data + key, ldb: h, c: gradScores, ldc: item.keys)
+            }
             if dropping { Dropout.apply(gradScores, into: gradScores, bits: bits + item.bits, count: item.block, probability: p) }
             Softmax.backward(output: probabilities, outputGradient: gradScores, into: gradScores, rows: item.queries, columns: item.keys)
             // dQ = dS·K/√dₕ [q, dₕ]
-            BLAS.gemm(transA: false, transB: false, m: item.queries, n: dh, k: item.keys, alpha: scale, a: gradScores, lda: item.keys,
-                      b: a.key.data + key, ldb: h, c: ws.gradQuery.data + query, ldc: h)
+            if ownKernels {
+                AttentionKernels.mix(probabilities: gradScores, rowStride: item.keys, value: a.key.data + key, ldv: h,
+                                     rows: item.queries, keys: item.keys, headDimension: dh, scale: scale,
+                                     into: ws.gradQuery.data + query, ldo: h)
+            } else {
+                BLAS.gemm(transA: false, transB: false, m: item.queries, n: dh, k: item.keys, alpha: scale, a: gradScores,
+                          lda: item.keys, b: a.key.data + key, ldb: h, c: ws.gradQuery.data + query, ldc: h)
+            }
         }
-        let second = BLAS.runsOnCallingThread(transA: true, transB: false, m: longest, n: dh, k: layout.longestQueries)
+        let second = ownKernels || BLAS.runsOnCallingThread(transA: true, transB: false, m: longest, n: dh, k: layout.longestQueries)
         let scratch = dropping ? ws.attentionScratch(block: layout.longestQueries * longest) : nil
         BLAS.forEachItem(items, concurrently: second) { i, worker in
             let item = layout.item(i, heads: heads, rows: ws.sequences)
@@ -623,11 +640,20 @@ public final class BertModel: @unchecked Sendable {
                 mixing = UnsafePointer(dropped)
             }
             // dV = Pᵀ·dC ; dK = dSᵀ·Q/√dₕ  [Lₛ, dₕ]
-            BLAS.gemm(transA: true, transB: false, m: item.keys, n: dh, k: item.queries, a: mixing, lda: item.keys,
-                      b: ws.gradContext.data + query, ldb: h, c: ws.gradValue.data + key, ldc: h)
-            BLAS.gemm(transA: true, transB: false, m: item.keys, n: dh, k: item.queries, alpha: scale,
-                      a: ws.gradProbabilities.data + item.scores, lda: item.keys,
-                      b: a.query.data + query, ldb: h, c: ws.gradKey.data + key, ldc: h)
+            let gradScores = UnsafePointer(ws.gradProbabilities.data + item.scores)
+            if ownKernels {
+                AttentionKernels.mix(probabilities: mixing, rowStride: 1, columnStride: item.keys, value: ws.gradContext.data + query,
+                                     ldv: h, rows: item.keys, keys: item.queries, headDimension: dh,
+                                     into: ws.gradValue.data + key, ldo: h)
+                AttentionKernels.mix(probabilities: gradScores, rowStride: 1, columnStride: item.keys, value: a.query.data + query,
+                                     ldv: h, rows: item.keys, keys: item.queries, headDimension: dh, scale: scale,
+                                     into: ws.gradKey.data + key, ldo: h)
+            } else {
+                BLAS.gemm(transA: true, transB: false, m: item.keys, n: dh, k: item.queries, a: mixing, lda: item.keys,
+                          b: ws.gradContext.data + query, ldb: h, c: ws.gradValue.data + key, ldc: h)
+                BLAS.gemm(transA: true, transB: false, m: item.keys, n: dh, k: item.queries, alpha: scale,
+                          a: gradScores, lda: item.keys, b: a.query.data + query, ldb: h, c: ws.gradKey.data + key, ldc: h)
+            }
         }
     }
 

@@ -53,35 +53,43 @@ struct AttentionKernelTests {
         }
     }
 
-    @Test("context = P·V against a double-precision loop, written only in the head's columns; any split of the queries gives the same bits")
+    @Test("context = scale·P·V, P plain or transposed, against a double-precision loop, written only in the head's columns; any split of the rows gives the same bits")
     func mix() {
         for (index, (queries, keys, dh)) in Self.shapes.enumerated() {
-            let ldv = dh * 2 + 3, ldo = dh + 7
-            let p = randomValues(queries * keys, seed: 400 + UInt64(index)), v = randomValues(keys * ldv, seed: 500 + UInt64(index))
-            var out = [Float](repeating: 9, count: queries * ldo)
-            out.withUnsafeMutableBufferPointer { o in
-                AttentionKernels.mix(probabilities: p, ldp: keys, value: v, ldv: ldv, queries: queries, keys: keys,
-                                     headDimension: dh, into: o.baseAddress!, ldo: ldo)
-            }
-            var expected = [Double](repeating: 9, count: queries * ldo)
-            for i in 0..<queries {
-                for c in 0..<dh {
-                    var sum = 0.0
-                    for j in 0..<keys { sum += Double(p[i * keys + j]) * Double(v[j * ldv + c]) }
-                    expected[i * ldo + c] = sum
+            for transposed in [false, true] {
+                // Plain: P [queries, keys] row-major (the forward's P·V, backward's dS·K). Transposed: rows are keys and
+                // the contraction runs over queries, P read from the same [queries, keys] block (backward's Pᵀ·dC, dSᵀ·Q).
+                let rows = transposed ? keys : queries, inner = transposed ? queries : keys
+                let rowStride = transposed ? 1 : keys, columnStride = transposed ? keys : 1
+                let ldv = dh * 2 + 3, ldo = dh + 7, scale: Float = transposed ? 0.3 : 1
+                let p = randomValues(queries * keys, seed: 400 + UInt64(index)), v = randomValues(inner * ldv, seed: 500 + UInt64(index))
+                var out = [Float](repeating: 9, count: rows * ldo)
+                out.withUnsafeMutableBufferPointer { o in
+                    AttentionKernels.mix(probabilities: p, rowStride: rowStride, columnStride: columnStride, value: v, ldv: ldv,
+                                         rows: rows, keys: inner, headDimension: dh, scale: scale, into: o.baseAddress!, ldo: ldo)
                 }
-            }
-            #expect(maxAbsDifference(out, expected) < 2e-6 * Double(keys), "mix \(queries)×\(keys)×\(dh)")
-            var single = [Float](repeating: 9, count: queries * ldo)
-            for i in 0..<queries {
-                single.withUnsafeMutableBufferPointer { o in
-                    p.withUnsafeBufferPointer { pp in
-                        AttentionKernels.mix(probabilities: pp.baseAddress! + i * keys, ldp: keys, value: v, ldv: ldv, queries: 1,
-                                             keys: keys, headDimension: dh, into: o.baseAddress! + i * ldo, ldo: ldo)
+                var expected = [Double](repeating: 9, count: rows * ldo)
+                for r in 0..<rows {
+                    for c in 0..<dh {
+                        var sum = 0.0
+                        for j in 0..<inner { sum += Double(p[r * rowStride + j * columnStride]) * Double(v[j * ldv + c]) }
+                        expected[r * ldo + c] = Double(scale) * sum
                     }
                 }
+                let label = "mix \(rows)×\(inner)×\(dh) transposed \(transposed)"
+                #expect(maxAbsDifference(out, expected) < 2e-6 * Double(inner), "\(label)")
+                var single = [Float](repeating: 9, count: rows * ldo)
+                for r in 0..<rows {
+                    single.withUnsafeMutableBufferPointer { o in
+                        p.withUnsafeBufferPointer { pp in
+                            AttentionKernels.mix(probabilities: pp.baseAddress! + r * rowStride, rowStride: rowStride,
+                                                 columnStride: columnStride, value: v, ldv: ldv, rows: 1, keys: inner,
+                                                 headDimension: dh, scale: scale, into: o.baseAddress! + r * ldo, ldo: ldo)
+                        }
+                    }
+                }
+                #expect(single.map(\.bitPattern) == out.map(\.bitPattern), "\(label), one row at a time")
             }
-            #expect(single.map(\.bitPattern) == out.map(\.bitPattern), "mix one row at a time \(queries)×\(keys)×\(dh)")
         }
     }
 

@@ -21,10 +21,11 @@ void rgp_gelu_backward(const float *x, const float *dy, float *dx, long count);
 void rgp_attention_scores(const float *q, long ldq, const float *k, long ldk, long queries, long keys, long dh,
                           float scale, float *scores, float *scratch);
 
-/// One head's context, out [queries, dₕ] (rows `ldo` apart) = P·V, P [queries, keys] rows `ldp` apart, V rows `ldv`
-/// apart; dₕ a multiple of 16. Each output is one chain of fused multiply-adds over the keys in order.
-void rgp_attention_mix(const float *p, long ldp, const float *v, long ldv, long queries, long keys, long dh, float *out,
-                       long ldo);
+/// out [rows, dₕ] (rows `ldo` apart) = scale·P·V, P [rows, keys] with element (r, j) at p[r·prow + j·pcol] (a head's
+/// probabilities, or transposed: backward's Pᵀ·dC and dSᵀ·Q), V rows `ldv` apart; dₕ a multiple of 16. Each output is
+/// one chain of fused multiply-adds over the keys in order, scaled at the end.
+void rgp_attention_mix(const float *p, long prow, long pcol, const float *v, long ldv, long rows, long keys, long dh,
+                       float scale, float *out, long ldo);
 
 /// Philox4x32-10 (Salmon, Moraes, Dror, Shaw 2011): the four 32-bit outputs for `counter` under `key`.
 void rgp_philox4x32(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]);
