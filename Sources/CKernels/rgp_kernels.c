@@ -956,7 +956,7 @@ double rgp_sum_of_squares(const float *x, long count) {
 // the AVX-512 and AVX2+FMA builds, glibc's correctly rounded call on the baseline one), so every build gives the same
 // bits whatever its blocking. Outputs go in blocks of `rows` × `columns` (literals): 8 × 32 on AVX-512 (16 of its 32
 // registers accumulate, and each broadcast feeds two multiply-adds), 4 × 16 elsewhere (8 of AVX2's 16); the rows past
-// the last whole group one at a time.
+// the last whole group in groups of 4, 2 and 1.
 #define ATTENTION_MAX_ROWS 8
 #define ATTENTION_MAX_COLUMNS 32
 
@@ -989,15 +989,17 @@ static inline __attribute__((always_inline)) void rgp_attention_scores_body(cons
         for (long j = 0; j < keys; j++) row[j] = k[j * ldk + c];
         for (long j = keys; j < ldkt; j++) row[j] = 0;
     }
+#define SCORE_ROWS(n)                                                                                                  \
+    for (long j0 = 0; j0 < keys; j0 += columns)                                                                       \
+        attention_score_block(q + i * ldq, ldq, scratch, ldkt, dh, j0, keys, scale, scores + i * keys, keys, n, columns);
     long i = 0;
-    for (; i + group <= queries; i += group)
-        for (long j0 = 0; j0 < keys; j0 += columns)
-            attention_score_block(q + i * ldq, ldq, scratch, ldkt, dh, j0, keys, scale, scores + i * keys, keys, group,
-                                  columns);
-    for (; i < queries; i++)
-        for (long j0 = 0; j0 < keys; j0 += columns)
-            attention_score_block(q + i * ldq, ldq, scratch, ldkt, dh, j0, keys, scale, scores + i * keys, keys, 1,
-                                  columns);
+    for (; i + group <= queries; i += group) { SCORE_ROWS(group) }
+    // The last rows in groups of 4, 2 and 1: one row alone is a single chain of dependent multiply-adds per vector,
+    // latency-bound, and short sentences (20 tokens: 2 groups of 8 and 4 rows) spent half their time there.
+    if (group > 4 && i + 4 <= queries) { SCORE_ROWS(4) i += 4; }
+    if (i + 2 <= queries) { SCORE_ROWS(2) i += 2; }
+    if (i < queries) { SCORE_ROWS(1) }
+#undef SCORE_ROWS
 }
 
 // O[r, c0 + l] = scale·Σ_j P[r, j]·V[j, c0 + l] for `rows` × `columns` outputs, P[r, j] at p[r·prow + j·pcol].
@@ -1032,11 +1034,13 @@ static inline __attribute__((always_inline)) void rgp_attention_mix_body(const f
                                                                          const float *v, long ldv, long rows,
                                                                          long keys, long dh, float scale, float *out,
                                                                          long ldo, int group, int columns) {
+#define MIX_ROWS(n) attention_mix_rows(p + i * prow, prow, pcol, v, ldv, keys, dh, scale, out + i * ldo, ldo, n, columns);
     long i = 0;
-    for (; i + group <= rows; i += group)
-        attention_mix_rows(p + i * prow, prow, pcol, v, ldv, keys, dh, scale, out + i * ldo, ldo, group, columns);
-    for (; i < rows; i++)
-        attention_mix_rows(p + i * prow, prow, pcol, v, ldv, keys, dh, scale, out + i * ldo, ldo, 1, columns);
+    for (; i + group <= rows; i += group) { MIX_ROWS(group) }
+    if (group > 4 && i + 4 <= rows) { MIX_ROWS(4) i += 4; }
+    if (i + 2 <= rows) { MIX_ROWS(2) i += 2; }
+    if (i < rows) { MIX_ROWS(1) }
+#undef MIX_ROWS
 }
 
 #if defined(__x86_64__) && defined(__clang__) && defined(__linux__)

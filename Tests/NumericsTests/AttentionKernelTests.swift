@@ -3,11 +3,12 @@ import Testing
 
 @Suite("attention kernels")
 struct AttentionKernelTests {
-    /// Shapes off every block edge: queries past whole row groups (8 and 4), keys past whole 32- and 16-column
+    /// Shapes off every block edge: queries past whole row groups (8, then the tail's 4, 2 and 1), keys past whole 32- and 16-column
     /// blocks, head widths 16 (one 16-wide block), 32, 48 (a 32 and a 16) and 64; rows of Q, K, V strided as heads
     /// inside wider activations.
     static let shapes: [(queries: Int, keys: Int, dh: Int)] = [
         (1, 1, 16), (3, 5, 16), (8, 32, 32), (13, 19, 32), (9, 33, 48), (17, 47, 64), (128, 128, 32), (1, 70, 64),
+        (15, 15, 32), (22, 22, 32), (6, 7, 16),
     ]
 
     @Test("scores = scale·Q·Kᵀ against a double-precision loop; any split of the queries gives the same bits")
