@@ -27,6 +27,7 @@ release:
 
 test:
 	$(SWIFT) test
+	bash Tests/CKernels/run.sh
 	bash Tests/MPI/run.sh
 
 bench: release
