@@ -70,13 +70,14 @@ static inline __attribute__((always_inline)) float gelu_float(float x, float *de
     return a >= 13.0f ? (x > 0 ? x : -0.0f) : y;
 }
 
-// Each GELU kernel exists three times: for AVX-512, for AVX2 with FMA, and for baseline x86-64 (where fmaf is glibc's
-// correctly rounded call: the same bits, slowly), chosen once when the library loads. target_clones cannot express
-// "AVX2 and FMA" (its avx2 clone has no FMA instructions and would call fmaf per element), hence the hand-written
-// resolvers.
+// A kernel written once as `name##_body` and built three times: for AVX-512, for AVX2 with FMA, and for baseline x86-64
+// (where fmaf is glibc's correctly rounded call: the same bits, slowly), chosen once when the library loads.
+// target_clones cannot express "AVX2 and FMA" (its avx2 clone has no FMA instructions and would call fmaf per element),
+// hence the hand-written resolver. `avx512_args` and `args` may differ only in literal block sizes the body takes (AVX-512
+// has 32 vector registers, AVX2 16), which must not change the bits.
 #if defined(__x86_64__) && defined(__clang__) && defined(__linux__)
-#define RGP_GELU_KERNEL(name, params, args)                                                                           \
-    __attribute__((target("avx512f"))) static void name##_avx512 params { name##_body args; }                       \
+#define RGP_ISA_KERNEL(name, params, avx512_args, args)                                                               \
+    __attribute__((target("avx512f"))) static void name##_avx512 params { name##_body avx512_args; }                \
     __attribute__((target("avx2,fma"))) static void name##_avx2 params { name##_body args; }                        \
     static void name##_baseline params { name##_body args; }                                                          \
     static void (*name##_resolve(void)) params {                                                                      \
@@ -87,8 +88,9 @@ static inline __attribute__((always_inline)) float gelu_float(float x, float *de
     }                                                                                                                 \
     void name params __attribute__((ifunc(#name "_resolve")));
 #else
-#define RGP_GELU_KERNEL(name, params, args) void name params { name##_body args; }
+#define RGP_ISA_KERNEL(name, params, avx512_args, args) void name params { name##_body args; }
 #endif
+#define RGP_GELU_KERNEL(name, params, args) RGP_ISA_KERNEL(name, params, args, args)
 
 // Iteration i reads element i and writes element i, so in-place calls (y == x, dx == dy: the backward's usual use)
 // are safe to vectorise; without the pragma the compiler's overlap check sent them down the scalar loop. GELU's
@@ -771,33 +773,14 @@ static inline __attribute__((always_inline)) void rgp_rank1_carrier_sums_body(
     }
 }
 
-#define RGP_CARRIER_SUMS_PARAMS                                                                                        \
-    (const float *x, long ldx, long d, const float *delta, long ldd, long p, const float *left, const float *right,    \
-     long first, long count, const long *offsets, float *out_left, float *out_right, long out_stride,                  \
-     int accumulate_right)
-#define RGP_CARRIER_SUMS_ARGS(group)                                                                                   \
-    (x, ldx, d, delta, ldd, p, left, right, first, count, offsets, out_left, out_right, out_stride, accumulate_right,   \
-     group)
-#if defined(__x86_64__) && defined(__clang__) && defined(__linux__)
-__attribute__((target("avx512f"))) static void rgp_rank1_carrier_sums_avx512 RGP_CARRIER_SUMS_PARAMS {
-    rgp_rank1_carrier_sums_body RGP_CARRIER_SUMS_ARGS(8);
-}
-__attribute__((target("avx2"))) static void rgp_rank1_carrier_sums_avx2 RGP_CARRIER_SUMS_PARAMS {
-    rgp_rank1_carrier_sums_body RGP_CARRIER_SUMS_ARGS(4);
-}
-static void rgp_rank1_carrier_sums_baseline RGP_CARRIER_SUMS_PARAMS {
-    rgp_rank1_carrier_sums_body RGP_CARRIER_SUMS_ARGS(4);
-}
-static void (*rgp_rank1_carrier_sums_resolve(void)) RGP_CARRIER_SUMS_PARAMS {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return rgp_rank1_carrier_sums_avx512;
-    if (__builtin_cpu_supports("avx2")) return rgp_rank1_carrier_sums_avx2;
-    return rgp_rank1_carrier_sums_baseline;
-}
-void rgp_rank1_carrier_sums RGP_CARRIER_SUMS_PARAMS __attribute__((ifunc("rgp_rank1_carrier_sums_resolve")));
-#else
-void rgp_rank1_carrier_sums RGP_CARRIER_SUMS_PARAMS { rgp_rank1_carrier_sums_body RGP_CARRIER_SUMS_ARGS(4); }
-#endif
+RGP_ISA_KERNEL(rgp_rank1_carrier_sums,
+               (const float *x, long ldx, long d, const float *delta, long ldd, long p, const float *left,
+                const float *right, long first, long count, const long *offsets, float *out_left, float *out_right,
+                long out_stride, int accumulate_right),
+               (x, ldx, d, delta, ldd, p, left, right, first, count, offsets, out_left, out_right, out_stride,
+                accumulate_right, 8),
+               (x, ldx, d, delta, ldd, p, left, right, first, count, offsets, out_left, out_right, out_stride,
+                accumulate_right, 4))
 
 // MARK: Adam
 
@@ -960,7 +943,7 @@ double rgp_sum_of_squares(const float *x, long count) {
 #define ATTENTION_MAX_ROWS 8
 #define ATTENTION_MAX_COLUMNS 32
 
-// S[r, j0 + l] = scale·Σ_c Q[r, c]·Kᵀ[c, j0 + l] from a zero-padded Kᵀ, stored for the columns below `keys`.
+// S[r, j0 + l] = scale·Σ_c Q[r, c]·Kᵀ[c, j0 + l] from Kᵀ padded to whole blocks, stored for the columns below `keys`.
 static inline __attribute__((always_inline)) void attention_score_block(const float *q, long ldq, const float *kt,
                                                                         long ldkt, long dh, long j0, long keys,
                                                                         float scale, float *s, long lds, int rows,
@@ -1046,28 +1029,12 @@ static inline __attribute__((always_inline)) void rgp_attention_mix_body(const f
 #undef MIX_ROWS
 }
 
-#if defined(__x86_64__) && defined(__clang__) && defined(__linux__)
-#define RGP_GROUPED_KERNEL(name, params, args8, args4)                                                                \
-    __attribute__((target("avx512f"))) static void name##_avx512 params { name##_body args8; }                      \
-    __attribute__((target("avx2,fma"))) static void name##_avx2 params { name##_body args4; }                       \
-    static void name##_baseline params { name##_body args4; }                                                         \
-    static void (*name##_resolve(void)) params {                                                                      \
-        __builtin_cpu_init();                                                                                         \
-        if (__builtin_cpu_supports("avx512f")) return name##_avx512;                                                  \
-        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return name##_avx2;                      \
-        return name##_baseline;                                                                                       \
-    }                                                                                                                 \
-    void name params __attribute__((ifunc(#name "_resolve")));
-#else
-#define RGP_GROUPED_KERNEL(name, params, args8, args4) void name params { name##_body args4; }
-#endif
-
-RGP_GROUPED_KERNEL(rgp_attention_scores,
+RGP_ISA_KERNEL(rgp_attention_scores,
                    (const float *q, long ldq, const float *k, long ldk, long queries, long keys, long dh, float scale,
                     float *scores, float *scratch),
                    (q, ldq, k, ldk, queries, keys, dh, scale, scores, scratch, 8, 32),
                    (q, ldq, k, ldk, queries, keys, dh, scale, scores, scratch, 4, 16))
-RGP_GROUPED_KERNEL(rgp_attention_mix,
+RGP_ISA_KERNEL(rgp_attention_mix,
                    (const float *p, long prow, long pcol, const float *v, long ldv, long rows, long keys, long dh,
                     float scale, float *out, long ldo),
                    (p, prow, pcol, v, ldv, rows, keys, dh, scale, out, ldo, 8, 32),

@@ -201,7 +201,7 @@ public final class BertModel: @unchecked Sendable {
                 && BLAS.runsOnCallingThread(transA: false, transB: false, m: layout.longestQueries, n: dh, k: longest))
         let scratch = dropping ? ws.attentionScratch(block: layout.longestQueries * longest) : nil
         let keysTransposedCount = AttentionKernels.scratchCount(keys: longest, headDimension: dh)
-        let keysTransposed = ownKernels ? ws.attentionKeysScratch(block: keysTransposedCount) : nil
+        let keysTransposed = ownKernels ? ws.attentionTransposeScratch(block: keysTransposedCount) : nil
         BLAS.forEachItem(ws.batchSize * heads, concurrently: concurrently) { i, worker in
             let item = layout.item(i, heads: heads, rows: ws.sequences)
             let query = item.queryRow * h + item.head * dh, key = item.keyRow * h + item.head * dh
@@ -602,7 +602,7 @@ public final class BertModel: @unchecked Sendable {
             || (BLAS.runsOnCallingThread(transA: false, transB: true, m: layout.longestQueries, n: longest, k: dh)
                 && BLAS.runsOnCallingThread(transA: false, transB: false, m: layout.longestQueries, n: dh, k: longest))
         let valuesTransposedCount = AttentionKernels.scratchCount(keys: longest, headDimension: dh)
-        let valuesTransposed = ownKernels ? ws.attentionKeysScratch(block: valuesTransposedCount) : nil
+        let valuesTransposed = ownKernels ? ws.attentionTransposeScratch(block: valuesTransposedCount) : nil
         BLAS.forEachItem(items, concurrently: first) { i, worker in
             let item = layout.item(i, heads: heads, rows: ws.sequences)
             let query = item.queryRow * h + item.head * dh, key = item.keyRow * h + item.head * dh
@@ -804,9 +804,10 @@ public final class BertModel: @unchecked Sendable {
         /// One longest q×T block of attention probabilities after dropout per elementwise worker.
         func attentionScratch(block: Int) -> Tensor { pool.view("attention.dropped", [Swift.max(1, Parallel.workers) * block]) }
 
-        /// One head's transposed keys (`AttentionKernels.scratchCount` floats) per elementwise worker.
-        func attentionKeysScratch(block: Int) -> Tensor {
-            pool.view("attention.keysTransposed", [Swift.max(1, Parallel.workers) * block])
+        /// One head's transposed keys (forward) or values (backward), `AttentionKernels.scratchCount` floats, per
+        /// elementwise worker.
+        func attentionTransposeScratch(block: Int) -> Tensor {
+            pool.view("attention.transposed", [Swift.max(1, Parallel.workers) * block])
         }
 
         /// The tokens of each sequence are the leading positions its attention mask keeps (as `Batch` builds it).

@@ -16,7 +16,7 @@ void rgp_gelu_backward(const float *x, const float *dy, float *dx, long count);
 #include <stdint.h>
 
 /// Attention scores of one head, S [queries, keys] = scale·Q·Kᵀ, Q rows `ldq` apart and K rows `ldk` apart (in place in
-/// [N, A·dₕ] activations); `scratch` holds dₕ × (keys rounded up to 16) floats. Each score is one chain of fused
+/// [N, A·dₕ] activations); `scratch` holds dₕ × (keys rounded up to 32) floats. Each score is one chain of fused
 /// multiply-adds over dₕ in order, scaled at the end: the same bits on every instruction set.
 void rgp_attention_scores(const float *q, long ldq, const float *k, long ldk, long queries, long keys, long dh,
                           float scale, float *scores, float *scratch);
